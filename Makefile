@@ -1,0 +1,43 @@
+# Quick start: `make publish` runs the main job on the bundled site,
+# `make test` runs the whole test suite. Both create .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: publish test lint bench bench-smoke clean
+
+publish: $(VENV)/.installed
+	$(BIN)/publisher publish
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check publisher tests bench
+	$(BIN)/mypy publisher
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check publisher tests bench
+	$(BIN)/mypy publisher
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run
+
+bench-smoke: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run --smoke
+
+$(VENV)/.created:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "publisher needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.created
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.created
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) out/feed.xml out/rss.xml out/digest .publisher

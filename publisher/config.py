@@ -1,0 +1,341 @@
+"""Load and validate publisher.toml into one frozen Config.
+
+Every table is a dataclass; its fields are the schema (name, type, default).
+Validation collects every problem and raises once, each line naming the file,
+the table and the key, so a user fixes them all in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+from .model import Person
+
+DEFAULT_FILE = "publisher.toml"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    url: str = ""
+    title: str = "Untitled site"
+    description: str = ""
+    author: Person | None = None
+    language: str = "en"
+    timezone: str = "UTC"
+    icon: str = ""
+    logo: str = ""
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    posts: str = "content"
+    # Jekyll's default post permalink style.
+    permalink: str = "/:categories/:year/:month/:day/:title:output_ext"
+    excerpt_separator: str = ""
+    # Above this size a post's full text stays out of the feeds (summary only).
+    max_post_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    path: str = "out"
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    limit: int = 20
+    atom: str = "feed.xml"
+    rss: str = "rss.xml"
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    subject: str = "{site} digest: {first_title}"
+    max_posts: int = 20
+    first_window_days: int = 7
+    # Gmail clips HTML bodies past ~102 KB; stay under with margin.
+    max_html_bytes: int = 95_000
+    templates: str = "templates/email"
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    path: str = ".publisher/state.db"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    transport: str = "outbox"
+    outbox: str = ".publisher/outbox"
+    sender: str = ""
+    reply_to: str = ""
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+    list_id: str = ""
+    max_failures: int = 3
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    timeout: float = 30.0
+    rate: float = 0.0
+    messages_per_connection: int = 100
+    connections: int = 1
+    retries: int = 5
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    poll_seconds: float = 5.0
+    digest: str = "0 8 * * mon"
+    lock_timeout: float = 60.0
+    misfire_grace_seconds: int = 6 * 3600
+
+
+# TOML table name -> dataclass.  `from` is a Python keyword, so [delivery] from
+# is renamed on load.
+TABLES: dict[str, type] = {
+    "site": SiteConfig,
+    "content": ContentConfig,
+    "output": OutputConfig,
+    "feeds": FeedsConfig,
+    "digest": DigestConfig,
+    "state": StateConfig,
+    "delivery": DeliveryConfig,
+    "smtp": SmtpConfig,
+    "schedule": ScheduleConfig,
+}
+RENAMED = {("delivery", "from"): "sender"}
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    site: SiteConfig
+    content: ContentConfig = field(default_factory=ContentConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    def resolve(self, relative: str) -> Path:
+        """Paths in publisher.toml are relative to the file, not the cwd."""
+        return (self.root / relative).resolve()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @property
+    def posts_dir(self) -> Path:
+        return self.resolve(self.content.posts)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.resolve(self.output.path)
+
+    @property
+    def state_file(self) -> Path:
+        return self.resolve(self.state.path)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_file.parent
+
+    @property
+    def site_url(self) -> str:
+        """The site URL with exactly one trailing slash, for joining."""
+        return self.site.url.rstrip("/") + "/"
+
+
+def load(path: Path | str | None = None) -> Config:
+    file = Path(path) if path is not None else Path.cwd() / DEFAULT_FILE
+    if not file.is_file():
+        raise ConfigError(
+            f"{file}: no such configuration file",
+            hint=f"create {DEFAULT_FILE} with at least [site] url, or pass --config FILE",
+        )
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}", hint="see https://toml.io") from exc
+    return from_dict(raw, file.resolve())
+
+
+def from_dict(raw: dict[str, Any], file: Path) -> Config:
+    problems: list[str] = []
+    tables: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in TABLES:
+            problems.append(f"{file.name}: [{name}]: unknown table{_suggest(name, TABLES)}")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{file.name}: {name}: expected a table [{name}], got {_kind(value)}")
+            continue
+        tables[name] = _build_table(name, TABLES[name], value, file, problems)
+    if "site" not in tables:
+        tables["site"] = SiteConfig()
+    _check_semantics(tables, file, problems)
+    if problems:
+        raise ConfigError(
+            "\n".join(problems),
+            hint=f"fix {file} and run `publisher check`",
+        )
+    return Config(file=file, **tables)
+
+
+def _build_table(
+    name: str, cls: type, values: dict[str, Any], file: Path, problems: list[str]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    aliases = {key: attr for (table, key), attr in RENAMED.items() if table == name}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        attr = aliases.get(key, key)
+        if attr not in fields:
+            problems.append(
+                f"{file.name}: [{name}] {key}: unknown key{_suggest(key, fields | set(aliases))}"
+            )
+            continue
+        converted = _convert(value, hints[attr])
+        if converted is _BAD:
+            problems.append(
+                f"{file.name}: [{name}] {key}: expected {_describe(hints[attr])}, "
+                f"got {_kind(value)} {value!r}"
+            )
+            continue
+        kwargs[attr] = converted
+    return cls(**kwargs)
+
+
+_BAD = object()
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    if hint is Person or (isinstance(hint, types.UnionType) and Person in typing.get_args(hint)):
+        if isinstance(value, str):
+            return Person(name=value)
+        if isinstance(value, dict) and isinstance(value.get("name"), str) and set(value) <= {
+            "name",
+            "email",
+            "uri",
+        }:
+            if all(isinstance(v, str) for v in value.values()):
+                return Person(**value)
+        return _BAD
+    if hint is bool:
+        return value if isinstance(value, bool) else _BAD
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _BAD
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return _BAD
+    if hint is str:
+        return value if isinstance(value, str) else _BAD
+    return _BAD
+
+
+def _describe(hint: Any) -> str:
+    if hint is int:
+        return "an integer"
+    if hint is float:
+        return "a number"
+    if hint is bool:
+        return "true or false"
+    if hint is str:
+        return "a string"
+    return 'a name or a table {name = "…", email = "…"}'
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
+    f = file.name
+    site: SiteConfig = tables["site"]
+    if not site.url:
+        problems.append(
+            f'{f}: [site] url: required, the absolute URL of the site (e.g. "https://example.org")'
+        )
+    else:
+        parts = urlsplit(site.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                f"{f}: [site] url: must be an absolute http(s) URL, got {site.url!r}"
+            )
+    try:
+        ZoneInfo(site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"{f}: [site] timezone: unknown timezone {site.timezone!r} "
+            '(use an IANA name such as "Europe/Paris" or "UTC")'
+        )
+    feeds: FeedsConfig | None = tables.get("feeds")
+    if feeds is not None and feeds.limit < 1:
+        problems.append(f"{f}: [feeds] limit: must be at least 1, got {feeds.limit}")
+    digest: DigestConfig | None = tables.get("digest")
+    if digest is not None:
+        if digest.max_posts < 1:
+            problems.append(f"{f}: [digest] max_posts: must be at least 1, got {digest.max_posts}")
+        if digest.first_window_days < 0:
+            problems.append(
+                f"{f}: [digest] first_window_days: must be 0 or more, got {digest.first_window_days}"
+            )
+        try:
+            digest.subject.format(site="", first_title="", count=0, date="")
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append(
+                f"{f}: [digest] subject: bad placeholder {exc} "
+                "(use {site}, {first_title}, {count}, {date})"
+            )
+    delivery: DeliveryConfig | None = tables.get("delivery")
+    if delivery is not None and delivery.transport not in ("outbox", "smtp"):
+        problems.append(
+            f'{f}: [delivery] transport: must be "outbox" or "smtp", got {delivery.transport!r}'
+        )
+    smtp: SmtpConfig | None = tables.get("smtp")
+    if smtp is not None and smtp.security not in ("starttls", "ssl", "none"):
+        problems.append(
+            f'{f}: [smtp] security: must be "starttls", "ssl" or "none", got {smtp.security!r}'
+        )
+    schedule: ScheduleConfig | None = tables.get("schedule")
+    if schedule is not None and schedule.poll_seconds <= 0:
+        problems.append(f"{f}: [schedule] poll_seconds: must be positive")

@@ -1,0 +1,74 @@
+"""Choose the posts for the next digest and issue it into the state store.
+
+A post is mailed once at most: it must be published, in no earlier digest,
+and dated after the previous digest's cutoff (for the first digest: within
+`first_window_days`). Importing an archive of old posts therefore mails
+nothing, and editing a sent post never sends it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .config import Config
+from .files import write_atomic
+from .model import Post, Site
+from .newsletter import Letter, public_copy
+from .state import DigestRecord, State
+
+
+@dataclass(frozen=True)
+class Selection:
+    posts: tuple[Post, ...]  # newest first
+    since: datetime
+
+
+def select(site: Site, state: State, config: Config, now: datetime) -> Selection:
+    last = state.last_digest()
+    since = last.cutoff if last else now - timedelta(days=config.digest.first_window_days)
+    candidates = [p for p in site.posts if since < p.date <= now]
+    done = state.digested_keys([p.key for p in candidates])
+    return Selection(tuple(p for p in candidates if p.key not in done), since)
+
+
+def digest_paths(config: Config, slug: str) -> tuple[Path, Path]:
+    folder = config.out_dir / "digest"
+    return folder / f"{slug}.html", folder / f"{slug}.txt"
+
+
+def issue(
+    config: Config, state: State, letter: Letter, selection: Selection, now: datetime
+) -> DigestRecord:
+    """Write the public web copy, then record the digest in one transaction.
+
+    Every selected post is recorded, the ones behind "and N more" too: they
+    were announced and their date is before the new cutoff.
+
+    Files first: a crash between the two leaves files that the next run
+    overwrites under the same slug, never a recorded digest without its page.
+    """
+    slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
+    web_html, web_text = public_copy(config, letter.html, letter.text)
+    html_path, text_path = digest_paths(config, slug)
+    write_atomic(html_path, web_html.encode("utf-8"))
+    write_atomic(text_path, web_text.encode("utf-8"))
+    latest_html, latest_text = digest_paths(config, "latest")
+    write_atomic(latest_html, web_html.encode("utf-8"))
+    write_atomic(latest_text, web_text.encode("utf-8"))
+    with state.transaction() as conn:
+        digest_id = state.record_digest(
+            conn,
+            slug=slug,
+            issued_at=now,
+            cutoff=now,
+            subject=letter.subject,
+            html=letter.html,
+            text=letter.text,
+            more=letter.more,
+            posts=[(p.key, p.title, p.url) for p in selection.posts],
+        )
+    record = state.digest(digest_id)
+    assert record is not None
+    return record

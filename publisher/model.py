@@ -1,0 +1,81 @@
+"""The immutable site model that every later step reads and none writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str = ""
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post's metadata. The body is read again only when it is rendered."""
+
+    path: Path
+    name: str  # path relative to the posts folder, used in every message
+    key: str  # stable identity: front matter `id`, else the permalink URL
+    url: str
+    title: str
+    date: datetime  # always timezone-aware
+    updated: datetime
+    author: Person | None
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    excerpt: str | None  # front matter excerpt, as written
+    excerpt_separator: str
+    image: Image | None
+    format: Literal["markdown", "html", "text"]
+    size: int
+    visible: bool  # false for `published: false` and drafts
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+    line: int | None = None
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the posts folder holds at `now`."""
+
+    now: datetime
+    posts: tuple[Post, ...]  # published and due, newest first
+    scheduled: tuple[Post, ...]  # published but dated after `now`, soonest first
+    hidden: int  # drafts and `published: false`
+    files_read: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    @property
+    def next_due(self) -> datetime | None:
+        return self.scheduled[0].date if self.scheduled else None

@@ -1,0 +1,162 @@
+"""Turn a post's body into HTML and a plain-text excerpt.
+
+Rendering costs far more than reading front matter, so it happens only for the
+posts that a feed or a digest will hold. Every relative URL is made absolute
+against the post's URL: feed readers and mail clients have no base to resolve
+it against.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+import nh3
+
+from .content import read_body
+from .model import Post
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+URL_ATTRIBUTES = {"href", "src", "poster", "cite", "background"}
+SRCSET_ATTRIBUTES = {"srcset"}
+EXCERPT_LIMIT = 600
+
+# Feed content keeps what a reader can show; scripts, styles and forms go.
+FEED_TAGS = set(nh3.ALLOWED_TAGS) | {
+    "figure",
+    "figcaption",
+    "picture",
+    "source",
+    "video",
+    "audio",
+    "track",
+    "iframe",
+    "details",
+    "summary",
+    "mark",
+    "section",
+    "aside",
+}
+# Email clients are stricter still: no iframes or media elements.
+EMAIL_TAGS = FEED_TAGS - {"iframe", "video", "audio", "track", "source", "picture"}
+GENERIC_ATTRIBUTES = {"title", "lang", "dir", "id", "class"}
+TAG_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "hreflang", "name"},
+    "img": {"src", "srcset", "sizes", "alt", "width", "height", "loading"},
+    "source": {"src", "srcset", "sizes", "type", "media"},
+    "video": {"src", "poster", "controls", "width", "height", "loop", "muted"},
+    "audio": {"src", "controls", "loop"},
+    "track": {"src", "kind", "srclang", "label"},
+    "iframe": {"src", "width", "height", "allowfullscreen", "title"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "ol": {"start", "reversed", "type"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite"},
+    "ins": {"cite"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+}
+ATTRIBUTES = {"*": GENERIC_ATTRIBUTES, **TAG_ATTRIBUTES}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    post: Post
+    html: str  # full body, URLs absolute, sanitised for feeds
+    excerpt: str  # plain text
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def to_html(source: str, fmt: str) -> str:
+    if fmt == "markdown":
+        return _markdown().render(source)
+    if fmt == "text":
+        blocks = [b.strip() for b in re.split(r"\n\s*\n", source) if b.strip()]
+        return "".join(
+            "<p>" + html.escape(b).replace("\n", "<br>\n") + "</p>\n" for b in blocks
+        )
+    return source
+
+
+def absolutize(fragment: str, base_url: str, tags: set[str] | None = None) -> str:
+    """Sanitise `fragment` and make every URL in it absolute against `base_url`."""
+
+    def fix(tag: str, attribute: str, value: str) -> str | None:
+        if attribute in URL_ATTRIBUTES:
+            return urljoin(base_url, value.strip())
+        if attribute in SRCSET_ATTRIBUTES:
+            return _absolute_srcset(value, base_url)
+        return value
+
+    return nh3.clean(
+        fragment,
+        tags=tags if tags is not None else FEED_TAGS,
+        attributes=ATTRIBUTES,
+        attribute_filter=fix,
+        link_rel=None,
+        strip_comments=True,
+    )
+
+
+def _absolute_srcset(value: str, base_url: str) -> str:
+    candidates = []
+    for candidate in value.split(","):
+        parts = candidate.strip().split(None, 1)
+        if not parts:
+            continue
+        url = urljoin(base_url, parts[0])
+        candidates.append(" ".join([url, *parts[1:]]))
+    return ", ".join(candidates)
+
+
+def plain_text(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed."""
+    text = nh3.clean(fragment, tags=set())
+    return " ".join(html.unescape(text).split())
+
+
+def excerpt_of(post: Post, body: str) -> str:
+    if post.excerpt is not None:
+        return plain_text(to_html(post.excerpt, post.format))
+    if post.excerpt_separator and post.excerpt_separator in body:
+        chunk = body.split(post.excerpt_separator, 1)[0]
+        return plain_text(to_html(chunk, post.format))
+    # Jekyll's default: the first paragraph. Skip blocks with no text (images).
+    for block in re.split(r"\n\s*\n", body):
+        if block.strip():
+            text = plain_text(to_html(block, post.format))
+            if text:
+                return _shorten(text)
+    return ""
+
+
+def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.") + "…"
+
+
+def render(post: Post) -> Rendered:
+    body = read_body(post)
+    full = absolutize(to_html(body, post.format), post.url)
+    return Rendered(post=post, html=full, excerpt=excerpt_of(post, body))
+
+
+def for_email(fragment: str) -> str:
+    """Post HTML as an email may carry it: no scripts, handlers, forms or embeds."""
+    return nh3.clean(fragment, tags=EMAIL_TAGS, attributes=ATTRIBUTES, link_rel=None)

@@ -1,0 +1,219 @@
+"""The private SQLite state store: digests issued and what went into them.
+
+It lives outside `out/` (default `.publisher/state.db`). Schema changes are
+ordered, named migrations recorded in the `migrations` table; a database from
+a newer publisher is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import StateError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_digests",
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            issued_at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            html TEXT NOT NULL,
+            text TEXT NOT NULL,
+            more INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE digest_posts (
+            digest_id INTEGER NOT NULL REFERENCES digests(id),
+            post_key TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            PRIMARY KEY (digest_id, post_key)
+        );
+        CREATE INDEX digest_posts_key ON digest_posts(post_key);
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    id: int
+    slug: str
+    issued_at: datetime
+    cutoff: datetime
+    subject: str
+    html: str
+    text: str
+    more: int
+    post_keys: tuple[str, ...]
+
+
+class State:
+    """A thin owner of the connection; every method is one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front so two writers queue."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- digests ----------------------------------------------------------
+
+    def last_digest(self) -> DigestRecord | None:
+        row = self.conn.execute("SELECT id FROM digests ORDER BY id DESC LIMIT 1").fetchone()
+        return self.digest(row[0]) if row else None
+
+    def digest(self, digest_id: int) -> DigestRecord | None:
+        row = self.conn.execute(
+            "SELECT id, slug, issued_at, cutoff, subject, html, text, more "
+            "FROM digests WHERE id = ?",
+            (digest_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = tuple(
+            r[0]
+            for r in self.conn.execute(
+                "SELECT post_key FROM digest_posts WHERE digest_id = ? ORDER BY position",
+                (digest_id,),
+            )
+        )
+        return DigestRecord(
+            id=row[0],
+            slug=row[1],
+            issued_at=datetime.fromisoformat(row[2]),
+            cutoff=datetime.fromisoformat(row[3]),
+            subject=row[4],
+            html=row[5],
+            text=row[6],
+            more=row[7],
+            post_keys=keys,
+        )
+
+    def digested_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are already in some digest."""
+        found: set[str] = set()
+        chunk = 500
+        for start in range(0, len(keys), chunk):
+            part = list(keys[start : start + chunk])
+            marks = ",".join("?" * len(part))
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT post_key FROM digest_posts WHERE post_key IN ({marks})", part
+                )
+            )
+        return found
+
+    def free_slug(self, base: str) -> str:
+        taken = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT slug FROM digests WHERE slug = ? OR slug LIKE ?", (base, base + "-%")
+            )
+        }
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}-{n}" in taken:
+            n += 1
+        return f"{base}-{n}"
+
+    def record_digest(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        slug: str,
+        issued_at: datetime,
+        cutoff: datetime,
+        subject: str,
+        html: str,
+        text: str,
+        more: int,
+        posts: Sequence[tuple[str, str, str]],
+    ) -> int:
+        """Insert a digest and its posts (key, title, url) inside `conn`'s transaction."""
+        cur = conn.execute(
+            "INSERT INTO digests (slug, issued_at, cutoff, subject, html, text, more) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (slug, issued_at.isoformat(), cutoff.isoformat(), subject, html, text, more),
+        )
+        digest_id = cur.lastrowid
+        assert digest_id is not None
+        conn.executemany(
+            "INSERT INTO digest_posts (digest_id, post_key, position, title, url) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(digest_id, key, i, title, url) for i, (key, title, url) in enumerate(posts)],
+        )
+        return digest_id
+
+
+def open_state(path: Path) -> State:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StateError(
+            f"{path}: cannot open the state store: {exc}",
+            hint="check the file is a publisher state database and not in use elsewhere",
+        ) from exc
+    return State(conn, path)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    unknown = applied - known
+    if unknown:
+        raise StateError(
+            f"state store has migrations this publisher does not know: {sorted(unknown)}",
+            hint="upgrade publisher; this database was written by a newer version",
+        )
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while we waited for the lock.
+            if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
