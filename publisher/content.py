@@ -113,7 +113,8 @@ def assemble(
     for post in posts:
         clash = by_key.get(post.key) or by_url.get(post.url)
         if clash is not None:
-            what = "id" if clash.key == post.key else "permalink"
+            # Without a front matter id the key is the URL: call it a permalink.
+            what = "id" if clash.key == post.key and post.key != post.url else "permalink"
             value = post.key if what == "id" else post.url
             problems.append(
                 Problem(

@@ -26,10 +26,12 @@ GENERATOR_URI = "https://github.com/publisher/publisher"
 
 
 class _AtomLinks(BaseEntryExtension):  # type: ignore[misc]
-    """Writes entry <link> elements itself.
+    """Rewrites entry <link> elements with all their attributes.
 
     feedgen 1.0.0 drops every attribute of an Atom entry link but `href`
-    (feedgen issue #135), so readers would not know the link is the alternate.
+    (feedgen issue #135), so readers would not know which link is the
+    alternate. The links stay set through feedgen too, because feedgen insists
+    on an alternate link for entries without content.
     """
 
     def __init__(self) -> None:
@@ -40,6 +42,8 @@ class _AtomLinks(BaseEntryExtension):  # type: ignore[misc]
 
     def extend_atom(self, entry: Any) -> Any:
         position = list(entry).index(entry.find("updated")) + 1
+        for stale in entry.findall("link"):
+            entry.remove(stale)
         for attrs in self.links:
             link = xml_elem("link", entry, **attrs)
             entry.remove(link)
@@ -122,10 +126,10 @@ def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
     for item in items:
         fe = fg.add_entry(order="append")
         _common_entry(fe, item, config, _wants_content(item, config))
+        alternate = {"href": item.post.url, "rel": "alternate", "type": "text/html"}
+        fe.link(alternate)
         fe.register_extension("publisher_links", _AtomLinks, atom=True, rss=False)
-        fe.publisher_links.links.append(
-            {"href": item.post.url, "rel": "alternate", "type": "text/html"}
-        )
+        fe.publisher_links.links.append(alternate)
         if item.post.author is not None:
             fe.author(_author_dict(item.post.author))
     data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
