@@ -10,7 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,12 +57,12 @@ class Context:
 
 def _parse_now(value: str | None) -> datetime:
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO date-time: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 NOW_OPTION = click.option(
@@ -217,7 +217,9 @@ def build(ctx: Context, future: bool, now_text: str | None) -> None:
 )
 @NOW_OPTION
 @click.pass_obj
-def digest(ctx: Context, preview: bool, fmt: str, output: Path | None, now_text: str | None) -> None:
+def digest(
+    ctx: Context, preview: bool, fmt: str, output: Path | None, now_text: str | None
+) -> None:
     """Work with the next digest.
 
     With --preview, render the digest that the next `publish` would issue and

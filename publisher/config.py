@@ -239,13 +239,13 @@ def _convert(value: Any, hint: Any) -> Any:
     if hint is Person or (isinstance(hint, types.UnionType) and Person in typing.get_args(hint)):
         if isinstance(value, str):
             return Person(name=value)
-        if isinstance(value, dict) and isinstance(value.get("name"), str) and set(value) <= {
-            "name",
-            "email",
-            "uri",
-        }:
-            if all(isinstance(v, str) for v in value.values()):
-                return Person(**value)
+        if (
+            isinstance(value, dict)
+            and set(value) <= {"name", "email", "uri"}
+            and isinstance(value.get("name"), str)
+            and all(isinstance(v, str) for v in value.values())
+        ):
+            return Person(**value)
         return _BAD
     if hint is bool:
         return value if isinstance(value, bool) else _BAD
@@ -317,7 +317,8 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
             problems.append(f"{f}: [digest] max_posts: must be at least 1, got {digest.max_posts}")
         if digest.first_window_days < 0:
             problems.append(
-                f"{f}: [digest] first_window_days: must be 0 or more, got {digest.first_window_days}"
+                f"{f}: [digest] first_window_days: must be 0 or more, "
+                f"got {digest.first_window_days}"
             )
         try:
             digest.subject.format(site="", first_title="", count=0, date="")

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
@@ -223,12 +223,7 @@ def read_post(
     try:
         meta = _HANDLER.load(fm_text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        problems.append(
-            Problem(name, f"front matter is not valid YAML: {reason}", line=line)
-        )
+        problems.append(_yaml_problem(name, exc))
         return None
     if meta is None:
         meta = {}
@@ -242,6 +237,22 @@ def read_post(
     except _Invalid as exc:
         problems.append(Problem(name, str(exc), line=_key_line(fm_text, exc.key)))
         return None
+
+
+def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
+    """Point at where the mistake starts (an unclosed quote or bracket), not
+    where YAML noticed it, which is often the closing `---`."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    # Marks count from the line after the opening `---`, from zero.
+    line = mark.line + 1 if mark is not None else None
+    message = f"front matter is not valid YAML: {problem}"
+    if context and context_mark is not None and context_mark.line + 1 != line:
+        line = context_mark.line + 1
+        message += f" ({context} that starts here)"
+    return Problem(name, message, line=line)
 
 
 class _Invalid(Exception):
@@ -322,7 +333,7 @@ def _build_post(
 
     ext_format = FORMATS[path.suffix.lower()]
     permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
-    url = urljoin(config.site_url, quote(permalink.lstrip("/"), safe="/:@-._~!$&'()*+,;=%"))
+    url = urljoin(config.site_url, _quote_path(permalink))
     key = str(meta["id"]).strip() if meta.get("id") not in (None, "") else url
 
     excerpt = meta.get("excerpt")
@@ -368,7 +379,7 @@ def parse_date(value: Any, tz: tzinfo) -> datetime | None:
     zone: tzinfo = tz
     if offset:
         if offset == "Z":
-            zone = timezone.utc
+            zone = UTC
         else:
             digits = offset[1:].replace(":", "")
             delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
@@ -433,7 +444,12 @@ def _image(value: Any, site_url: str) -> Image | None:
     if urlsplit(value).scheme:
         return Image(url=value, alt=alt)
     # Jekyll image paths are site-relative, with or without a leading slash.
-    return Image(url=urljoin(site_url, quote(value.lstrip("/"), safe="/:@-._~!$&'()*+,;=%")), alt=alt)
+    return Image(url=urljoin(site_url, _quote_path(value)), alt=alt)
+
+
+def _quote_path(path: str) -> str:
+    """Percent-encode what a URL path cannot hold (spaces, non-ASCII), keep the rest."""
+    return quote(path.lstrip("/"), safe="/:@-._~!$&'()*+,;=%")
 
 
 def _permalink(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from .config import Config
 from .errors import TemplateError
@@ -88,7 +89,7 @@ def _post_context(item: Rendered, config: Config) -> dict[str, Any]:
         "categories": post.categories,
         "tags": post.tags,
         # Available to custom templates; the default one shows excerpts only.
-        "content_html": jinja2.utils.markupsafe.Markup(for_email(item.html)),
+        "content_html": Markup(for_email(item.html)),
     }
 
 

@@ -83,7 +83,8 @@ def _markdown() -> MarkdownIt:
 
 def to_html(source: str, fmt: str) -> str:
     if fmt == "markdown":
-        return _markdown().render(source)
+        rendered: str = _markdown().render(source)
+        return rendered
     if fmt == "text":
         blocks = [b.strip() for b in re.split(r"\n\s*\n", source) if b.strip()]
         return "".join(
@@ -102,7 +103,7 @@ def absolutize(fragment: str, base_url: str, tags: set[str] | None = None) -> st
             return _absolute_srcset(value, base_url)
         return value
 
-    return nh3.clean(
+    cleaned: str = nh3.clean(
         fragment,
         tags=tags if tags is not None else FEED_TAGS,
         attributes=ATTRIBUTES,
@@ -110,6 +111,7 @@ def absolutize(fragment: str, base_url: str, tags: set[str] | None = None) -> st
         link_rel=None,
         strip_comments=True,
     )
+    return cleaned
 
 
 def _absolute_srcset(value: str, base_url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from publisher.config import Config
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_POST = "2025-12-13-russia-china-venezuela-support.md"
-NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 BASE_CONFIG = """
 [site]
@@ -24,9 +24,6 @@ title = "Example & <Co>"
 description = "Notes from \\"the\\" field"
 author = { name = "Site Author", email = "author@example.org" }
 timezone = "Europe/Paris"
-
-[digest]
-first_window_days = 7
 """
 
 

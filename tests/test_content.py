@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +11,8 @@ from publisher.errors import ContentError
 from .conftest import NOW, SiteDir
 
 PARIS = ZoneInfo("Europe/Paris")
+PLUS_ONE = timezone(timedelta(hours=1))
+MINUS_530 = timezone(-timedelta(hours=5, minutes=30))
 
 
 def load(site: SiteDir, now: datetime = NOW, future: bool = False):
@@ -50,11 +52,11 @@ def test_sample_post_reads_with_jekyll_semantics(site: SiteDir) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2025-12-13 00:35:21 +0100", datetime(2025, 12, 13, 0, 35, 21, tzinfo=timezone(timedelta(hours=1)))),
-        ("2025-12-13T00:35:21Z", datetime(2025, 12, 13, 0, 35, 21, tzinfo=timezone.utc)),
+        ("2025-12-13 00:35:21 +0100", datetime(2025, 12, 13, 0, 35, 21, tzinfo=PLUS_ONE)),
+        ("2025-12-13T00:35:21Z", datetime(2025, 12, 13, 0, 35, 21, tzinfo=UTC)),
         ("2025-12-13 08:00", datetime(2025, 12, 13, 8, 0, tzinfo=PARIS)),
         ("2025-12-13", datetime(2025, 12, 13, tzinfo=PARIS)),
-        ("2025-12-13 00:35:21 -05:30", datetime(2025, 12, 13, 0, 35, 21, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),
+        ("2025-12-13 00:35:21 -05:30", datetime(2025, 12, 13, 0, 35, 21, tzinfo=MINUS_530)),
     ],
 )
 def test_date_strings(value: str, expected: datetime) -> None:
@@ -68,7 +70,7 @@ def test_date_from_file_name_and_yaml_forms(site: SiteDir) -> None:
     result = load(site)
     dates = {p.title: p.date for p in result.posts}
     assert dates["From name"] == datetime(2026, 1, 2, tzinfo=PARIS)
-    assert dates["Yaml datetime"] == datetime(2026, 1, 3, 8, 0, tzinfo=timezone.utc)
+    assert dates["Yaml datetime"] == datetime(2026, 1, 3, 8, 0, tzinfo=UTC)
     assert dates["Yaml date"] == datetime(2026, 1, 4, tzinfo=PARIS)
 
 

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import cli
+
+from .conftest import SiteDir
+
+NOW = "2026-01-10T12:00:00+00:00"
+
+
+def run(site: SiteDir, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from publisher.cli import main; main()", *args],
+        cwd=site.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def all_commands(group=cli, prefix=()):  # type: ignore[no-untyped-def]
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("command", [(), *all_commands()])
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    doc_lines = [line for line in result.output.splitlines()[2:] if line.strip()]
+    assert doc_lines, f"{command} has no help text"
+
+
+def test_publish_end_to_end_with_summary(site: SiteDir) -> None:
+    site.add_sample()
+    site.post("2026-01-09-new.md", "title: New one\ndate: 2026-01-09 08:00")
+    result = run(site, "publish", "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    assert "Posts: 2 files read; 2 published." in result.stdout
+    assert "feed.xml written (2 entries)" in result.stdout
+    assert "Digest: 2026-01-10 issued with 1 posts" in result.stdout
+    feed = feedparser.parse(str(site.out / "feed.xml"))
+    assert [e.title for e in feed.entries][0] == "New one"
+    again = run(site, "publish", "--now", NOW)
+    assert again.returncode == 0
+    assert "feed.xml unchanged" in again.stdout
+    assert "Digest: none issued (no new posts since 2026-01-10 13:00)." in again.stdout
+    # Private state never lands in the public folder.
+    assert not [p for p in site.out.rglob("*") if p.suffix in (".db", ".eml", ".csv")]
+
+
+def test_skipped_posts_give_exit_3_and_the_rest_publish(site: SiteDir) -> None:
+    site.post("2026-01-09-ok.md", "title: Fine")
+    site.post("2026-01-09-bad.md", "title: [unclosed")
+    result = run(site, "publish", "--now", NOW)
+    assert result.returncode == 3
+    assert "2026-01-09-bad.md:2: error: front matter is not valid YAML" in result.stderr
+    assert "1 skipped for errors" in result.stdout
+    feed = feedparser.parse(str(site.out / "feed.xml"))
+    assert [e.title for e in feed.entries] == ["Fine"]
+
+
+def test_config_error_is_one_line_and_a_hint_exit_1(site: SiteDir) -> None:
+    site.write_config(text='[site]\nurl = "example.org"\n')
+    result = run(site, "publish")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: publisher.toml: [site] url: must be an absolute http(s) URL, got 'example.org'",
+        f"hint: fix {site.root / 'publisher.toml'} and run `publisher check`",
+    ]
+    verbose = run(site, "-v", "publish")
+    assert "Traceback" in verbose.stderr
+
+
+def test_missing_posts_folder_is_an_error(site: SiteDir) -> None:
+    site.posts.rmdir()
+    result = run(site, "build")
+    assert result.returncode == 1
+    assert "posts folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_check_lists_every_problem(site: SiteDir) -> None:
+    site.post("2026-01-09-ok.md", "title: Fine")
+    site.post("a.md", "title: A\ndate: someday")
+    site.post("2026-01-02-b.md", "date: 2026-01-02")
+    site.raw("c.md", b"---\ntitle: \xff\n---\n")
+    result = run(site, "check")
+    assert result.returncode == 1
+    assert "a.md:3: error: date 'someday' is not a date" in result.stderr
+    assert "c.md:2: error: not UTF-8" in result.stderr
+    assert "2026-01-02-b.md: warning: no title" in result.stderr
+    assert "2 errors, 1 warnings" in result.stdout
+    site.raw("a.md", b"---\ntitle: A\ndate: 2026-01-01\n---\n")
+    site.raw("c.md", b"---\ntitle: C\ndate: 2026-01-01\n---\n")
+    assert run(site, "check").returncode == 0
+    assert run(site, "check", "--strict").returncode == 1
+
+
+def test_digest_preview_prints_and_records_nothing(site: SiteDir) -> None:
+    site.post("2026-01-09-new.md", "title: Preview me\ndate: 2026-01-09 08:00")
+    html = run(site, "digest", "--preview", "--now", NOW)
+    assert html.returncode == 0
+    assert "Preview me" in html.stdout and "<table" in html.stdout
+    text = run(site, "digest", "--preview", "--format", "text", "--now", NOW)
+    assert "Preview me" in text.stdout and "<table" not in text.stdout
+    assert not (site.out / "digest").exists()
+    assert run(site, "publish", "--now", NOW).returncode == 0
+    empty = run(site, "digest", "--preview", "--now", NOW)
+    assert "No new posts" in empty.stderr and empty.returncode == 0
+
+
+def test_build_does_not_issue_a_digest(site: SiteDir) -> None:
+    site.post("2026-01-09-new.md", "title: Only feeds\ndate: 2026-01-09 08:00")
+    result = run(site, "build", "--now", NOW)
+    assert result.returncode == 0
+    assert "Digest" not in result.stdout
+    assert not (site.out / "digest").exists()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher import config as config_mod
+from publisher.errors import ConfigError
+
+from .conftest import SiteDir
+
+
+def error_for(site: SiteDir, text: str) -> ConfigError:
+    site.write_config(text=text)
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(site.root / "publisher.toml")
+    return info.value
+
+
+def test_defaults_and_relative_paths(site: SiteDir, tmp_path: Path, monkeypatch) -> None:
+    config = site.config()
+    assert config.feeds.limit == 20
+    assert config.feeds.atom == "feed.xml" and config.feeds.rss == "rss.xml"
+    assert config.digest.first_window_days == 7
+    assert config.site.timezone == "Europe/Paris"
+    # Relative paths are relative to the file, wherever the command runs.
+    monkeypatch.chdir(tmp_path.parent)
+    assert config.posts_dir == site.root / "content"
+    assert config.out_dir == site.root / "out"
+    assert config.state_file == site.root / ".publisher" / "state.db"
+
+
+def test_missing_url(site: SiteDir) -> None:
+    err = error_for(site, '[site]\ntitle = "x"\n')
+    assert "publisher.toml: [site] url: required" in err.message
+
+
+def test_relative_url(site: SiteDir) -> None:
+    err = error_for(site, '[site]\nurl = "/blog"\n')
+    assert "[site] url: must be an absolute http(s) URL, got '/blog'" in err.message
+
+
+def test_unknown_timezone(site: SiteDir) -> None:
+    err = error_for(site, '[site]\nurl = "https://x.org"\ntimezone = "Mars/Olympus"\n')
+    assert "[site] timezone: unknown timezone 'Mars/Olympus'" in err.message
+
+
+def test_unknown_key_table_and_wrong_type_are_all_reported(site: SiteDir) -> None:
+    err = error_for(
+        site,
+        '[site]\nurl = "https://x.org"\ntitel = "x"\n'
+        "[feeds]\nlimit = \"ten\"\n"
+        "[feed]\nlimit = 3\n",
+    )
+    lines = err.message.splitlines()
+    assert "publisher.toml: [site] titel: unknown key (did you mean 'title'?)" in lines
+    assert "publisher.toml: [feeds] limit: expected an integer, got a string 'ten'" in lines
+    assert "publisher.toml: [feed]: unknown table (did you mean 'feeds'?)" in lines
+    assert "publisher check" in err.hint
+
+
+def test_author_forms(site: SiteDir) -> None:
+    site.write_config(text='[site]\nurl = "https://x.org"\nauthor = "Solo"\n')
+    assert site.config().site.author.name == "Solo"
+    err = error_for(site, '[site]\nurl = "https://x.org"\nauthor = 3\n')
+    assert "[site] author: expected a name or a table" in err.message
+
+
+def test_delivery_from_key_and_choices(site: SiteDir) -> None:
+    site.write_config(text='[site]\nurl = "https://x.org"\n[delivery]\nfrom = "A <a@x.org>"\n')
+    assert site.config().delivery.sender == "A <a@x.org>"
+    err = error_for(site, '[site]\nurl = "https://x.org"\n[smtp]\nsecurity = "tls"\n')
+    assert '[smtp] security: must be "starttls", "ssl" or "none"' in err.message
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(tmp_path / "publisher.toml")
+    assert "no such configuration file" in info.value.message
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site\n")
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(bad)
+    assert "invalid TOML" in info.value.message and "line 1" in info.value.message
