@@ -279,7 +279,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         errors = sum(1 for p in problems if p.severity == "error")
         warnings = len(problems) - errors
         ctx.say(
-            f"{config.file.name}: OK. {site.files_read} files, {len(site.posts)} posts, "
+            f"Checked {config.file.name} and {site.files_read} files: {len(site.posts)} posts, "
             f"{errors} errors, {warnings} warnings."
         )
         if errors or (strict and warnings):

@@ -249,6 +249,8 @@ def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
     # Marks count from the line after the opening `---`, from zero.
     line = mark.line + 1 if mark is not None else None
     message = f"front matter is not valid YAML: {problem}"
+    if "mapping values are not allowed" in problem:
+        message += "; a value containing ': ' must be quoted"
     if context and context_mark is not None and context_mark.line + 1 != line:
         line = context_mark.line + 1
         message += f" ({context} that starts here)"

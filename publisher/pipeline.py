@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import content
 from .config import Config
 from .model import Post, Site
 from .state import DigestRecord, State, open_state
+
+if TYPE_CHECKING:
+    from .newsletter import Letter
+    from .render import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +51,9 @@ class DigestResult:
 class Renderer:
     """Renders each post at most once per run, only when asked."""
 
-    cache: dict[str, object] = field(default_factory=dict)
+    cache: dict[str, Rendered] = field(default_factory=dict)
 
-    def __call__(self, posts: Sequence[Post]) -> list:  # type: ignore[type-arg]
+    def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
         from .render import render
 
         out = []
@@ -140,7 +145,7 @@ def publish(
     return PublishResult(site, feeds, digest_result, time.perf_counter() - started)
 
 
-def preview(config: Config, now: datetime):  # type: ignore[no-untyped-def]
+def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
     from . import digest
     from .newsletter import compose
