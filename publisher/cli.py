@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,23 +105,24 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     ctx.obj = Context(config_path, verbose, quiet)
 
 
-def _report_problems(ctx: Context, result_site: Any) -> None:
-    for problem in result_site.problems:
+def _report_problems(ctx: Context, problems: Iterable[Problem]) -> None:
+    for problem in problems:
         ctx.say(str(problem), err=True)
 
 
 def _summary(ctx: Context, result: PublishResult) -> None:
-    site = result.site
+    site = result.summary
     errors = len(site.errors)
-    parts = [f"{len(site.posts)} published"]
-    if site.scheduled:
-        nxt = site.scheduled[0].date.astimezone(ctx.config.tz)
-        parts.append(f"{len(site.scheduled)} scheduled (next {nxt:%Y-%m-%d %H:%M})")
+    parts = [f"{site.published} published"]
+    if site.next_due is not None:
+        nxt = site.next_due.astimezone(ctx.config.tz)
+        parts.append(f"{site.scheduled} scheduled (next {nxt:%Y-%m-%d %H:%M})")
     if site.hidden:
         parts.append(f"{site.hidden} drafts/unpublished")
     if errors:
         parts.append(f"{errors} skipped for errors")
-    ctx.say(f"Posts: {site.files_read} files read; " + ", ".join(parts) + ".")
+    read = "files checked, none changed" if result.unchanged else "files read"
+    ctx.say(f"Posts: {site.files_read} {read}; " + ", ".join(parts) + ".")
     for feed in result.feeds:
         state = "written" if feed.written else "unchanged"
         ctx.say(f"Feed: {feed.path} {state} ({feed.entries} entries).")
@@ -175,7 +176,7 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
         result = run_publish(
             ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
         )
-        _report_problems(ctx, result.site)
+        _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
         return result.exit_code
 
@@ -192,7 +193,7 @@ def build(ctx: Context, future: bool, now_text: str | None) -> None:
 
     def action() -> int:
         result = run_build(ctx.config, _parse_now(now_text), include_future=future)
-        _report_problems(ctx, result.site)
+        _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
         return result.exit_code
 
@@ -233,7 +234,7 @@ def digest(
 
     def action() -> int:
         site, letter = run_preview(ctx.config, _parse_now(now_text))
-        _report_problems(ctx, site)
+        _report_problems(ctx, site.problems)
         if letter is None:
             click.echo("No new posts: the next digest would be empty.", err=True)
             return EXIT_OK

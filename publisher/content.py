@@ -10,17 +10,22 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time as clock
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote, urljoin, urlsplit
-
-import yaml
-from frontmatter.default_handlers import YAMLHandler
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urljoin
 
 from .config import Config
+
+if TYPE_CHECKING:
+    import yaml
+    from frontmatter.default_handlers import YAMLHandler
+
+    from .cache import PostCache
 from .errors import ContentError
 from .model import Image, Person, Post, Problem, Site
 
@@ -48,7 +53,12 @@ DATE_STRING = re.compile(
     r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
-_HANDLER = YAMLHandler()
+RACY_NS = 2_000_000_000
+# Below this many files to parse, starting worker processes costs more than it saves.
+PARALLEL_MIN = 2000
+URL_SAFE_CHARS = "/:@-._~!$&'()*+,;=%?#"
+URL_SAFE = re.compile(r"[A-Za-z0-9/:@\-._~!$&'()*+,;=%?#]*")
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 @dataclass
@@ -57,11 +67,13 @@ class _Text:
     problems: list[Problem]
 
 
-def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """Every candidate post file under `posts_dir`, with its stat, in a stable order."""
-    stack = [posts_dir]
+def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(name relative to posts_dir, absolute path, stat) of every candidate post
+    file, in a stable order. Plain strings: this runs on every file, every run."""
+    root = str(posts_dir)
+    stack = [("", root)]
     while stack:
-        folder = stack.pop()
+        prefix, folder = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -70,31 +82,136 @@ def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
         subfolders = []
         for entry in entries:
             name = entry.name
-            if name.startswith(".") or (name.startswith("_") and name not in UNDERSCORE_ALLOWED):
+            if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
                 continue
             if entry.is_dir():
-                subfolders.append(Path(entry.path))
+                subfolders.append((f"{prefix}{name}/", entry.path))
             elif os.path.splitext(name)[1].lower() in FORMATS and entry.is_file():
-                yield Path(entry.path), entry.stat()
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue  # removed while we looked
+                yield f"{prefix}{name}", entry.path, st
         stack.extend(reversed(subfolders))
 
 
-def load_site(config: Config, now: datetime, include_future: bool = False) -> Site:
+def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every candidate post file under `posts_dir`, with its stat, in a stable order."""
+    for _name, path, st in walk(posts_dir):
+        yield Path(path), st
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One scan of the posts folder, shared by the change check and the load."""
+
+    entries: list[tuple[str, str, os.stat_result]]
+    settled: bool  # no file changed so recently that its mtime could lie
+
+    @property
+    def files(self) -> list[tuple[str, int, int]]:
+        return [(name, st.st_size, st.st_mtime_ns) for name, _path, st in self.entries]
+
+
+def listing(posts_dir: Path) -> Listing:
+    entries = list(walk(posts_dir))
+    # A file changed within this window could change again without its mtime
+    # moving on a coarse-grained filesystem, so it is never trusted as cached.
+    racy_after = clock.time_ns() - RACY_NS
+    settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
+    return Listing(entries, settled)
+
+
+def check_posts_dir(config: Config) -> Path:
     posts_dir = config.posts_dir
     if not posts_dir.is_dir():
         raise ContentError(
             f"posts folder {posts_dir} does not exist",
             hint=f"create it, or set [content] posts in {config.file.name}",
         )
+    return posts_dir
+
+
+def load_site(
+    config: Config,
+    now: datetime,
+    include_future: bool = False,
+    cache: PostCache | None = None,
+    scanned: Listing | None = None,
+) -> Site:
+    posts_dir = check_posts_dir(config)
+    entries = scanned.entries if scanned is not None else list(walk(posts_dir))
+    racy_after = clock.time_ns() - RACY_NS
+    results: dict[str, tuple[Post | None, list[Problem]]] = {}
+    todo: list[tuple[str, str, int]] = []
+    for name, path_str, st in entries:
+        cached = cache.get(name, st.st_size, st.st_mtime_ns, Path(path_str)) if cache else None
+        if cached is not None:
+            results[name] = cached
+        else:
+            todo.append((name, path_str, st.st_size))
+    for name, post, found in parse_many(todo, posts_dir, config):
+        results[name] = (post, found)
     problems: list[Problem] = []
     posts: list[Post] = []
-    files = 0
-    for path, st in discover(posts_dir):
-        files += 1
-        post = read_post(path, posts_dir, config, problems, size=st.st_size)
+    for name, _path, st in entries:
+        post, found = results[name]
+        if cache is not None and st.st_mtime_ns < racy_after:
+            cache.put(name, st.st_size, st.st_mtime_ns, post, found)
+        problems.extend(found)
         if post is not None:
             posts.append(post)
-    return assemble(posts, problems, files, now, include_future)
+    if cache is not None:
+        cache.prune(results)
+    return assemble(posts, problems, len(entries), now, include_future)
+
+
+def parse_many(
+    todo: list[tuple[str, str, int]], posts_dir: Path, config: Config
+) -> Iterator[tuple[str, Post | None, list[Problem]]]:
+    """Parse files, on every core when there are enough to repay the processes."""
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(todo) < PARALLEL_MIN:
+        for name, path_str, size in todo:
+            found: list[Problem] = []
+            post = read_post(Path(path_str), posts_dir, config, found, size=size, name=name)
+            yield name, post, found
+        return
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .cache import decode_post
+
+    # fork is fast and safe from a single-threaded process; with threads about
+    # (the scheduler) a forked child could inherit a held lock, so spawn.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    size = max(200, len(todo) // (workers * 4) + 1)
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for rows in pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks]):
+            for name, path_str, size_, row, found_rows in rows:
+                post = decode_post(row, Path(path_str), name, size_) if row else None
+                yield name, post, [Problem(*p) for p in found_rows]
+
+
+def _parse_chunk(
+    job: tuple[list[tuple[str, str, int]], Path, Config],
+) -> list[tuple[str, str, int, Any, list[tuple[Any, ...]]]]:
+    """Worker side of parse_many: plain tuples travel back, not dataclasses."""
+    from .cache import encode_post
+
+    chunk, posts_dir, config = job
+    out = []
+    for name, path_str, size in chunk:
+        found: list[Problem] = []
+        post = read_post(Path(path_str), posts_dir, config, found, size=size, name=name)
+        row = encode_post(post) if post is not None else None
+        out.append(
+            (name, path_str, size, row, [(p.file, p.message, p.line, p.severity) for p in found])
+        )
+    return out
 
 
 def assemble(
@@ -184,10 +301,11 @@ def read_text(path: Path, name: str) -> _Text | Problem:
 
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
     """(front matter, body, line the body starts on), or None without front matter."""
-    if not _HANDLER.detect(text):
+    handler = _handler()
+    if not handler.detect(text):
         return None
     try:
-        fm, body = _HANDLER.split(text)
+        fm, body = handler.split(text)
     except ValueError:
         return None
     return fm, body, fm.count("\n") + 2
@@ -208,8 +326,10 @@ def read_post(
     config: Config,
     problems: list[Problem],
     size: int | None = None,
+    name: str | None = None,
 ) -> Post | None:
-    name = path.relative_to(posts_dir).as_posix()
+    if name is None:
+        name = path.relative_to(posts_dir).as_posix()
     result = read_text(path, name)
     if isinstance(result, Problem):
         problems.append(result)
@@ -221,8 +341,8 @@ def read_post(
         return None
     fm_text, _body, _ = parts
     try:
-        meta = _HANDLER.load(fm_text)
-    except yaml.YAMLError as exc:
+        meta = _handler().load(fm_text)
+    except _yaml_error() as exc:
         problems.append(_yaml_problem(name, exc))
         return None
     if meta is None:
@@ -237,6 +357,20 @@ def read_post(
     except _Invalid as exc:
         problems.append(Problem(name, str(exc), line=_key_line(fm_text, exc.key)))
         return None
+
+
+@lru_cache(maxsize=1)
+def _handler() -> YAMLHandler:
+    # Imported on first use: a run with nothing changed parses no YAML at all.
+    from frontmatter.default_handlers import YAMLHandler
+
+    return YAMLHandler()
+
+
+def _yaml_error() -> type[yaml.YAMLError]:
+    import yaml
+
+    return yaml.YAMLError
 
 
 def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
@@ -335,7 +469,7 @@ def _build_post(
 
     ext_format = FORMATS[path.suffix.lower()]
     permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
-    url = urljoin(config.site_url, _quote_path(permalink))
+    url = _on_site(config.site_url, permalink)
     key = str(meta["id"]).strip() if meta.get("id") not in (None, "") else url
 
     excerpt = meta.get("excerpt")
@@ -443,15 +577,25 @@ def _image(value: Any, site_url: str) -> Image | None:
     if not isinstance(value, str) or not value.strip():
         return None
     value = value.strip()
-    if urlsplit(value).scheme:
+    if SCHEME.match(value):
         return Image(url=value, alt=alt)
     # Jekyll image paths are site-relative, with or without a leading slash.
-    return Image(url=urljoin(site_url, _quote_path(value)), alt=alt)
+    return Image(url=_on_site(site_url, value), alt=alt)
 
 
-def _quote_path(path: str) -> str:
-    """Percent-encode what a URL path cannot hold (spaces, non-ASCII), keep the rest."""
-    return quote(path.lstrip("/"), safe="/:@-._~!$&'()*+,;=%")
+def _on_site(site_url: str, path: str) -> str:
+    """`path` as an absolute URL under the site (which ends with a slash).
+
+    Non-ASCII and spaces are percent-encoded. Plain concatenation is what
+    urljoin would give unless there are dot segments, and it runs on every
+    post of every cold build, so urljoin is kept for those only.
+    """
+    path = path.lstrip("/")
+    if not URL_SAFE.fullmatch(path):
+        path = quote(path, safe=URL_SAFE_CHARS)
+    if "./" in path or path.endswith((".", "..")):
+        return urljoin(site_url, path)
+    return site_url + path
 
 
 def _permalink(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -79,3 +79,55 @@ class Site:
     @property
     def next_due(self) -> datetime | None:
         return self.scheduled[0].date if self.scheduled else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The counts a run reports; kept so an unchanged run can report them again."""
+
+    files_read: int
+    published: int
+    scheduled: int
+    next_due: datetime | None
+    hidden: int
+    problems: tuple[Problem, ...]
+
+    @classmethod
+    def of(cls, site: Site) -> Summary:
+        return cls(
+            files_read=site.files_read,
+            published=len(site.posts),
+            scheduled=len(site.scheduled),
+            next_due=site.next_due,
+            hidden=site.hidden,
+            problems=site.problems,
+        )
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "files_read": self.files_read,
+            "published": self.published,
+            "scheduled": self.scheduled,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+            "hidden": self.hidden,
+            "problems": [[p.file, p.message, p.line, p.severity] for p in self.problems],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        return cls(
+            files_read=data["files_read"],
+            published=data["published"],
+            scheduled=data["scheduled"],
+            next_due=datetime.fromisoformat(data["next_due"]) if data["next_due"] else None,
+            hidden=data["hidden"],
+            problems=tuple(Problem(*p) for p in data["problems"]),
+        )

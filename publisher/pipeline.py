@@ -2,6 +2,10 @@
 
 content -> site model -> feeds -> out/; site + state -> digest -> out/ + state.
 `now` is always a parameter so tests and the scheduler control time.
+
+A run whose inputs match the last run's (same folder listing, same
+configuration, outputs untouched, no future post come due, no digest issued
+since) stops after scanning the folder: see `cache.RunRecord`.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import content
+from . import cache, content
 from .config import Config
-from .model import Post, Site
+from .model import Post, Site, Summary
 from .state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
@@ -67,23 +71,32 @@ class Renderer:
 
 @dataclass(frozen=True)
 class PublishResult:
-    site: Site
+    summary: Summary
     feeds: tuple[FeedResult, ...]
     digest: DigestResult | None
     seconds: float
+    unchanged: bool = False  # stopped early: nothing changed since the last run
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SKIPPED if self.site.errors else EXIT_OK
+        return EXIT_SKIPPED if self.summary.errors else EXIT_OK
 
 
-def load(config: Config, now: datetime, include_future: bool = False) -> Site:
-    return content.load_site(config, now, include_future=include_future)
+def load(
+    config: Config,
+    now: datetime,
+    include_future: bool = False,
+    post_cache: cache.PostCache | None = None,
+    scanned: content.Listing | None = None,
+) -> Site:
+    return content.load_site(
+        config, now, include_future=include_future, cache=post_cache, scanned=scanned
+    )
 
 
-def build_feeds(config: Config, site: Site, renderer: Renderer | None = None) -> tuple[
-    FeedResult, ...
-]:
+def build_feeds(
+    config: Config, site: Site, renderer: Renderer | None = None
+) -> tuple[FeedResult, ...]:
     from .feeds import build_atom, build_rss
     from .files import write_if_changed
 
@@ -95,6 +108,10 @@ def build_feeds(config: Config, site: Site, renderer: Renderer | None = None) ->
         written = write_if_changed(path, builder(items, config))
         results.append(FeedResult(name, path, written, len(items)))
     return tuple(results)
+
+
+def _no_new_posts(config: Config, since: datetime) -> str:
+    return f"no new posts since {since.astimezone(config.tz):%Y-%m-%d %H:%M}"
 
 
 def run_digest(
@@ -109,8 +126,7 @@ def run_digest(
 
     selection = digest.select(site, state, config, now)
     if not selection.posts:
-        since = selection.since.astimezone(config.tz)
-        return DigestResult(None, 0, 0, f"no new posts since {since:%Y-%m-%d %H:%M}")
+        return DigestResult(None, 0, 0, _no_new_posts(config, selection.since))
     renderer = renderer or Renderer()
     letter = compose(config, renderer(selection.posts), now)
     record = digest.issue(config, state, letter, selection, now)
@@ -119,10 +135,7 @@ def run_digest(
 
 
 def build(config: Config, now: datetime, include_future: bool = False) -> PublishResult:
-    started = time.perf_counter()
-    site = load(config, now, include_future)
-    feeds = build_feeds(config, site)
-    return PublishResult(site, feeds, None, time.perf_counter() - started)
+    return publish(config, now, include_future=include_future, with_digest=False)
 
 
 def publish(
@@ -132,17 +145,67 @@ def publish(
     with_digest: bool = True,
 ) -> PublishResult:
     started = time.perf_counter()
-    site = load(config, now, include_future)
-    renderer = Renderer()
-    feeds = build_feeds(config, site, renderer)
-    digest_result = None
-    if with_digest:
-        state = open_state(config.state_file)
-        try:
+    content.check_posts_dir(config)
+    config_fp = cache.config_fingerprint(config)
+    listing = content.listing(config.posts_dir)
+    signature = cache.listing_fingerprint(
+        [("config", 0, 0), ("mode", int(include_future), int(with_digest)), *listing.files]
+    )
+    state = open_state(config.state_file) if with_digest else None
+    try:
+        last_id = state.last_digest_id() if state is not None else None
+        record = cache.load_run(config.state_dir)
+        if record is not None and record.still_valid(
+            signature + config_fp, now, last_id
+        ):
+            return _unchanged(config, record, with_digest, time.perf_counter() - started)
+
+        post_cache = cache.PostCache.load(config.state_dir, config_fp)
+        site = load(config, now, include_future, post_cache, listing)
+        renderer = Renderer()
+        feeds = build_feeds(config, site, renderer)
+        digest_result = None
+        if state is not None:
             digest_result = run_digest(config, site, state, now, renderer)
-        finally:
+            last_id = state.last_digest_id()
+        post_cache.save()
+        summary = Summary.of(site)
+        if listing.settled:
+            if digest_result is not None and digest_result.record is not None:
+                reason = _no_new_posts(config, now)
+            else:
+                reason = digest_result.reason if digest_result else ""
+            cache.save_run(
+                config.state_dir,
+                cache.RunRecord(
+                    signature=signature + config_fp,
+                    next_due=summary.next_due.isoformat() if summary.next_due else None,
+                    outputs=cache.output_stats(f.path for f in feeds),
+                    digest_id=last_id,
+                    digest_reason=reason,
+                    summary={**summary.to_dict(), "entries": feeds[0].entries},
+                ),
+            )
+        else:
+            cache.forget_run(config.state_dir)
+    finally:
+        if state is not None:
             state.close()
-    return PublishResult(site, feeds, digest_result, time.perf_counter() - started)
+    return PublishResult(summary, feeds, digest_result, time.perf_counter() - started)
+
+
+def _unchanged(
+    config: Config, record: cache.RunRecord, with_digest: bool, seconds: float
+) -> PublishResult:
+    entries = int(record.summary.get("entries", 0))
+    feeds = tuple(
+        FeedResult(name, config.out_dir / name, False, entries)
+        for name in (config.feeds.atom, config.feeds.rss)
+    )
+    digest_result = DigestResult(None, 0, 0, record.digest_reason) if with_digest else None
+    return PublishResult(
+        Summary.from_dict(record.summary), feeds, digest_result, seconds, unchanged=True
+    )
 
 
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:

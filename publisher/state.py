@@ -81,6 +81,10 @@ class State:
 
     # -- digests ----------------------------------------------------------
 
+    def last_digest_id(self) -> int | None:
+        row = self.conn.execute("SELECT max(id) FROM digests").fetchone()
+        return row[0] if row else None
+
     def last_digest(self) -> DigestRecord | None:
         row = self.conn.execute("SELECT id FROM digests ORDER BY id DESC LIMIT 1").fetchone()
         return self.digest(row[0]) if row else None

@@ -57,7 +57,7 @@ def parse(path):
 def test_atom_round_trips_every_field(site: SiteDir) -> None:
     tricky_site(site)
     result = build(site.config(), NOW)
-    assert result.site.problems == ()
+    assert result.summary.problems == ()
     feed, tree = parse(site.out / "feed.xml")
     assert feed.version == "atom10"
     assert feed.feed.title == "Example & <Co>"
