@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -150,8 +151,14 @@ class Result:
         return data
 
 
+# Set by --publisher: another command to benchmark (another checkout's venv, say).
+COMMAND: list[str] = []
+
+
 def publisher_command() -> list[str]:
     """The installed console script next to this interpreter, else the same entry point."""
+    if COMMAND:
+        return COMMAND
     script = Path(sys.executable).parent / "publisher"
     if script.is_file():
         return [str(script)]
@@ -549,7 +556,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where sites are generated and reused (default bench/work)")
     parser.add_argument("--results", type=Path, default=HERE / "results",
                         help="folder for the JSON results (default bench/results)")
+    parser.add_argument("--publisher", metavar="COMMAND",
+                        help="the command to benchmark (default: this venv's publisher)")
     args = parser.parse_args(argv)
+    if args.publisher:
+        COMMAND[:] = shlex.split(args.publisher)
 
     if args.smoke:
         sizes, subscribers, smtp, runs = [50], [50], [50], 1
