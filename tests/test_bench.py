@@ -39,7 +39,7 @@ def test_posts_are_deterministic_per_seed(tmp_path: Path) -> None:
 
 def test_generated_site_loads_without_problems(tmp_path: Path) -> None:
     generate.write_posts(tmp_path / "content", 60, seed=1)
-    (tmp_path / "publisher.toml").write_text(run.CONFIG.format(transport="outbox"))
+    (tmp_path / "publisher.toml").write_text(run.site_config())
     config = config_mod.load(tmp_path / "publisher.toml")
     site = load_site(config, datetime(2026, 1, 1, 7, tzinfo=UTC))
     assert site.problems == ()
