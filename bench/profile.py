@@ -1,0 +1,60 @@
+"""Profile one benchmark scenario of the real CLI with cProfile.
+
+    python -m bench.profile cold --size 10000
+    python -m bench.profile nochange --size 10000 --top 25
+
+Uses the same generated site as `python -m bench.run` (bench/work/posts-N),
+runs `publisher publish` under `python -m cProfile` in a child process, keeps
+the .prof file beside the site and prints the top functions by cumulative and
+by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pstats
+import subprocess
+import sys
+from pathlib import Path
+
+from . import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=("cold", "nochange"))
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=run.HERE / "work")
+    args = parser.parse_args(argv)
+
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "profile.log"
+    site = run.make_site(work / f"posts-{args.size}", args.size, args.seed)  # no out/, no state
+    if args.scenario == "nochange":
+        run.run_cli(site, run.publish_args(), log)
+    script = Path(sys.executable).parent / "publisher"
+    if not script.is_file():
+        parser.error(f"{script} not found: install publisher into this environment first")
+    prof = work / f"profile-{args.scenario}-{args.size}.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(prof), str(script),
+               *run.publish_args()]
+    subprocess.run(command, cwd=site, env=run.child_env(), check=True,
+                   stdout=subprocess.DEVNULL)
+    text = io.StringIO()
+    stats = pstats.Stats(str(prof), stream=text)
+    stats.strip_dirs()
+    for key in ("cumulative", "tottime"):
+        print(f"--- {args.scenario}, {args.size:,} posts: top {args.top} by {key} ---", file=text)
+        stats.sort_stats(key).print_stats(args.top)
+    print(text.getvalue())
+    print(f"profile kept in {prof} (open with `python -m pstats {prof}` or snakeviz)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,625 @@
+"""Time the real `publisher` CLI on generated sites and compare with the targets of issue 5.
+
+    python -m bench.run                   # everything: 1k/10k/100k posts, 10k/100k subscribers
+    python -m bench.run --smoke           # tiny sizes, one run: checks the harness works
+    python -m bench.run --sizes 1000,10000 --only cold,nochange --runs 5
+
+Every measurement is a separate process of the CLI on a real site under the
+work folder (default bench/work/, reused between invocations: generating 100k
+posts takes a while). Wall time is measured around the child; peak RSS comes
+from the child's own rusage (os.wait4). Results are printed as a table and
+written as JSON to bench/results/<UTC timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import generate
+from .smtpsink import SmtpSink
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# Site-local (Europe/London = UTC in January) time one hour after the newest post.
+NOW = generate.NEWEST.replace(tzinfo=UTC) + timedelta(hours=1)
+SECRET = "bench-only-secret-not-for-production"
+DELIVERY_SITE_POSTS = 200
+
+POST_SCENARIOS = ("cold", "nochange", "edit", "add")
+DELIVERY_SCENARIOS = ("import", "outbox", "smtp")
+SCENARIOS = POST_SCENARIOS + DELIVERY_SCENARIOS
+LABELS = {
+    "cold": "publish, cold",
+    "nochange": "publish, nothing changed",
+    "edit": "publish, one post edited",
+    "add": "publish, one post added",
+    "import": "subscribers import",
+    "outbox": "digest to outbox",
+    "smtp": "digest via SMTP",
+    "ratio": "cold 100k / cold 10k",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    seconds: float | None = None
+    rss_mb: float | None = None
+    rate: float | None = None  # messages per second, at least
+
+    def describe(self) -> str:
+        parts = []
+        if self.seconds is not None:
+            parts.append(f"<= {self.seconds:g} s")
+        if self.rss_mb is not None:
+            parts.append(f"<= {self.rss_mb:g} MB")
+        if self.rate is not None:
+            parts.append(f">= {self.rate:g} msg/s")
+        return ", ".join(parts)
+
+
+# Issue 5, "Targets on the 2-core development machine (medians)".
+TARGETS: dict[tuple[str, int], Target] = {
+    ("cold", 10_000): Target(seconds=1.5),
+    ("nochange", 10_000): Target(seconds=0.15),
+    ("edit", 10_000): Target(seconds=0.4),
+    ("cold", 100_000): Target(seconds=15, rss_mb=600),
+    ("nochange", 100_000): Target(seconds=1.0),
+    ("outbox", 100_000): Target(seconds=30, rss_mb=300),
+    ("smtp", 10_000): Target(rate=500),
+}
+# Cost grows linearly or better: median cold 100k / median cold 10k.
+RATIO_TARGET = 11.0
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Run:
+    seconds: float
+    max_rss_kb: int
+    commands: list[list[str]]
+    delivered: int | None = None
+
+
+@dataclass
+class Result:
+    scenario: str
+    size: int
+    unit: str  # "posts" or "subscribers"
+    runs: list[Run] = field(default_factory=list)
+    status: str = ""  # pass, miss, no target, skipped: ..., error: ...
+    target: str = ""
+    note: str = ""
+
+    @property
+    def times(self) -> list[float]:
+        return [r.seconds for r in self.runs]
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.times) if self.runs else None
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        return max(r.max_rss_kb for r in self.runs) / 1024 if self.runs else None
+
+    def judge(self) -> None:
+        target = TARGETS.get((self.scenario, self.size))
+        self.target = target.describe() if target else ""
+        if not self.runs or self.status:
+            return
+        if target is None:
+            self.status = "no target"
+            return
+        ok = True
+        median = self.median or 0.0
+        if target.seconds is not None:
+            ok &= median <= target.seconds
+        if target.rss_mb is not None:
+            ok &= (self.peak_rss_mb or 0.0) <= target.rss_mb
+        if target.rate is not None:
+            rate = self.size / median if median else 0.0
+            self.note = f"{rate:.0f} msg/s"
+            ok &= rate >= target.rate
+        self.status = "pass" if ok else "miss"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            label=LABELS[self.scenario],
+            median=self.median,
+            min=min(self.times) if self.runs else None,
+            max=max(self.times) if self.runs else None,
+            peak_rss_mb=self.peak_rss_mb,
+        )
+        return data
+
+
+# Set by --publisher: another command to benchmark (another checkout's venv, say).
+COMMAND: list[str] = []
+
+
+def publisher_command() -> list[str]:
+    """The installed console script next to this interpreter, else the same entry point."""
+    if COMMAND:
+        return COMMAND
+    script = Path(sys.executable).parent / "publisher"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from publisher.cli import main; main()"]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PUBLISHER_SECRET"] = SECRET
+    env.pop("PUBLISHER_SMTP_PASSWORD", None)
+    return env
+
+
+def run_cli(site: Path, args: Sequence[str], log: Path, ok: Sequence[int] = (0,)) -> Run:
+    """One child process of the CLI: wall time and its own peak RSS."""
+    command = [*publisher_command(), *args]
+    with open(log, "ab") as out:
+        out.write(f"\n$ {' '.join(command)}\n".encode())
+        out.flush()
+        started = time.perf_counter()
+        child = subprocess.Popen(command, cwd=site, env=child_env(), stdout=out, stderr=out)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in ok:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        raise BenchError(
+            f"`publisher {' '.join(args)}` exited {child.returncode}: " + " | ".join(tail)
+        )
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
+    rss = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
+    return Run(seconds, rss, [list(args)])
+
+
+def combine(runs: Sequence[Run]) -> Run:
+    """Several commands that make up one scenario run: times add, RSS is the largest."""
+    return Run(
+        sum(r.seconds for r in runs),
+        max(r.max_rss_kb for r in runs),
+        [c for r in runs for c in r.commands],
+    )
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+CONFIG = """\
+[site]
+url = "https://news.example.org"
+title = "Bench News"
+description = "Generated posts for the publisher benchmark."
+author = {{ name = "Bench Desk", email = "desk@news.example.org" }}
+language = "en"
+timezone = "Europe/London"
+
+[content]
+posts = "content"
+
+[feeds]
+limit = 20
+
+[digest]
+max_posts = 10
+first_window_days = {window}
+
+[delivery]
+transport = "{transport}"
+from = "Bench News <news@news.example.org>"
+unsubscribe_url = "https://news.example.org/unsubscribe"
+unsubscribe_mailto = "unsubscribe@news.example.org"
+list_id = "Bench News <bench.news.example.org>"
+"""
+SMTP_CONFIG = """
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+connections = 4
+"""
+
+
+def site_config(transport: str = "outbox", window: int = 7) -> str:
+    return CONFIG.format(transport=transport, window=window)
+
+
+def make_site(folder: Path, posts: int, seed: int, window: int = 7) -> Path:
+    """A site with `posts` generated posts; reused when the marker matches."""
+    marker = folder / "bench-site.json"
+    want = {"version": generate.VERSION, "posts": posts, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text()) == want:
+        reset_outputs(folder)
+    else:
+        if folder.exists():
+            shutil.rmtree(folder)
+        started = time.perf_counter()
+        generate.write_posts(folder / "content", posts, seed)
+        marker.write_text(json.dumps(want))
+        print(f"  generated {posts:,} posts in {time.perf_counter() - started:.1f} s", flush=True)
+    (folder / "publisher.toml").write_text(site_config(window=window), encoding="utf-8")
+    return folder
+
+
+def reset_outputs(site: Path) -> None:
+    """No state, no out/: what a first run sees."""
+    for name in ("out", ".publisher"):
+        shutil.rmtree(site / name, ignore_errors=True)
+
+
+def publish_args(now: datetime = NOW) -> list[str]:
+    return ["publish", "--now", now.isoformat()]
+
+
+# --- post scenarios -------------------------------------------------------------------------
+
+
+def post_scenarios(
+    work: Path, size: int, runs: int, only: set[str], seed: int, log: Path
+) -> list[Result]:
+    site = make_site(work / f"posts-{size}", size, seed)
+    results = []
+    warm = False
+
+    def measure(scenario: str, one_run: Any) -> None:
+        nonlocal warm
+        if scenario not in only:
+            return
+        result = Result(scenario, size, "posts")
+        results.append(result)
+        print(f"  {LABELS[scenario]} ({size:,} posts) x{runs}", flush=True)
+        try:
+            if scenario != "cold" and not warm:
+                run_cli(site, publish_args(), log, ok=(0, 3))  # untimed: build the state first
+                warm = True
+            for index in range(runs):
+                result.runs.append(one_run(index))
+                warm = True
+        except BenchError as exc:
+            result.status = f"error: {exc}"
+        result.judge()
+
+    def cold(index: int) -> Run:
+        reset_outputs(site)
+        return run_cli(site, publish_args(), log)
+
+    def nochange(index: int) -> Run:
+        return run_cli(site, publish_args(), log)
+
+    # Post i is the i-th newest: the middle one is in no feed and no new digest.
+    (middle,) = (site / "content").glob(f"*-{size // 2}.md")
+
+    def edit(index: int) -> Run:
+        text = middle.read_text(encoding="utf-8")
+        end = text.index("\n---\n", 4) + 5
+        body = generate.PostMaker(seed * 1000 + index + 1).body()
+        middle.write_text(text[:end] + "\n" + body, encoding="utf-8")
+        stamp = time.time() + index + 1  # newer than anything a cache may hold
+        os.utime(middle, (stamp, stamp))
+        return run_cli(site, publish_args(), log)
+
+    added: list[Path] = []
+
+    def add(index: int) -> Run:
+        # A new newest post, and a clock that has moved on so it is due and digested.
+        now = NOW + timedelta(hours=index + 1)
+        name, text = generate.PostMaker(seed + 7 + index).post(
+            size + index, when=now.replace(tzinfo=None) - timedelta(minutes=5)
+        )
+        path = site / "content" / name
+        path.write_text(text, encoding="utf-8")
+        added.append(path)
+        return run_cli(site, publish_args(now), log)
+
+    try:
+        measure("cold", cold)
+        measure("nochange", nochange)
+        measure("edit", edit)
+        measure("add", add)
+    finally:
+        for path in added:
+            path.unlink(missing_ok=True)
+    return results
+
+
+# --- delivery scenarios ---------------------------------------------------------------------
+
+
+def delivery_available(site: Path, log: Path) -> bool:
+    try:
+        run_cli(site, ["subscribers", "--help"], log)
+    except BenchError:
+        return False
+    return True
+
+
+def count_outbox(site: Path) -> int:
+    """Messages in the outbox: plain folder or Maildir (new/ and cur/, not tmp/)."""
+    outbox = site / ".publisher" / "outbox"
+    if not outbox.is_dir():
+        return 0
+    total = 0
+    for _folder, dirs, files in os.walk(outbox):
+        dirs[:] = [d for d in dirs if d != "tmp"]
+        total += sum(1 for f in files if not f.startswith("."))
+    return total
+
+
+def delivery_scenarios(
+    work: Path, sizes: Sequence[int], smtp_sizes: Sequence[int], runs: int, only: set[str],
+    seed: int, log: Path,
+) -> list[Result]:
+    wanted = [(s, n) for s in ("import", "outbox") for n in sizes] + [
+        ("smtp", n) for n in smtp_sizes
+    ]
+    wanted = [(s, n) for s, n in wanted if s in only]
+    if not wanted:
+        return []
+    # Delivery runs on the real clock (subscribers are imported at the real time, and a
+    # digest dated before a subscriber joined is not theirs), so every post must fall
+    # in the first digest's window: the newest generated post is from 2026-01-01.
+    site = make_site(work / "delivery", DELIVERY_SITE_POSTS, seed, window=36500)
+    if not delivery_available(site, log):
+        print("  delivery scenarios skipped: `publisher subscribers` does not exist", flush=True)
+        return [
+            Result(s, n, "subscribers", status="skipped: delivery not available")
+            for s, n in wanted
+        ]
+    results: list[Result] = []
+    for size in sorted({n for _, n in wanted}):
+        results.extend(_deliver(work, site, size, runs, only, wanted, seed, log))
+    return results
+
+
+def _deliver(
+    work: Path, site: Path, size: int, runs: int, only: set[str],
+    wanted: list[tuple[str, int]], seed: int, log: Path,
+) -> list[Result]:
+    csv_file = work / f"subscribers-{size}-{seed}.csv"
+    if not csv_file.is_file():
+        generate.write_subscribers(csv_file, size, seed)
+    template = work / f"state-{size}"
+    results = []
+
+    # Import: always done once (the other scenarios start from its state); timed if asked.
+    importing = Result("import", size, "subscribers")
+    times = runs if ("import", size) in wanted else 1
+    try:
+        for _ in range(times):
+            reset_outputs(site)
+            importing.runs.append(run_cli(site, ["subscribers", "import", str(csv_file)], log))
+    except BenchError as exc:
+        importing.status = f"error: {exc}"
+    importing.judge()
+    if ("import", size) in wanted:
+        results.append(importing)
+    if importing.status.startswith("error"):
+        results.extend(
+            Result(s, n, "subscribers", status="error: subscribers import failed")
+            for s, n in wanted
+            if n == size and s != "import"
+        )
+        return results
+    shutil.rmtree(template, ignore_errors=True)
+    shutil.copytree(site / ".publisher", template)
+
+    def fresh() -> None:
+        reset_outputs(site)
+        shutil.copytree(template, site / ".publisher")
+
+    def deliver(config: str | None, delivered: Any) -> Run:
+        """`publish` issues and delivers the digest; `send` finishes if publish left any."""
+        head = ["--config", config] if config else []
+        steps = [run_cli(site, [*head, "publish"], log)]
+        if delivered() < size:
+            steps.append(run_cli(site, [*head, "send"], log))
+        run = combine(steps)
+        run.delivered = delivered()
+        return run
+
+    def check(result: Result) -> None:
+        short = [r.delivered for r in result.runs if r.delivered != size]
+        if short:
+            result.status = f"error: delivered {short[0]} of {size} messages"
+        result.judge()
+
+    if ("outbox", size) in wanted:
+        result = Result("outbox", size, "subscribers")
+        results.append(result)
+        print(f"  digest to outbox ({size:,} subscribers) x{runs}", flush=True)
+        try:
+            for _ in range(runs):
+                fresh()
+                result.runs.append(deliver(None, lambda: count_outbox(site)))
+        except BenchError as exc:
+            result.status = f"error: {exc}"
+        check(result)
+
+    if ("smtp", size) in wanted:
+        result = Result("smtp", size, "subscribers")
+        results.append(result)
+        print(f"  digest via SMTP ({size:,} subscribers) x{runs}", flush=True)
+        try:
+            with SmtpSink() as sink:
+                smtp_config = site / "publisher-smtp.toml"
+                smtp_config.write_text(
+                    site_config("smtp", 36500) + SMTP_CONFIG.format(port=sink.port),
+                    encoding="utf-8",
+                )
+                for _ in range(runs):
+                    fresh()
+                    sink.reset()
+                    result.runs.append(deliver(smtp_config.name, lambda: sink.count))
+        except BenchError as exc:
+            result.status = f"error: {exc}"
+        check(result)
+    return results
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def ratio_row(results: Sequence[Result]) -> dict[str, Any] | None:
+    by = {(r.scenario, r.size): r for r in results}
+    big, small = by.get(("cold", 100_000)), by.get(("cold", 10_000))
+    if not big or not small or not big.median or not small.median:
+        return None
+    ratio = big.median / small.median
+    return {
+        "scenario": "ratio",
+        "label": LABELS["ratio"],
+        "value": ratio,
+        "target": f"<= {RATIO_TARGET:g}",
+        "status": "pass" if ratio <= RATIO_TARGET else "miss",
+    }
+
+
+def table(results: Sequence[Result], ratio: dict[str, Any] | None) -> str:
+    head = ("scenario", "size", "median s", "min", "max", "peak RSS MB", "target", "result")
+    rows = []
+    for r in results:
+        fmt = (lambda v: f"{v:.3f}") if r.runs else (lambda v: "-")
+        rows.append((
+            LABELS[r.scenario],
+            f"{r.size:,} {r.unit}",
+            fmt(r.median),
+            fmt(min(r.times) if r.runs else 0),
+            fmt(max(r.times) if r.runs else 0),
+            f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-",
+            r.target or "-",
+            r.status + (f" ({r.note})" if r.note else ""),
+        ))
+    if ratio:
+        rows.append((
+            ratio["label"], "", f"{ratio['value']:.1f}x", "", "", "", ratio["target"],
+            ratio["status"],
+        ))
+    widths = [max(len(str(row[i])) for row in (head, *rows)) for i in range(len(head))]
+    widths[-1] = 0  # the last column is left ragged (errors can be long)
+    lines = [" | ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
+    lines.append("-|-".join("-" * w for w in widths[:-1]) + "-|-" + "-" * len(head[-1]))
+    for row in rows:
+        lines.append(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def parse_sizes(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower().replace("_", "")
+        scale = 1
+        if part.endswith("k"):
+            part, scale = part[:-1], 1000
+        out.append(int(part) * scale)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes (50 posts, 50 subscribers), one run each")
+    parser.add_argument("--sizes", type=parse_sizes, help="post counts (default 1k,10k,100k)")
+    parser.add_argument("--subscribers", type=parse_sizes,
+                        help="subscriber counts for import/outbox (default 10k,100k)")
+    parser.add_argument("--smtp", type=parse_sizes, help="subscriber counts for SMTP (10k)")
+    parser.add_argument("--runs", type=int, help="runs per scenario (default 3; smoke 1)")
+    parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=HERE / "work",
+                        help="where sites are generated and reused (default bench/work)")
+    parser.add_argument("--results", type=Path, default=HERE / "results",
+                        help="folder for the JSON results (default bench/results)")
+    parser.add_argument("--publisher", metavar="COMMAND",
+                        help="the command to benchmark (default: this venv's publisher)")
+    args = parser.parse_args(argv)
+    if args.publisher:
+        COMMAND[:] = shlex.split(args.publisher)
+
+    if args.smoke:
+        sizes, subscribers, smtp, runs = [50], [50], [50], 1
+    else:
+        sizes, subscribers, smtp, runs = [1000, 10_000, 100_000], [10_000, 100_000], [10_000], 3
+    sizes = args.sizes or sizes
+    subscribers = args.subscribers or subscribers
+    smtp = args.smtp or smtp
+    runs = args.runs or runs
+    only = set(SCENARIOS)
+    if args.only:
+        only = {s.strip() for s in args.only.split(",")}
+        unknown = only - set(SCENARIOS)
+        if unknown:
+            parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "last-run.log"
+    log.write_text("")
+    started = datetime.now(UTC)
+    print(f"publisher benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"commit {git_commit()}; log in {log}", flush=True)
+
+    results: list[Result] = []
+    for size in sizes:
+        if only & set(POST_SCENARIOS):
+            results.extend(post_scenarios(work, size, runs, only, args.seed, log))
+    results.extend(delivery_scenarios(work, subscribers, smtp, runs, only, args.seed, log))
+    ratio = ratio_row(results)
+
+    print()
+    print(table(results, ratio))
+    report = {
+        "started": started.isoformat(),
+        "seconds": (datetime.now(UTC) - started).total_seconds(),
+        "commit": git_commit(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
+        "runs": runs,
+        "seed": args.seed,
+        "results": [r.to_json() for r in results],
+        "ratio": ratio,
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"{started:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten {out}")
+    return 1 if any(r.status.startswith("error") for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The benchmark harness must keep working: generator output, the SMTP sink, and a smoke run.
+
+No timing assertions here: only that the harness runs the real CLI and writes sane results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import smtplib
+import subprocess
+import sys
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import feedparser
+
+from bench import generate, run
+from bench.smtpsink import SmtpSink
+from publisher import config as config_mod
+from publisher.content import load_site
+from publisher.render import render
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_posts_are_deterministic_per_seed(tmp_path: Path) -> None:
+    generate.write_posts(tmp_path / "a", 30, seed=3)
+    generate.write_posts(tmp_path / "b", 30, seed=3)
+    generate.write_posts(tmp_path / "c", 30, seed=4)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert _files(tmp_path / "a") != _files(tmp_path / "c")
+
+
+def test_generated_site_loads_without_problems(tmp_path: Path) -> None:
+    generate.write_posts(tmp_path / "content", 60, seed=1)
+    (tmp_path / "publisher.toml").write_text(run.site_config())
+    config = config_mod.load(tmp_path / "publisher.toml")
+    site = load_site(config, datetime(2026, 1, 1, 7, tzinfo=UTC))
+    assert site.problems == ()
+    assert len(site.posts) == 60
+    assert all(p.title and p.author and p.categories for p in site.posts)
+    assert 0 < sum(p.image is not None for p in site.posts) < 60
+    assert 0 < sum(p.excerpt is not None for p in site.posts) < 60
+    # Dated about an hour apart, newest first: the harness relies on post i being i-th newest.
+    assert site.posts[0].path.name.endswith("-0.md")
+    assert site.posts[-1].path.name.endswith("-59.md")
+    text = "".join(p.path.read_text(encoding="utf-8") for p in site.posts)
+    for needle in ("](https://", "](/news/", "![", "\n- ", "\n1. ", "*", "**"):
+        assert needle in text
+    assert any(ord(c) > 0x3000 for c in text)  # CJK or emoji
+    assert any(0x80 <= ord(c) < 0x250 for c in text)  # accents
+    rendered = render(site.posts[0])
+    assert "<p>" in rendered.html
+
+
+def test_subscribers_csv(tmp_path: Path) -> None:
+    path = tmp_path / "subs.csv"
+    generate.write_subscribers(path, 500, seed=2, inactive_share=0.1)
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["email", "name", "status"]
+    body = rows[1:]
+    assert len(body) == 500
+    emails = [r[0].lower() for r in body]
+    assert len(set(emails)) == 500
+    assert all(e.count("@") == 1 and e.isascii() and " " not in e for e in emails)
+    assert {r[2] for r in body} == {"active", "unsubscribed", "bounced"}
+    assert any("," in r[1] for r in body)
+    assert any(not r[1].isascii() for r in body)
+    generate.write_subscribers(tmp_path / "again.csv", 500, seed=2, inactive_share=0.1)
+    assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
+
+
+def test_smtp_sink_counts_messages() -> None:
+    with SmtpSink() as sink:
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+            for n in range(3):
+                msg = EmailMessage()
+                msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", f"{n}"
+                msg.set_content("hello")
+                client.send_message(msg)
+        assert sink.count == 3
+        sink.reset()
+        assert sink.count == 0
+
+
+def test_targets_are_judged() -> None:
+    fast = run.Result("cold", 10_000, "posts", [run.Run(1.0, 80_000, [])])
+    slow = run.Result("cold", 10_000, "posts", [run.Run(2.0, 80_000, [])])
+    fat = run.Result("cold", 100_000, "posts", [run.Run(10.0, 700 * 1024, [])])
+    smtp = run.Result("smtp", 10_000, "subscribers", [run.Run(10.0, 1, [])])
+    untargeted = run.Result("add", 10_000, "posts", [run.Run(9.0, 1, [])])
+    for result in (fast, slow, fat, smtp, untargeted):
+        result.judge()
+    assert (fast.status, slow.status, fat.status) == ("pass", "miss", "miss")
+    assert smtp.status == "pass" and smtp.note == "1000 msg/s"
+    assert untargeted.status == "no target"
+    ratio = run.ratio_row([fast, run.Result("cold", 100_000, "posts", [run.Run(12.0, 1, [])])])
+    assert ratio is not None and ratio["value"] == 12.0 and ratio["status"] == "miss"
+
+
+def test_smoke_run_writes_results(tmp_path: Path) -> None:
+    work, results = tmp_path / "work", tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--work", str(work),
+         "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (out,) = results.glob("*.json")
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["cpu_count"] and report["python"] and report["commit"]
+    found = {(r["scenario"], r["size"]) for r in report["results"]}
+    assert found == {(s, 50) for s in run.SCENARIOS}
+    for r in report["results"]:
+        if r["status"].startswith("skipped"):
+            assert r["scenario"] in run.DELIVERY_SCENARIOS and not r["runs"]
+            continue
+        assert r["status"] in ("pass", "miss", "no target"), r
+        assert len(r["runs"]) == 1
+        assert r["median"] > 0 and r["runs"][0]["seconds"] > 0
+        assert r["runs"][0]["max_rss_kb"] > 1000  # a Python process, in KB
+        if r["scenario"] in ("outbox", "smtp"):
+            assert r["runs"][0]["delivered"] == 50
+    assert "publish, cold" in done.stdout and "written" in done.stdout
+    # The harness ran the real CLI on a real site: the feed is there and parses.
+    feed = feedparser.parse((work / "posts-50" / "out" / "feed.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 20
