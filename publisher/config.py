@@ -13,6 +13,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,6 +125,7 @@ RENAMED = {("delivery", "from"): "sender"}
 
 @dataclass(frozen=True)
 class Config:
+    # Derived values below are cached_property: they are read once per post.
     file: Path
     site: SiteConfig
     content: ContentConfig = field(default_factory=ContentConfig)
@@ -143,27 +145,27 @@ class Config:
         """Paths in publisher.toml are relative to the file, not the cwd."""
         return (self.root / relative).resolve()
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.site.timezone)
 
-    @property
+    @cached_property
     def posts_dir(self) -> Path:
         return self.resolve(self.content.posts)
 
-    @property
+    @cached_property
     def out_dir(self) -> Path:
         return self.resolve(self.output.path)
 
-    @property
+    @cached_property
     def state_file(self) -> Path:
         return self.resolve(self.state.path)
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.state_file.parent
 
-    @property
+    @cached_property
     def site_url(self) -> str:
         """The site URL with exactly one trailing slash, for joining."""
         return self.site.url.rstrip("/") + "/"

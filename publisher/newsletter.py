@@ -149,10 +149,16 @@ def inline_css(html: str) -> str:
     )
 
 
-def compose(config: Config, posts: Sequence[Rendered], when: datetime) -> Letter:
-    """The digest letter for `posts` (newest first), within the size budget."""
+def compose(
+    config: Config, posts: Sequence[Rendered], when: datetime, total: int | None = None
+) -> Letter:
+    """The digest letter for `posts` (newest first), within the size budget.
+
+    `total` counts every selected post; only the first `max_posts` need to be
+    rendered and passed in, the rest are only counted ("and N more").
+    """
     env = _environment(config)
-    total = len(posts)
+    total = len(posts) if total is None else total
     count = min(total, config.digest.max_posts)
     budget = config.digest.max_html_bytes
     subject = subject_line(config, posts, total, when)
@@ -163,8 +169,9 @@ def compose(config: Config, posts: Sequence[Rendered], when: datetime) -> Letter
             break
         # Shrink in proportion, but always by at least one post.
         count = max(1, min(count - 1, int(count * budget / size)))
-    return Letter(subject=subject, html=html, text=text, posts=tuple(posts[:count]),
-                  more=total - count)
+    return Letter(
+        subject=subject, html=html, text=text, posts=tuple(posts[:count]), more=total - count
+    )
 
 
 def personalise(html: str, text: str, name: str, unsubscribe_url: str) -> tuple[str, str]:

@@ -128,7 +128,8 @@ def run_digest(
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since))
     renderer = renderer or Renderer()
-    letter = compose(config, renderer(selection.posts), now)
+    shown = selection.posts[: config.digest.max_posts]
+    letter = compose(config, renderer(shown), now, total=len(selection.posts))
     record = digest.issue(config, state, letter, selection, now)
     log.info("digest %s issued with %d posts", record.slug, len(selection.posts))
     return DigestResult(record, len(letter.posts), letter.more, "")
@@ -221,4 +222,5 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
         state.close()
     if not selection.posts:
         return site, None
-    return site, compose(config, Renderer()(selection.posts), now)
+    shown = selection.posts[: config.digest.max_posts]
+    return site, compose(config, Renderer()(shown), now, total=len(selection.posts))
