@@ -73,7 +73,7 @@ def encode_post(post: Post) -> tuple[Any, ...]:
     )
 
 
-def decode_post(row: tuple[Any, ...], path: Path, name: str, size: int) -> Post:
+def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
     (key, url, title, date, updated, author, cats, tags, excerpt, sep, image, fmt, visible) = row
     return Post(
         path=path,
@@ -115,7 +115,7 @@ class PostCache:
         return cls(file, fingerprint, rows)
 
     def get(
-        self, name: str, size: int, mtime_ns: int, path: Path
+        self, name: str, size: int, mtime_ns: int, path: str
     ) -> tuple[Post | None, list[Problem]] | None:
         row = self.rows.get(name)
         if row is None or row[0] != size or row[1] != mtime_ns:

@@ -145,7 +145,7 @@ def load_site(
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
     todo: list[tuple[str, str, int]] = []
     for name, path_str, st in entries:
-        cached = cache.get(name, st.st_size, st.st_mtime_ns, Path(path_str)) if cache else None
+        cached = cache.get(name, st.st_size, st.st_mtime_ns, path_str) if cache else None
         if cached is not None:
             results[name] = cached
         else:
@@ -192,7 +192,7 @@ def parse_many(
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for rows in pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks]):
             for name, path_str, size_, row, found_rows in rows:
-                post = decode_post(row, Path(path_str), name, size_) if row else None
+                post = decode_post(row, path_str, name, size_) if row else None
                 yield name, post, [Problem(*p) for p in found_rows]
 
 
@@ -313,7 +313,7 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
 
 def read_body(post: Post) -> str:
     """The post's body, read again from disk (the model keeps only metadata)."""
-    result = read_text(post.path, post.name)
+    result = read_text(Path(post.path), post.name)
     if isinstance(result, Problem):
         raise ContentError(f"{post.name}: {result.message}")
     parts = split_front_matter(result.text)
@@ -481,13 +481,13 @@ def _build_post(
     visible = published is not False and draft is not True
 
     return Post(
-        path=path,
+        path=str(path),
         name=name,
         key=key,
         url=url,
         title=title,
-        date=when,
-        updated=updated,
+        date=when.astimezone(UTC),
+        updated=updated.astimezone(UTC),
         author=author,
         categories=categories,
         tags=tags,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -27,13 +26,13 @@ class Image:
 class Post:
     """One post's metadata. The body is read again only when it is rendered."""
 
-    path: Path
+    path: str  # absolute; a str because 100,000 Path objects cost real time
     name: str  # path relative to the posts folder, used in every message
     key: str  # stable identity: front matter `id`, else the permalink URL
     url: str
     title: str
-    date: datetime  # always timezone-aware
-    updated: datetime
+    date: datetime  # always in UTC: one tzinfo makes sorting and comparing cheap
+    updated: datetime  # UTC
     author: Person | None
     categories: tuple[str, ...]
     tags: tuple[str, ...]

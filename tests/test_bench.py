@@ -48,9 +48,9 @@ def test_generated_site_loads_without_problems(tmp_path: Path) -> None:
     assert 0 < sum(p.image is not None for p in site.posts) < 60
     assert 0 < sum(p.excerpt is not None for p in site.posts) < 60
     # Dated about an hour apart, newest first: the harness relies on post i being i-th newest.
-    assert site.posts[0].path.name.endswith("-0.md")
-    assert site.posts[-1].path.name.endswith("-59.md")
-    text = "".join(p.path.read_text(encoding="utf-8") for p in site.posts)
+    assert site.posts[0].path.endswith("-0.md")
+    assert site.posts[-1].path.endswith("-59.md")
+    text = "".join(Path(p.path).read_text(encoding="utf-8") for p in site.posts)
     for needle in ("](https://", "](/news/", "![", "\n- ", "\n1. ", "*", "**"):
         assert needle in text
     assert any(ord(c) > 0x3000 for c in text)  # CJK or emoji
