@@ -10,6 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,6 +145,20 @@ def _summary(ctx: Context, result: PublishResult) -> None:
         )
 
 
+def _site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
+    """The lock `publisher run` jobs take too; say so when we have to wait for it."""
+    from .lock import Holder, site_lock
+
+    def waiting(holder: Holder) -> None:
+        click.echo(
+            f"Waiting for the site lock held by {holder} "
+            f"(up to {ctx.config.schedule.lock_timeout:g} s)...",
+            err=True,
+        )
+
+    return site_lock(ctx.config, purpose, on_wait=waiting)
+
+
 def _run(ctx: Context, action: Callable[[], int]) -> None:
     try:
         code = action()
@@ -172,9 +187,10 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
     from .pipeline import publish as run_publish
 
     def action() -> int:
-        result = run_publish(
-            ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
-        )
+        with _site_lock(ctx, "publisher publish"):
+            result = run_publish(
+                ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
+            )
         _report_problems(ctx, result.site)
         _summary(ctx, result)
         return result.exit_code
@@ -191,7 +207,8 @@ def build(ctx: Context, future: bool, now_text: str | None) -> None:
     from .pipeline import build as run_build
 
     def action() -> int:
-        result = run_build(ctx.config, _parse_now(now_text), include_future=future)
+        with _site_lock(ctx, "publisher build"):
+            result = run_build(ctx.config, _parse_now(now_text), include_future=future)
         _report_problems(ctx, result.site)
         _summary(ctx, result)
         return result.exit_code
@@ -289,3 +306,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="publisher")
+
+
+# Commands defined in other modules register themselves on `cli` when imported.
+from . import cli_schedule  # noqa: E402,F401
