@@ -394,5 +394,3 @@ class Service:
 
 def _local(when: datetime, config: Config) -> str:
     return f"{when.astimezone(config.tz):%Y-%m-%d %H:%M:%S %Z}"
-
-

@@ -115,16 +115,23 @@ def test_broken_post_is_logged_others_publish_and_fixing_publishes_it(
     assert service.proc.poll() is None
 
 
-def test_jobs_wait_for_the_site_lock(site: Path, service: Running) -> None:
+def test_jobs_wait_for_the_site_lock_and_sigterm_finishes_the_job(
+    site: Path, service: Running
+) -> None:
     config = config_mod.load(site / "publisher.toml")
     mark = len(service.lines)
     with site_lock(config, "test holding the lock", timeout=5):
         write_post(site, "late.md", "Late", now() - timedelta(minutes=1))
         assert service.wait_log("waiting for the site lock", FOLLOW, since=mark), service.log()
         assert "test holding the lock" in service.log()
+        # Stopping mid-job: the job (blocked on the lock) is not abandoned.
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.wait_log("received SIGTERM", 2, since=mark), service.log()
         time.sleep(0.5)
+        assert service.proc.poll() is None
         assert "Late" not in feed_titles(site)
-    assert wait_for(lambda: "Late" in feed_titles(site), 2), service.log()
+    assert service.stop(timeout=5) == 0, service.log()
+    assert "Late" in feed_titles(site)
 
 
 def test_burst_of_200_files_gives_at_most_two_rebuilds(site: Path, service: Running) -> None:
@@ -248,15 +255,22 @@ def test_daily_digest_neither_skipped_nor_doubled_across_dst(
         assert sorted(days) == [day - timedelta(days=3 - i) for i in range(7)], times
         assert all(len(v) == 1 for v in days.values()), times
         assert all(b - a >= timedelta(hours=23) for a, b in zip(times, times[1:], strict=False))
-    spring_run = per_day(fire_times(trigger, datetime.combine(spring, datetime.min.time(), tz),
-                                    datetime.combine(spring, datetime.max.time(), tz)), tz)
+    spring_run = per_day(
+        fire_times(
+            trigger,
+            datetime.combine(spring, datetime.min.time(), tz),
+            datetime.combine(spring, datetime.max.time(), tz),
+        ),
+        tz,
+    )
     (only,) = spring_run[spring]
     # The wall time does not exist that day: it runs once, an hour later by the clock.
     assert f"{only.astimezone(UTC):%H:%M}" == gap_fire_utc
     if fold_fire_utc is not None:
         autumn_start = datetime.combine(autumn, datetime.min.time(), tz)
-        (only,) = per_day(fire_times(trigger, autumn_start, autumn_start + timedelta(hours=23)),
-                          tz)[autumn]
+        (only,) = per_day(
+            fire_times(trigger, autumn_start, autumn_start + timedelta(hours=23)), tz
+        )[autumn]
         # The wall time happens twice that day: it runs in the first pass only.
         assert f"{only.astimezone(UTC):%H:%M}" == fold_fire_utc
 
@@ -268,8 +282,11 @@ def test_weekly_default_keeps_local_8am_across_dst(tmp_path: Path) -> None:
     times = fire_times(trigger, start, datetime(2026, 12, 1, tzinfo=tz))
     local = [t.astimezone(tz) for t in times]
     assert all((t.weekday(), t.hour, t.minute) == (0, 8, 0) for t in local)
-    mondays = [d for d in (date(2026, 3, 1) + timedelta(days=i) for i in range(275))
-               if d.weekday() == 0 and d < date(2026, 11, 30)] + [date(2026, 11, 30)]
+    mondays = [
+        d
+        for d in (date(2026, 3, 1) + timedelta(days=i) for i in range(275))
+        if d.weekday() == 0 and d < date(2026, 11, 30)
+    ] + [date(2026, 11, 30)]
     # Every Monday from 2 March to 30 November, once each.
     assert [t.date() for t in local] == mondays
     assert {t.utcoffset() for t in local} == {timedelta(0), timedelta(hours=1)}
