@@ -32,7 +32,8 @@ Exit status:
   {EXIT_ERROR}  error (nothing was published; the message says why)
   2  bad command-line usage
   {EXIT_SKIPPED}  published, but some posts were skipped for errors (listed above the summary)
-  {EXIT_BUSY}  another publisher run held the site lock for too long
+  {EXIT_BUSY}  the site lock stayed busy past [schedule] lock_timeout, or another
+     `publisher run` already serves this site
 """
 
 

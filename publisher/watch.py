@@ -97,21 +97,26 @@ class Watcher:
 
     def __init__(self, posts_dir: Path) -> None:
         self.posts_dir = posts_dir
-        self._cache: dict[Path, Signature] = {}
+        # Keyed by str: hashing and comparing Path objects costs several times
+        # more, and an unchanged scan of a big folder is mostly dict lookups.
+        self._cache: dict[str, Signature] = {}
 
     def __len__(self) -> int:
         return len(self._cache)
 
     def scan(self) -> Changes:
-        current: dict[Path, Signature] = {}
+        current: dict[str, Signature] = {}
         for path, st in discover(self.posts_dir):
-            if not is_temp(path.name):
-                current[path] = signature(st)
+            name = os.fspath(path)
+            if not is_temp(os.path.basename(name)):
+                current[name] = signature(st)
         old = self._cache
         self._cache = current
-        kinds: list[tuple[Path, Kind]] = [(p, "added") for p in current if p not in old]
-        kinds += [(p, "modified") for p, sig in current.items() if p in old and old[p] != sig]
-        kinds += [(p, "removed") for p in old if p not in current]
+        kinds: list[tuple[Path, Kind]] = [(Path(p), "added") for p in current if p not in old]
+        kinds += [
+            (Path(p), "modified") for p, sig in current.items() if p in old and old[p] != sig
+        ]
+        kinds += [(Path(p), "removed") for p in old if p not in current]
         return _from_kinds(kinds)
 
     def settle(
