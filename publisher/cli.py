@@ -10,6 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,8 @@ Exit status:
   {EXIT_ERROR}  error (nothing was published; the message says why)
   2  bad command-line usage
   {EXIT_SKIPPED}  published, but some posts were skipped for errors (listed above the summary)
-  {EXIT_BUSY}  another publisher run held the site lock for too long
+  {EXIT_BUSY}  the site lock stayed busy past [schedule] lock_timeout, or another
+     `publisher run` already serves this site
 """
 
 
@@ -145,6 +147,20 @@ def _summary(ctx: Context, result: PublishResult) -> None:
         )
 
 
+def _site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
+    """The lock `publisher run` jobs take too; say so when we have to wait for it."""
+    from .lock import Holder, site_lock
+
+    def waiting(holder: Holder) -> None:
+        click.echo(
+            f"Waiting for the site lock held by {holder} "
+            f"(up to {ctx.config.schedule.lock_timeout:g} s)...",
+            err=True,
+        )
+
+    return site_lock(ctx.config, purpose, on_wait=waiting)
+
+
 def _run(ctx: Context, action: Callable[[], int]) -> None:
     try:
         code = action()
@@ -173,9 +189,10 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
     from .pipeline import publish as run_publish
 
     def action() -> int:
-        result = run_publish(
-            ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
-        )
+        with _site_lock(ctx, "publisher publish"):
+            result = run_publish(
+                ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
+            )
         _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
         return result.exit_code
@@ -192,7 +209,8 @@ def build(ctx: Context, future: bool, now_text: str | None) -> None:
     from .pipeline import build as run_build
 
     def action() -> int:
-        result = run_build(ctx.config, _parse_now(now_text), include_future=future)
+        with _site_lock(ctx, "publisher build"):
+            result = run_build(ctx.config, _parse_now(now_text), include_future=future)
         _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
         return result.exit_code
@@ -292,3 +310,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="publisher")
+
+
+# Commands defined in other modules register themselves on `cli` when imported.
+from . import cli_schedule  # noqa: E402,F401

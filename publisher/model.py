@@ -88,6 +88,7 @@ class Summary:
     published: int
     scheduled: int
     next_due: datetime | None
+    next_title: str | None
     hidden: int
     problems: tuple[Problem, ...]
 
@@ -98,6 +99,7 @@ class Summary:
             published=len(site.posts),
             scheduled=len(site.scheduled),
             next_due=site.next_due,
+            next_title=site.scheduled[0].title if site.scheduled else None,
             hidden=site.hidden,
             problems=site.problems,
         )
@@ -116,6 +118,7 @@ class Summary:
             "published": self.published,
             "scheduled": self.scheduled,
             "next_due": self.next_due.isoformat() if self.next_due else None,
+            "next_title": self.next_title,
             "hidden": self.hidden,
             "problems": [[p.file, p.message, p.line, p.severity] for p in self.problems],
         }
@@ -127,6 +130,7 @@ class Summary:
             published=data["published"],
             scheduled=data["scheduled"],
             next_due=datetime.fromisoformat(data["next_due"]) if data["next_due"] else None,
+            next_title=data["next_title"],
             hidden=data["hidden"],
             problems=tuple(Problem(*p) for p in data["problems"]),
         )

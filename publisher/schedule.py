@@ -1,0 +1,396 @@
+"""`publisher run`: keep a site published without cron.
+
+Three kinds of job on one APScheduler BlockingScheduler, run one at a time
+(a single worker thread) and each under the same site lock as `publisher
+publish`, so the service and cron never write at the same time:
+
+- scan: every `[schedule] poll_seconds`, diff the posts folder against a stat
+  cache; after a burst of saves settles, rebuild the feeds once.
+- due: a one-off job at the next future-dated post's time, re-set after every
+  rebuild, so a scheduled post goes out on time without any polling.
+- digest: the `[schedule] digest` cron expression in the site timezone; calls
+  `pipeline.publish`, which issues (and delivers) a digest only if there are
+  new posts.
+
+The job store is in memory: the SQLite state store already records what was
+issued, so the scheduler keeps no state of its own. What the scheduler would
+forget across a restart (a digest run missed while the service was down) is
+recovered at start from that state store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from . import pipeline
+from .config import Config
+from .errors import ConfigError, PublisherError
+from .lock import FileLock, Holder, service_lock, site_lock
+from .model import Summary
+from .state import open_state
+from .watch import Watcher
+
+log = logging.getLogger(__name__)
+
+SCAN_JOB = "scan"
+DIGEST_JOB = "digest"
+# A burst is over once a rescan this soon after finds nothing new; short enough
+# that a saved post is out within poll_seconds + 2 s.
+MAX_QUIET_SECONDS = 1.0
+# ...and a folder that never goes quiet is still rebuilt this often.
+MAX_SETTLE_SECONDS = 5.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SiteCronTrigger(CronTrigger):  # type: ignore[misc]
+    """A cron trigger that runs a fixed wall-clock time once when clocks go back.
+
+    APScheduler 3 (with zoneinfo) fires "30 1 * * *" twice on the night the
+    clocks go back, once in each pass through 01:30. Like cron, a job with a
+    fixed hour runs only in the first pass; jobs with `*` in the hour field
+    run in both passes, since they are meant to run every hour that passes.
+    A time that does not exist (the gap when clocks go forward) is left to
+    APScheduler: it fires once, an hour later by the wall clock.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        candidate: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        # A repeated hour happens at most once per transition; a few tries is plenty.
+        for _ in range(4):
+            if candidate is None or not self._second_pass(candidate):
+                return candidate
+            candidate = super().get_next_fire_time(candidate, candidate)
+        return candidate
+
+    def _second_pass(self, when: datetime) -> bool:
+        hour = next(f for f in self.fields if f.name == "hour")
+        if str(hour) == "*":
+            return False
+        local = when.astimezone(self.timezone)
+        first = local.replace(fold=0)
+        return local.fold == 1 and first.utcoffset() != local.utcoffset()
+
+
+def digest_trigger(config: Config) -> SiteCronTrigger | None:
+    """The digest schedule, or None when `[schedule] digest` is empty (no digest)."""
+    expr = config.schedule.digest.strip()
+    if not expr:
+        return None
+    try:
+        trigger: SiteCronTrigger = SiteCronTrigger.from_crontab(expr, timezone=config.tz)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{config.file.name}: [schedule] digest: {expr!r} is not a cron expression: {exc}",
+            hint='use five fields "minute hour day month weekday", e.g. "0 8 * * mon"',
+        ) from exc
+    return trigger
+
+
+def digest_job_options(config: Config) -> dict[str, Any]:
+    """Weekly-job settings: a late run still happens within the grace time, and
+    runs missed while the machine slept collapse into one (coalesce)."""
+    return {
+        "misfire_grace_time": config.schedule.misfire_grace_seconds,
+        "coalesce": True,
+        "max_instances": 1,
+    }
+
+
+def missed_run(
+    trigger: CronTrigger, last_done: datetime | None, now: datetime, grace: float
+) -> datetime | None:
+    """The latest fire time within the grace window before `now` that came
+    after `last_done`; None if nothing was missed (or nothing was ever done)."""
+    if last_done is None:
+        # A new site: its first digest waits for the first scheduled time
+        # rather than going out the moment the service is first started.
+        return None
+    latest: datetime | None = None
+    when: datetime | None = trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
+    while when is not None and when <= now:
+        latest = when
+        when = trigger.get_next_fire_time(when, when)
+    if latest is None or last_done >= latest:
+        return None
+    return latest
+
+
+def settle_times(config: Config) -> tuple[float, float]:
+    """(quiet, max_wait) for `Watcher.settle` at this poll interval."""
+    poll = config.schedule.poll_seconds
+    return min(MAX_QUIET_SECONDS, poll / 2), max(MAX_SETTLE_SECONDS, poll)
+
+
+class _QuietOverlaps(logging.Filter):
+    """A scan that finds the previous one still running is expected, not a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("maximum number of running instances" in message and SCAN_JOB in message)
+
+
+class Service:
+    """One `publisher run` process: the scheduler, its jobs and their state."""
+
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.watcher = Watcher(config.posts_dir)
+        self.digest = digest_trigger(config)
+        self.stopping = threading.Event()
+        # True while the feeds may not match the folder: at start, and after a
+        # rebuild that failed (for example, the lock was busy) until one succeeds.
+        self.dirty = True
+        self._first_scan = True
+        self._due_id: str | None = None
+        self._due_at: datetime | None = None
+        self._stopper: threading.Thread | None = None
+        # UTC inside the scheduler: aware datetimes in one zoneinfo zone
+        # subtract by wall clock, which miscounts waits across DST changes.
+        # The digest trigger carries the site timezone itself.
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # -- life cycle -----------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT; returns after the running job finishes."""
+        with service_lock(self.config):
+            self._add_jobs()
+            previous = {
+                sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+            }
+            quiet = _QuietOverlaps()
+            logging.getLogger("apscheduler.scheduler").addFilter(quiet)
+            try:
+                if not self.stopping.is_set():
+                    self.scheduler.start()
+                if self._stopper is not None:
+                    self._stopper.join()
+            finally:
+                logging.getLogger("apscheduler.scheduler").removeFilter(quiet)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        log.info("stopped")
+
+    def stop(self) -> None:
+        """Let the running job finish, skip queued ones, then stop the scheduler."""
+        if self._stopper is not None:
+            return
+        self.stopping.set()
+        # Shutting down waits for the running job, so it cannot happen inside a
+        # signal handler (the main thread may hold a lock the job needs).
+        self._stopper = threading.Thread(target=self._shutdown, name="publisher-stop")
+        self._stopper.start()
+
+    def _shutdown(self) -> None:
+        with suppress(SchedulerNotRunningError):
+            self.scheduler.shutdown(wait=True)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self._stopper is not None:
+            log.info("received %s again: still finishing the running job", name)
+            return
+        log.info("received %s: finishing the running job, then exiting", name)
+        self.stop()
+
+    def _add_jobs(self) -> None:
+        config = self.config
+        now = self.clock()
+        log.info(
+            "publisher run (pid %s): watching %s every %g s",
+            os.getpid(),
+            config.posts_dir,
+            config.schedule.poll_seconds,
+        )
+        self.scheduler.add_job(
+            self._guarded("scan", self.scan_job),
+            IntervalTrigger(seconds=config.schedule.poll_seconds),
+            id=SCAN_JOB,
+            name=SCAN_JOB,
+            next_run_time=now,
+        )
+        if self.digest is None:
+            log.info("digest: off ([schedule] digest is empty)")
+            return
+        options = digest_job_options(config)
+        missed = missed_run(
+            self.digest, self._last_digest(), now, config.schedule.misfire_grace_seconds
+        )
+        if missed is not None:
+            log.info(
+                "digest run of %s was missed while the service was down; running it now",
+                _local(missed, config),
+            )
+            options["next_run_time"] = missed
+        self.scheduler.add_job(
+            self._guarded("digest", self.digest_job),
+            self.digest,
+            id=DIGEST_JOB,
+            name=DIGEST_JOB,
+            **options,
+        )
+        self._log_next_digest(now)
+
+    def _last_digest(self) -> datetime | None:
+        state = open_state(self.config.state_file)
+        try:
+            last = state.last_digest()
+        finally:
+            state.close()
+        return last.issued_at if last else None
+
+    # -- jobs -----------------------------------------------------------------
+
+    def _guarded(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """An error in one job is logged; the service carries on."""
+
+        def job() -> None:
+            if self.stopping.is_set():
+                return
+            try:
+                work()
+            except PublisherError as exc:
+                message = "; ".join(exc.message.splitlines())
+                hint = f" ({exc.hint})" if exc.hint else ""
+                log.error("%s failed: %s%s", name, message, hint)
+            except Exception:
+                log.exception("%s failed unexpectedly", name)
+
+        return job
+
+    def scan_job(self) -> None:
+        started = time.perf_counter()
+        changes = self.watcher.scan()
+        if self._first_scan:
+            self._first_scan = False
+            log.info("scan found %d post files", len(self.watcher))
+        elif changes:
+            log.info("scan found %s", changes)
+            quiet, max_wait = settle_times(self.config)
+            settled = self.watcher.settle(changes, quiet, max_wait, stop=self.stopping.is_set)
+            if settled != changes:
+                log.info("scan settled after %.1f s: %s", time.perf_counter() - started, settled)
+        elif self.dirty:
+            log.info("scan found no changes; retrying the last failed rebuild")
+        else:
+            log.debug("scan found no changes in %d files", len(self.watcher))
+            return
+        self.rebuild("scan")
+
+    def due_job(self) -> None:
+        log.info("future post due: publishing it")
+        self.rebuild("due")
+
+    def digest_job(self) -> None:
+        self.dirty = True
+        with self._lock("digest"):
+            result = pipeline.publish(self.config, self.clock())
+        self.dirty = False
+        self._report(result)
+        digest = result.digest
+        if digest is not None and digest.record is None:
+            log.info("digest: none issued (%s)", digest.reason)
+        self._schedule_due(result.summary)
+        self._log_next_digest(self.clock())
+
+    def rebuild(self, why: str) -> Summary:
+        self.dirty = True
+        with self._lock(why):
+            result = pipeline.build(self.config, self.clock())
+        self.dirty = False
+        self._report(result)
+        self._schedule_due(result.summary)
+        return result.summary
+
+    # -- helpers --------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self, why: str) -> Iterator[FileLock]:
+        def waiting(holder: Holder) -> None:
+            log.info("%s: waiting for the site lock held by %s", why, holder)
+
+        with site_lock(self.config, f"publisher run: {why}", on_wait=waiting) as lock:
+            yield lock
+
+    def _report(self, result: pipeline.PublishResult) -> None:
+        site = result.summary
+        for problem in site.problems:
+            if problem.severity == "error":
+                log.error("%s", problem)
+            else:
+                log.warning("%s", problem)
+        feeds = ", ".join(
+            f"{f.name} {'written' if f.written else 'unchanged'}" for f in result.feeds
+        )
+        # Tests and log watchers count this exact wording: keep it stable.
+        log.info(
+            "rebuilt feeds in %d ms: %d posts, %d scheduled, %d errors; %s",
+            round(result.seconds * 1000),
+            site.published,
+            site.scheduled,
+            len(site.errors),
+            feeds,
+        )
+
+    def _schedule_due(self, site: Summary) -> None:
+        when = site.next_due
+        if when == self._due_at:
+            return
+        old, self._due_id, self._due_at = self._due_id, None, when
+        if old is not None:
+            with suppress(JobLookupError):  # it already ran
+                self.scheduler.remove_job(old)
+        if when is None:
+            log.info("no future posts scheduled")
+            return
+        # A fresh id each time: the scheduler removes a one-off job after it
+        # fires, and must not remove the one that job set for the next post.
+        self._due_id = f"due-{when.timestamp():.0f}-{time.monotonic_ns()}"
+        self.scheduler.add_job(
+            self._guarded("publish due post", self.due_job),
+            DateTrigger(run_date=when.astimezone(UTC)),
+            id=self._due_id,
+            name="due",
+        )
+        title = site.next_title
+        log.info("next future post at %s: %s", _local(when, self.config), title)
+
+    def _log_next_digest(self, now: datetime) -> None:
+        if self.digest is None:
+            return
+        when = self.digest.get_next_fire_time(None, now)
+        if when is not None:
+            log.info(
+                "next digest run at %s (%s)", _local(when, self.config), self.config.schedule.digest
+            )
+
+
+def _local(when: datetime, config: Config) -> str:
+    return f"{when.astimezone(config.tz):%Y-%m-%d %H:%M:%S %Z}"
