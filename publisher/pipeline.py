@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import content
 from .config import Config
 from .model import Post, Site
 from .state import DigestRecord, State, open_state
+
+if TYPE_CHECKING:
+    from .delivery import DeliverySummary, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class PublishResult:
     feeds: tuple[FeedResult, ...]
     digest: DigestResult | None
     seconds: float
+    delivery: DeliverySummary | None = None
 
     @property
     def exit_code(self) -> int:
@@ -125,19 +130,24 @@ def publish(
     now: datetime,
     include_future: bool = False,
     with_digest: bool = True,
+    progress: Progress | None = None,
 ) -> PublishResult:
     started = time.perf_counter()
     site = load(config, now, include_future)
     renderer = Renderer()
     feeds = build_feeds(config, site, renderer)
     digest_result = None
+    delivery = None
     if with_digest:
         state = open_state(config.state_file)
         try:
+            from .delivery import deliver_pending
+
             digest_result = run_digest(config, site, state, now, renderer)
+            delivery = deliver_pending(config, state, now, progress)
         finally:
             state.close()
-    return PublishResult(site, feeds, digest_result, time.perf_counter() - started)
+    return PublishResult(site, feeds, digest_result, time.perf_counter() - started, delivery)
 
 
 def preview(config: Config, now: datetime):  # type: ignore[no-untyped-def]
