@@ -39,6 +39,7 @@ from .transports import (
 
 Progress = Callable[[int, int], None]  # (done, total)
 Sleep = Callable[[float], None]
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ class _Outcome:
 class _RateLimiter:
     """At most `rate` messages a second across all connections (0 = unlimited)."""
 
-    def __init__(self, rate: float, sleep: Sleep) -> None:
+    def __init__(self, rate: float, sleep: Sleep, clock: Clock = time.monotonic) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.sleep = sleep
+        self.clock = clock
         self.lock = threading.Lock()
         self.next = 0.0
 
@@ -87,7 +89,7 @@ class _RateLimiter:
         if not self.interval:
             return
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             slot = max(now, self.next)
             self.next = slot + self.interval
         if slot > now:
@@ -160,8 +162,12 @@ def deliver_pending(
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
     sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
 ) -> DeliverySummary:
-    """Send every digest that still has pending recipients."""
+    """Send every digest that still has pending recipients.
+
+    `sleep` and `clock` pace retries and the rate limit; tests pass fakes.
+    """
     kind = config.delivery.transport
     with _send_lock(config) as mine:
         if not mine:
@@ -174,8 +180,11 @@ def deliver_pending(
         secret = tokens.secret_from_env(environ)
         records = [state.digest(i) for i in digest_ids]
         transport_factory = _factory(config, environ)
+        limiter = _RateLimiter(
+            config.smtp.rate if kind == "smtp" else 0.0, sleep, clock
+        )
         return _run(config, state, sender, secret, [r for r in records if r], transport_factory,
-                    now, progress, sleep)
+                    now, progress, sleep, limiter)
 
 
 def _factory(config: Config, environ: Mapping[str, str] | None) -> Callable[[], Transport]:
@@ -201,13 +210,13 @@ def _run(
     now: datetime,
     progress: Progress | None,
     sleep: Sleep,
+    limiter: _RateLimiter,
 ) -> DeliverySummary:
     conn = state.conn
     work = [(r, item) for r in records for item in ledger.pending(conn, r.id)]
     total = len(work)
     counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0}
     connections = 1 if config.delivery.transport == "outbox" else max(1, config.smtp.connections)
-    limiter = _RateLimiter(config.smtp.rate if config.delivery.transport == "smtp" else 0, sleep)
     local = threading.local()
     transports: list[Transport] = []
     transports_lock = threading.Lock()
