@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -277,6 +277,16 @@ def _run(
             inflight[pool.submit(task, msg, item.email, label)] = item
             settle(block_until_empty=False)
         settle(block_until_empty=True)
+    except BaseException:
+        # Interrupted (Ctrl-C, a message that cannot be built): whatever the
+        # server accepted meanwhile is still recorded, so it is not sent twice.
+        for future, item in list(inflight.items()):
+            if future.cancel():
+                continue
+            # The first error is the one to report; later ones are dropped.
+            with suppress(BaseException):
+                record(item, future.result())
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for transport in transports:

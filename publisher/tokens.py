@@ -31,7 +31,8 @@ def secret_from_env(environ: Mapping[str, str] | None = None) -> bytes:
         raise SecretMissing(
             f"{SECRET_ENV} is not set: unsubscribe links cannot be signed, so nothing was sent",
             hint=f"export {SECRET_ENV} (a long random value, e.g. from `python3 -c "
-            '"import secrets; print(secrets.token_urlsafe(32))"`); keep it the same between runs',
+            '"import secrets; print(secrets.token_urlsafe(32))"`), keep it the same between '
+            "runs, then `publisher send` delivers what is pending",
         )
     if len(value) < MIN_SECRET_LENGTH:
         raise SecretMissing(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pty
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,7 +34,13 @@ from publisher import config as config_mod
 from publisher import pipeline
 from publisher.config import Config
 from publisher.delivery import deliver_pending, send
-from publisher.errors import AuthenticationError, DeliveryError, LockBusy, SecretMissing
+from publisher.errors import (
+    AuthenticationError,
+    ConfigError,
+    DeliveryError,
+    LockBusy,
+    SecretMissing,
+)
 from publisher.state import open_state
 
 
@@ -383,3 +391,64 @@ def test_crash_mid_send_then_resend_gives_exactly_one_copy(tmp_path: Path) -> No
         assert {v[0] for v in ledger_rows(config_mod.load(config.file)).values()} == {"sent"}
     finally:
         server.stop()
+
+
+def test_interrupted_run_still_records_what_was_accepted(tmp_path: Path, server: Server) -> None:
+    config = smtp_site(tmp_path, server, connections=3)
+    add_subscribers(config, addresses(12))
+    issue(config)
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    state = open_state(config.state_file)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            deliver_pending(config, state, NOW, progress=interrupt)
+    finally:
+        state.close()
+    accepted = server.recorder.count()
+    assert 4 <= accepted < 12
+    sent = {email for (_, email), v in ledger_rows(config).items() if v[0] == "sent"}
+    assert sent == set(server.recorder.per_recipient())
+    assert send(config, NOW).sent == 12 - accepted
+    assert server.recorder.per_recipient() == {p: 1 for p in addresses(12)}
+
+
+def test_password_is_never_sent_in_clear_to_a_remote_host(tmp_path: Path) -> None:
+    config = make_site(
+        tmp_path, {"transport": "smtp"},
+        smtp_table(2525, host="mail.example.net", username="sender"),
+    )
+    add_subscribers(config, addresses(1))
+    issue(config)
+    with pytest.raises(ConfigError, match="unencrypted"):
+        send(config, NOW)
+    assert {v[0] for v in ledger_rows(config).values()} == {"pending"}
+
+
+def test_progress_is_shown_on_a_terminal_only(tmp_path: Path, server: Server) -> None:
+    config = smtp_site(tmp_path, server)
+    add_subscribers(config, addresses(5))
+    issue(config)
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*CLI, "--config", str(config.file), "send"], env=env(), cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=follower, timeout=60,
+        )
+        os.close(follower)
+        seen = b""
+        with suppress(OSError):
+            while chunk := os.read(leader, 4096):
+                seen += chunk
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert b"Sending [" in seen and b"5/5" in seen
+    assert proc.stdout.decode().strip() == (
+        "Delivery (smtp, digest 2026-03-02): 5 sent, 0 failed, 0 skipped."
+    )
+    piped = run_cli(tmp_path, "send")
+    assert piped.stderr == "" and piped.stdout == "Delivery: nothing pending.\n"
