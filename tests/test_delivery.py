@@ -452,3 +452,20 @@ def test_progress_is_shown_on_a_terminal_only(tmp_path: Path, server: Server) ->
     )
     piped = run_cli(tmp_path, "send")
     assert piped.stderr == "" and piped.stdout == "Delivery: nothing pending.\n"
+
+
+def test_bad_numbers_are_reported_together_before_sending(tmp_path: Path) -> None:
+    config = make_site(
+        tmp_path, {"max_failures": 0},
+        smtp_table(2525, connections=0, retries=-1, messages_per_connection=0),
+    )
+    add_subscribers(config, addresses(1))
+    issue(config)
+    with pytest.raises(ConfigError) as info:
+        send(config, NOW)
+    lines = info.value.message.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "[smtp] messages_per_connection", "[smtp] connections", "[smtp] retries",
+        "[delivery] max_failures",
+    ]
+    assert {v[0] for v in ledger_rows(config).values()} == {"pending"}
