@@ -86,10 +86,10 @@ def sender_from_config(config: Config) -> Sender:
     parts = urlsplit(base)
     if parts.scheme != "https" or not parts.netloc:
         raise ConfigError(
-            f"{f}: [delivery] unsubscribe_url: required, an https URL that takes a token "
-            f"(got {base!r})",
-            hint='e.g. unsubscribe_url = "https://example.org/unsubscribe?token={token}"; '
-            "mail providers require one-click unsubscribe over https",
+            f"{f}: [delivery] unsubscribe_url: required, the https URL of your unsubscribe "
+            f"page (got {base!r})",
+            hint='e.g. unsubscribe_url = "https://example.org/unsubscribe" (each message adds '
+            "?token=...); mail providers require one-click unsubscribe over https",
         )
     mailto = d.unsubscribe_mailto.strip().removeprefix("mailto:")
     if mailto:

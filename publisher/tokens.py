@@ -89,9 +89,10 @@ def _from_url(value: str) -> str:
 
 
 def unsubscribe_url(base: str, token: str) -> str:
-    """`base` with the token: in place of `{token}` if present, else as ?token=."""
-    quoted = quote(token, safe="")
-    if "{token}" in base:
-        return base.replace("{token}", quoted)
+    """The base URL with `token=` added to its query.
+
+    A plain base (no placeholder) is also what the public web copy of the
+    digest links to, so it must make sense without a token too.
+    """
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}token={quoted}"
+    return f"{base}{separator}token={quote(token, safe='')}"

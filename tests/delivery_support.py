@@ -33,7 +33,7 @@ from publisher.subscribers import add
 SECRET = "test-secret-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 CLI = [sys.executable, "-c", "from publisher.cli import main; main()"]
-UNSUB = "https://news.example.org/unsubscribe?token={token}"
+UNSUB = "https://news.example.org/unsubscribe"
 
 POST = """---
 title: "{title}"

@@ -185,3 +185,12 @@ def test_sender_settings_are_checked(
     config = make_site(tmp_path, delivery)
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         sender_from_config(config)
+
+
+def test_nothing_personal_reaches_out(tmp_path: Path) -> None:
+    config, files = published(tmp_path, ["ann.private@example.com"])
+    assert files
+    public = b"".join(p.read_bytes() for p in config.out_dir.rglob("*") if p.is_file())
+    assert b"token=" not in public and b"ann.private" not in public
+    assert b"Reader 0" not in public
+    assert b"https://news.example.org/unsubscribe" in public

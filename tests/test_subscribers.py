@@ -175,3 +175,18 @@ def test_cli_add_list_import_export_remove(tmp_path: Path) -> None:
     listed = run_cli(tmp_path, "subscribers", "list", check=True)
     assert "bob@example.org" not in listed.stdout
     assert not any(config.out_dir.rglob("*.db"))
+
+
+def test_every_delivery_command_has_help() -> None:
+    from click.testing import CliRunner
+
+    from publisher.cli import cli
+
+    runner = CliRunner()
+    for args in (["subscribers"], ["subscribers", "add"], ["subscribers", "remove"],
+                 ["subscribers", "list"], ["subscribers", "import"], ["subscribers", "export"],
+                 ["unsubscribe"], ["send"], ["digest"]):
+        result = runner.invoke(cli, [*args, "--help"], catch_exceptions=False)
+        assert result.exit_code == 0
+        assert len(result.output.split("\n\n")[1].strip()) > 10, args
+    assert "--test-to ADDRESS" in runner.invoke(cli, ["digest", "--help"]).output
