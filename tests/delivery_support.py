@@ -27,7 +27,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from publisher import config as config_mod
 from publisher.config import Config
-from publisher.state import State, open_state
+from publisher.state import open_state
 from publisher.subscribers import add
 
 SECRET = "test-secret-0123456789abcdef"
@@ -129,10 +129,6 @@ def ledger_rows(config: Config) -> dict[tuple[int, str], tuple[str, int, str]]:
     finally:
         state.close()
     return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
-
-
-def open_ro(config: Config) -> State:
-    return open_state(config.state_file)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -257,9 +253,13 @@ class Server:
     def stop(self) -> None:
         self.controller.stop()
 
-    def wait_for(self, count: int, timeout: float = 60) -> None:
+    def wait_for(self, count: int, timeout: float = 60,
+                 sender: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + timeout
         while self.recorder.count() < count:
+            if sender is not None and sender.poll() is not None:
+                out, err = sender.communicate()
+                raise AssertionError(f"sender exited {sender.returncode} early:\n{out!r}\n{err!r}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"server got {self.recorder.count()} of {count} messages")
             time.sleep(0.005)

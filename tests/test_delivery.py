@@ -373,7 +373,7 @@ def test_crash_mid_send_then_resend_gives_exactly_one_copy(tmp_path: Path) -> No
             [*CLI, "--config", str(config.file), "publish", "--now", NOW.isoformat()],
             env=env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        server.wait_for(100)
+        server.wait_for(100, sender=first)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         at_kill = server.recorder.count()
