@@ -10,15 +10,18 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from .cli import NOW_OPTION, Context, _parse_now, _run, cli
 from .pipeline import EXIT_OK, EXIT_SKIPPED
 
+if TYPE_CHECKING:
+    from .state import State
 
-def _open(ctx: Context):  # type: ignore[no-untyped-def]
+
+def _open(ctx: Context) -> State:
     from .state import open_state
 
     return open_state(ctx.config.state_file)
