@@ -324,6 +324,13 @@ def _run(
         pool.shutdown(wait=True, cancel_futures=True)
         for transport in transports:
             transport.close()
+    if isinstance(fatal, DeliveryError) and counts["sent"]:
+        # Say how far it got: the run stopped part-way, nothing is lost.
+        raise type(fatal)(
+            f"{fatal.message} ({counts['sent']} sent before it stopped, "
+            f"{ledger.pending_count(conn)} still pending)",
+            hint=fatal.hint,
+        ) from fatal
     if fatal is not None:
         raise fatal
     return DeliverySummary(

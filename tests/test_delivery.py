@@ -469,3 +469,28 @@ def test_bad_numbers_are_reported_together_before_sending(tmp_path: Path) -> Non
         "[delivery] max_failures",
     ]
     assert {v[0] for v in ledger_rows(config).values()} == {"pending"}
+
+
+def test_server_gone_mid_run_stops_and_says_how_far(tmp_path: Path) -> None:
+    server = Server().start()
+    config = make_site(tmp_path, {"transport": "smtp"}, smtp_table(server.port, retries=1))
+    people = addresses(6)
+    add_subscribers(config, people)
+    issue(config)
+    state = open_state(config.state_file)
+
+    def stop_server(done: int, total: int) -> None:
+        if done == 2:
+            server.stop()
+
+    try:
+        with pytest.raises(DeliveryError, match=r"2 sent before it stopped, 4 still pending"):
+            deliver_pending(config, state, NOW, progress=stop_server)
+    finally:
+        state.close()
+    restarted = Server(port=server.port).start()
+    try:
+        assert send(config, NOW).sent == 4
+        assert restarted.recorder.per_recipient() == {p: 1 for p in people[2:]}
+    finally:
+        restarted.stop()
