@@ -194,3 +194,23 @@ def test_nothing_personal_reaches_out(tmp_path: Path) -> None:
     assert b"token=" not in public and b"ann.private" not in public
     assert b"Reader 0" not in public
     assert b"https://news.example.org/unsubscribe" in public
+
+
+def test_awkward_names_survive_the_to_header(tmp_path: Path) -> None:
+    config = make_site(tmp_path)
+    record = DigestRecord(
+        id=1, slug="2026-03-02", issued_at=NOW, cutoff=NOW, subject="Ünïcode subject",
+        html=f"<p>Hi {NAME_MARK}</p>", text=f"Hi {NAME_MARK}", more=0, post_keys=(),
+    )
+    for name in ['Bob, "Jr." <boss>', "Zoë Ångström", "O'Brien (Sales)"]:
+        msg = for_subscriber(
+            sender_from_config(config), record,
+            Recipient("bob@example.com", name, "bob@example.com"), SECRET.encode(), NOW,
+        )
+        back = parse(msg.as_bytes())
+        (to,) = back["To"].addresses
+        assert (to.display_name, to.addr_spec) == (name, "bob@example.com")
+        assert back["Subject"] == "Ünïcode subject"
+        text, html = (p.get_content() for p in back.iter_parts())
+        assert text.rstrip("\r\n") == f"Hi {name}"
+        assert html.startswith("<p>Hi ") and "<boss>" not in html
