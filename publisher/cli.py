@@ -138,7 +138,11 @@ def _summary(ctx: Context, result: PublishResult) -> None:
                 f"Digest: {d.record.slug} issued with {d.posts} posts{more}: "
                 f"{ctx.config.out_dir / 'digest' / (d.record.slug + '.html')}"
             )
+    if result.delivery is not None:
+        ctx.say(result.delivery.line())
     ctx.say(f"Done in {result.seconds:.2f} s.")
+    if result.delivery_error is not None:
+        _show_error(ctx, result.delivery_error)
     if errors:
         ctx.say(
             f"{errors} post(s) were skipped; fix them and run again "
@@ -165,14 +169,18 @@ def _run(ctx: Context, action: Callable[[], int]) -> None:
     try:
         code = action()
     except PublisherError as exc:
-        if ctx.verbose:
-            traceback.print_exc()
-        for line in exc.message.splitlines():
-            click.echo(f"error: {line}", err=True)
-        if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+        _show_error(ctx, exc)
         sys.exit(exc.exit_code)
     sys.exit(code)
+
+
+def _show_error(ctx: Context, exc: PublisherError) -> None:
+    if ctx.verbose:
+        traceback.print_exception(exc)
+    for line in exc.message.splitlines():
+        click.echo(f"error: {line}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
 
 
 @cli.command()
@@ -186,12 +194,17 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
     Safe to run from cron every few minutes: unchanged feeds are not
     rewritten and a post is never put in two digests.
     """
+    from .cli_delivery import tty_progress
     from .pipeline import publish as run_publish
 
     def action() -> int:
         with _site_lock(ctx, "publisher publish"):
             result = run_publish(
-                ctx.config, _parse_now(now_text), include_future=future, with_digest=not no_digest
+                ctx.config,
+                _parse_now(now_text),
+                include_future=future,
+                with_digest=not no_digest,
+                progress=tty_progress(ctx),
             )
         _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
@@ -234,21 +247,36 @@ def build(ctx: Context, future: bool, now_text: str | None) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the preview to this file instead of standard output.",
 )
+@click.option(
+    "--test-to",
+    metavar="ADDRESS",
+    help="Send one copy of the next digest to ADDRESS; nothing is recorded.",
+)
 @NOW_OPTION
 @click.pass_obj
 def digest(
-    ctx: Context, preview: bool, fmt: str, output: Path | None, now_text: str | None
+    ctx: Context,
+    preview: bool,
+    fmt: str,
+    output: Path | None,
+    test_to: str | None,
+    now_text: str | None,
 ) -> None:
     """Work with the next digest.
 
     With --preview, render the digest that the next `publish` would issue and
     print it (or write it with --output); nothing is recorded or sent.
+    With --test-to, mail one copy through the configured transport.
     """
     from .newsletter import public_copy
     from .pipeline import preview as run_preview
 
+    if test_to:
+        from .cli_delivery import send_test
+
+        _run(ctx, lambda: send_test(ctx, test_to, _parse_now(now_text)))
     if not preview:
-        raise click.UsageError("say what to do: --preview")
+        raise click.UsageError("say what to do: --preview or --test-to ADDRESS")
 
     def action() -> int:
         site, letter = run_preview(ctx.config, _parse_now(now_text))
@@ -313,4 +341,4 @@ def main() -> None:
 
 
 # Commands defined in other modules register themselves on `cli` when imported.
-from . import cli_schedule  # noqa: E402,F401
+from . import cli_delivery, cli_schedule  # noqa: E402,F401

@@ -97,6 +97,9 @@ class SmtpConfig:
     messages_per_connection: int = 100
     connections: int = 1
     retries: int = 5
+    # Backoff between retries of one message: doubles from retry_delay, capped.
+    retry_delay: float = 1.0
+    retry_max_delay: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from . import ledger
 from .config import Config
 from .files import write_atomic
 from .model import Post, Site
@@ -69,6 +70,8 @@ def issue(
             more=letter.more,
             posts=[(p.key, p.title, p.url) for p in selection.posts],
         )
+        # Recipients are fixed now: whoever subscribes later never gets this digest.
+        ledger.enqueue(conn, digest_id)
     record = state.digest(digest_id)
     assert record is not None
     return record

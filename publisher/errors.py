@@ -52,3 +52,7 @@ class LockBusy(PublisherError):
     """Another publisher process holds the site lock."""
 
     exit_code = 4
+
+
+class SubscriberError(PublisherError):
+    """A subscriber address or list operation is invalid."""

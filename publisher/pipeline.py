@@ -13,17 +13,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cache, content
 from .config import Config
+from .errors import PublisherError
 from .model import Post, Site, Summary
 from .state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
+    from .delivery import DeliverySummary, Progress
     from .newsletter import Letter
     from .render import Rendered
 
@@ -76,9 +78,15 @@ class PublishResult:
     digest: DigestResult | None
     seconds: float
     unchanged: bool = False  # stopped early: nothing changed since the last run
+    delivery: DeliverySummary | None = None
+    # Delivery can fail after the feeds and the digest are done; the result
+    # still reports those, then the CLI shows this error.
+    delivery_error: PublisherError | None = None
 
     @property
     def exit_code(self) -> int:
+        if self.delivery_error is not None:
+            return self.delivery_error.exit_code
         return EXIT_SKIPPED if self.summary.errors else EXIT_OK
 
 
@@ -144,6 +152,7 @@ def publish(
     now: datetime,
     include_future: bool = False,
     with_digest: bool = True,
+    progress: Progress | None = None,
 ) -> PublishResult:
     started = time.perf_counter()
     content.check_posts_dir(config)
@@ -159,7 +168,8 @@ def publish(
         if record is not None and record.still_valid(
             signature + config_fp, now, last_id
         ):
-            return _unchanged(config, record, with_digest, time.perf_counter() - started)
+            result = _unchanged(config, record, with_digest)
+            return _deliver(config, state, now, progress, result, started)
 
         post_cache = cache.PostCache.load(config.state_dir, config_fp)
         site = load(config, now, include_future, post_cache, listing)
@@ -189,15 +199,44 @@ def publish(
             )
         else:
             cache.forget_run(config.state_dir)
+        result = PublishResult(summary, feeds, digest_result, 0.0)
+        return _deliver(config, state, now, progress, result, started)
     finally:
         if state is not None:
             state.close()
-    return PublishResult(summary, feeds, digest_result, time.perf_counter() - started)
 
 
-def _unchanged(
-    config: Config, record: cache.RunRecord, with_digest: bool, seconds: float
+def _deliver(
+    config: Config,
+    state: State | None,
+    now: datetime,
+    progress: Progress | None,
+    result: PublishResult,
+    started: float,
 ) -> PublishResult:
+    """Send what is pending, if anything; the mail code is imported only then."""
+    delivery = None
+    error = None
+    if state is not None:
+        from .ledger import pending_count
+
+        # An unchanged run with nothing pending stays quiet and cheap.
+        if pending_count(state.conn) or not result.unchanged:
+            from .delivery import deliver_pending
+
+            try:
+                delivery = deliver_pending(config, state, now, progress)
+            except PublisherError as exc:
+                error = exc
+    return replace(
+        result,
+        delivery=delivery,
+        delivery_error=error,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _unchanged(config: Config, record: cache.RunRecord, with_digest: bool) -> PublishResult:
     entries = int(record.summary.get("entries", 0))
     feeds = tuple(
         FeedResult(name, config.out_dir / name, False, entries)
@@ -205,7 +244,7 @@ def _unchanged(
     )
     digest_result = DigestResult(None, 0, 0, record.digest_reason) if with_digest else None
     return PublishResult(
-        Summary.from_dict(record.summary), feeds, digest_result, seconds, unchanged=True
+        Summary.from_dict(record.summary), feeds, digest_result, 0.0, unchanged=True
     )
 
 

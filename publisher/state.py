@@ -41,6 +41,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX digest_posts_key ON digest_posts(post_key);
         """,
     ),
+    (
+        "0002_subscribers_and_sends",
+        """
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'unsubscribed', 'bounced')),
+            failures INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE sends (
+            digest_id INTEGER NOT NULL REFERENCES digests(id),
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'failed', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at TEXT,
+            PRIMARY KEY (digest_id, subscriber_id)
+        );
+        CREATE INDEX sends_status ON sends(status, digest_id);
+        CREATE INDEX sends_subscriber ON sends(subscriber_id);
+        """,
+    ),
 ]
 
 

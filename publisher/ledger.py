@@ -1,0 +1,138 @@
+"""The send ledger: one row per (digest, subscriber), the memory that prevents duplicates.
+
+Rows are created `pending` in the same transaction that records the digest,
+for the subscribers active at that moment; a row becomes `sent` in its own
+commit right after the transport accepted that message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from .subscribers import Status
+
+
+@dataclass(frozen=True)
+class Pending:
+    digest_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    status: Status  # the subscriber's status now, which may differ from at issue
+    attempts: int
+
+
+def enqueue(conn: sqlite3.Connection, digest_id: int) -> int:
+    """Fix a new digest's recipients: every subscriber active now. Returns the count."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO sends (digest_id, subscriber_id) "
+        "SELECT ?, id FROM subscribers WHERE status = 'active' ORDER BY id",
+        (digest_id,),
+    )
+    return cur.rowcount
+
+
+def pending_digests(conn: sqlite3.Connection) -> list[int]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT digest_id FROM sends WHERE status = 'pending' ORDER BY digest_id"
+        )
+    ]
+
+
+def pending_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM sends WHERE status = 'pending'").fetchone()[0])
+
+
+def pending(conn: sqlite3.Connection, digest_id: int) -> list[Pending]:
+    rows = conn.execute(
+        "SELECT s.digest_id, s.subscriber_id, u.email, u.name, u.status, s.attempts "
+        "FROM sends s JOIN subscribers u ON u.id = s.subscriber_id "
+        "WHERE s.digest_id = ? AND s.status = 'pending' ORDER BY s.subscriber_id",
+        (digest_id,),
+    )
+    return [
+        Pending(r[0], r[1], r[2], r[3], cast(Status, r[4]), r[5]) for r in rows
+    ]
+
+
+def mark_sent(conn: sqlite3.Connection, item: Pending, now: datetime) -> None:
+    with _commit(conn):
+        conn.execute(
+            "UPDATE sends SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
+            "last_error = '' WHERE digest_id = ? AND subscriber_id = ?",
+            (now.isoformat(), item.digest_id, item.subscriber_id),
+        )
+        # Bounces count consecutive failures; an accepted message resets them.
+        conn.execute(
+            "UPDATE subscribers SET failures = 0 WHERE id = ? AND failures != 0",
+            (item.subscriber_id,),
+        )
+
+
+def mark_failed(
+    conn: sqlite3.Connection, item: Pending, error: str, max_failures: int, now: datetime
+) -> bool:
+    """A permanent refusal. Returns True when it made the subscriber `bounced`."""
+    with _commit(conn):
+        conn.execute(
+            "UPDATE sends SET status = 'failed', attempts = attempts + 1, last_error = ? "
+            "WHERE digest_id = ? AND subscriber_id = ?",
+            (error[:500], item.digest_id, item.subscriber_id),
+        )
+        conn.execute(
+            "UPDATE subscribers SET failures = failures + 1, updated_at = ? WHERE id = ?",
+            (now.isoformat(), item.subscriber_id),
+        )
+        cur = conn.execute(
+            "UPDATE subscribers SET status = 'bounced' "
+            "WHERE id = ? AND status = 'active' AND failures >= ?",
+            (item.subscriber_id, max_failures),
+        )
+        return cur.rowcount > 0
+
+
+def mark_deferred(conn: sqlite3.Connection, item: Pending, error: str) -> None:
+    """Temporary failures used up this run's retries: stays pending for the next run."""
+    with _commit(conn):
+        conn.execute(
+            "UPDATE sends SET attempts = attempts + 1, last_error = ? "
+            "WHERE digest_id = ? AND subscriber_id = ?",
+            (error[:500], item.digest_id, item.subscriber_id),
+        )
+
+
+def mark_skipped(conn: sqlite3.Connection, item: Pending, reason: str) -> None:
+    with _commit(conn):
+        conn.execute(
+            "UPDATE sends SET status = 'skipped', last_error = ? "
+            "WHERE digest_id = ? AND subscriber_id = ?",
+            (reason, item.digest_id, item.subscriber_id),
+        )
+
+
+def status_counts(conn: sqlite3.Connection, digest_id: int) -> dict[str, int]:
+    return {
+        r[0]: int(r[1])
+        for r in conn.execute(
+            "SELECT status, COUNT(*) FROM sends WHERE digest_id = ? GROUP BY status",
+            (digest_id,),
+        )
+    }
+
+
+class _commit:
+    """One small transaction per ledger change, so a crash loses at most the one in flight."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -1,0 +1,293 @@
+"""The subscriber list in the state store: validate, add, remove, import, export.
+
+An address is stored as written, except that its domain is lowercased (and
+IDNA-encoded): domains are case-insensitive, local parts in principle are not,
+so `email_key` (local part as written + lowercased domain) is what makes two
+entries the same person.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, cast
+
+from .errors import SubscriberError
+
+Status = Literal["active", "unsubscribed", "bounced"]
+STATUSES: tuple[Status, ...] = ("active", "unsubscribed", "bounced")
+CSV_HEADER = ("email", "name", "status")
+MAX_NAME = 200
+
+# RFC 5321/5322 dot-atom, ASCII only: a local part that needs SMTPUTF8 or
+# quoting would fail at many servers, so it is refused up front.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: Status
+    failures: int
+
+    @property
+    def key(self) -> str:
+        return email_key(self.email)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    unchanged: int
+    problems: tuple[str, ...]  # "FILE:LINE: message", one per refused line
+
+
+def normalise(address: str) -> str:
+    """The address to store, or SubscriberError saying what is wrong with it."""
+    raw = address.strip()
+    if not raw:
+        raise SubscriberError("empty address")
+    if _CONTROL.search(raw) or any(c.isspace() for c in raw):
+        raise SubscriberError(f"{raw!r}: an address cannot contain spaces or control characters")
+    if raw.count("@") != 1:
+        raise SubscriberError(f"{raw!r}: an address needs exactly one '@'")
+    local, domain = raw.split("@")
+    if not local or len(local) > 64 or not _LOCAL.fullmatch(local):
+        raise SubscriberError(
+            f"{raw!r}: invalid local part (letters, digits, dots and !#$%&'*+/=?^_`{{|}}~- only)"
+        )
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise SubscriberError(f"{raw!r}: invalid domain {domain!r}") from exc
+    labels = ascii_domain.split(".")
+    if (
+        len(labels) < 2
+        or len(ascii_domain) > 253
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise SubscriberError(f"{raw!r}: invalid domain {domain!r}")
+    result = f"{local}@{ascii_domain}"
+    if len(result) > 254:
+        raise SubscriberError(f"{raw!r}: longer than 254 characters")
+    return result
+
+
+def email_key(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_name(name: str) -> str:
+    """One line of at most MAX_NAME characters: it ends up in a To header."""
+    cleaned = " ".join(_CONTROL.sub(" ", name).split())
+    if len(cleaned) > MAX_NAME:
+        raise SubscriberError(f"name longer than {MAX_NAME} characters")
+    return cleaned
+
+
+def _row(row: Sequence[object]) -> Subscriber:
+    return Subscriber(
+        id=cast(int, row[0]),
+        email=cast(str, row[1]),
+        name=cast(str, row[2]),
+        status=cast(Status, row[3]),
+        failures=cast(int, row[4]),
+    )
+
+
+_COLUMNS = "id, email, name, status, failures"
+
+
+def find(conn: sqlite3.Connection, address: str) -> Subscriber | None:
+    key = email_key(normalise(address))
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+    ).fetchone()
+    return _row(row) if row else None
+
+
+def get(conn: sqlite3.Connection, subscriber_id: int) -> Subscriber | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM subscribers WHERE id = ?", (subscriber_id,)
+    ).fetchone()
+    return _row(row) if row else None
+
+
+def listing(conn: sqlite3.Connection, status: Status | None = None) -> list[Subscriber]:
+    if status is None:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM subscribers ORDER BY id")
+    else:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM subscribers WHERE status = ? ORDER BY id", (status,)
+        )
+    return [_row(r) for r in rows]
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    found = dict(conn.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status"))
+    return {s: int(found.get(s, 0)) for s in STATUSES}
+
+
+def add(
+    conn: sqlite3.Connection,
+    address: str,
+    name: str = "",
+    now: datetime | None = None,
+    resubscribe: bool = False,
+) -> tuple[Subscriber, bool]:
+    """Add an active subscriber. Returns (subscriber, True if the list changed).
+
+    Someone who unsubscribed or bounced is not quietly put back: that takes
+    `resubscribe=True`, an explicit decision by the operator.
+    """
+    email = normalise(address)
+    name = clean_name(name)
+    stamp = _stamp(now)
+    existing = find(conn, email)
+    if existing is not None:
+        if existing.status == "active" or not resubscribe:
+            return existing, False
+        conn.execute(
+            "UPDATE subscribers SET status = 'active', failures = 0, updated_at = ?, "
+            "name = CASE WHEN ? = '' THEN name ELSE ? END WHERE id = ?",
+            (stamp, name, name, existing.id),
+        )
+        updated = get(conn, existing.id)
+        assert updated is not None
+        return updated, True
+    cur = conn.execute(
+        "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'active', ?, ?)",
+        (email, email_key(email), name, stamp, stamp),
+    )
+    assert cur.lastrowid is not None
+    created = get(conn, cur.lastrowid)
+    assert created is not None
+    return created, True
+
+
+def remove(conn: sqlite3.Connection, address: str) -> Subscriber:
+    """Delete the subscriber and their send history: nothing of them is kept."""
+    existing = find(conn, address)
+    if existing is None:
+        raise SubscriberError(f"{address}: not on the list")
+    conn.execute("DELETE FROM sends WHERE subscriber_id = ?", (existing.id,))
+    conn.execute("DELETE FROM subscribers WHERE id = ?", (existing.id,))
+    return existing
+
+
+def set_status(
+    conn: sqlite3.Connection, subscriber_id: int, status: Status, now: datetime | None = None
+) -> None:
+    conn.execute(
+        "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+        (status, _stamp(now), subscriber_id),
+    )
+
+
+def unsubscribe_key(conn: sqlite3.Connection, key: str, now: datetime | None = None) -> Subscriber:
+    """Mark the subscriber with this email key unsubscribed (idempotent)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+    ).fetchone()
+    if row is None:
+        raise SubscriberError(f"{key}: not on the list")
+    subscriber = _row(row)
+    if subscriber.status != "unsubscribed":
+        set_status(conn, subscriber.id, "unsubscribed", now)
+    return subscriber
+
+
+def import_csv(
+    conn: sqlite3.Connection, path: Path, now: datetime | None = None
+) -> ImportResult:
+    """Import `email,name,status` rows (header optional); bad lines are reported, not fatal.
+
+    Addresses already on the list are left exactly as they are, so importing
+    the same file twice changes nothing and an old export never resubscribes
+    someone who has since unsubscribed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SubscriberError(f"{path}: cannot read: {exc}") from exc
+    return import_rows(conn, _csv_lines(text), path.name, now)
+
+
+def _csv_lines(text: str) -> Iterable[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for row in reader:
+        yield reader.line_num, row
+
+
+def import_rows(
+    conn: sqlite3.Connection,
+    rows: Iterable[tuple[int, list[str]]],
+    source: str,
+    now: datetime | None = None,
+) -> ImportResult:
+    added = unchanged = 0
+    problems: list[str] = []
+    columns = {"email": 0, "name": 1, "status": 2}
+    first = True
+    for line, row in rows:
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if first:
+            first = False
+            lowered = [c.lower() for c in cells]
+            if "email" in lowered:
+                columns = {c: lowered.index(c) for c in CSV_HEADER if c in lowered}
+                continue
+        try:
+            email = _cell(cells, columns.get("email"))
+            name = clean_name(_cell(cells, columns.get("name")))
+            status = _cell(cells, columns.get("status")).lower() or "active"
+            if status not in STATUSES:
+                raise SubscriberError(
+                    f"unknown status {status!r} (use {', '.join(STATUSES)})"
+                )
+            normalised = normalise(email)
+        except SubscriberError as exc:
+            problems.append(f"{source}:{line}: {exc.message}")
+            continue
+        if find(conn, normalised) is not None:
+            unchanged += 1
+            continue
+        subscriber, _ = add(conn, normalised, name, now)
+        if status != "active":
+            set_status(conn, subscriber.id, cast(Status, status), now)
+        added += 1
+    return ImportResult(added, unchanged, tuple(problems))
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def export_csv(conn: sqlite3.Connection) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for s in listing(conn):
+        writer.writerow((s.email, s.name, s.status))
+    return buffer.getvalue()
+
+
+def _stamp(now: datetime | None) -> str:
+    # Bookkeeping only (never compared for behaviour): callers pass `now` when they have it.
+    return now.isoformat() if now is not None else datetime.now().astimezone().isoformat()
