@@ -22,8 +22,6 @@ from .config import Config
 from .model import Person
 from .render import Rendered
 
-GENERATOR_URI = "https://github.com/publisher/publisher"
-
 
 class _AtomLinks(BaseEntryExtension):  # type: ignore[misc]
     """Rewrites entry <link> elements with all their attributes.
@@ -79,7 +77,7 @@ def _channel(fg: FeedGenerator, config: Config, items: Sequence[Rendered]) -> No
     fg.title(site.title)
     fg.description(site.description or site.title)
     fg.language(site.language)
-    fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
+    fg.generator("publisher", version=__version__)
     fg.updated(newest_update(items, config))
     if site.author is not None:
         fg.author(_author_dict(site.author))
