@@ -19,6 +19,7 @@ import hashlib
 import json
 import marshal
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,9 @@ from .model import Image, Person, Post, Problem
 
 FORMAT = 1
 POSTS_FILE = "posts.cache"
+RENDER_FILE = "rendered.cache"
+# Same rule as content.RACY_NS: a file this fresh may change again unseen.
+RACY_NS = 2_000_000_000
 RUN_FILE = "last-run.json"
 
 Listing = list[tuple[str, int, int]]  # (name relative to the posts folder, size, mtime_ns)
@@ -217,3 +221,63 @@ def save_run(state_dir: Path, record: RunRecord) -> None:
 def forget_run(state_dir: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         (state_dir / RUN_FILE).unlink()
+
+
+# -- render cache ------------------------------------------------------------
+
+
+@dataclass
+class RenderCache:
+    """Rendered HTML and excerpts of the posts the last run put in a feed or digest.
+
+    Rendering is the costly step (~0.6 ms a post, more for long ones); after
+    an edit only the edited post is rendered again. Keyed by path, size and
+    mtime like the post cache, and by URL, which relative links resolve against.
+    """
+
+    file: Path
+    fingerprint: str
+    rows: dict[str, tuple[int, int, str, str, str]]  # path -> size, mtime, url, html, excerpt
+    used: set[str]
+    dirty: bool = False
+
+    @classmethod
+    def load(cls, state_dir: Path, fingerprint: str) -> RenderCache:
+        file = state_dir / RENDER_FILE
+        rows: dict[str, tuple[int, int, str, str, str]] = {}
+        try:
+            stored_fp, stored = marshal.loads(file.read_bytes())
+            if stored_fp == fingerprint:
+                rows = stored
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        return cls(file, fingerprint, rows, set())
+
+    def get(self, post: Post) -> tuple[str, str] | None:
+        """(html, excerpt) if the file is unchanged since it was rendered."""
+        row = self.rows.get(post.path)
+        st = _stat(Path(post.path))
+        if row is None or st is None or (row[0], row[1], row[2]) != (*st, post.url):
+            return None
+        self.used.add(post.path)
+        return row[3], row[4]
+
+    def put(self, post: Post, html: str, excerpt: str) -> None:
+        st = _stat(Path(post.path))
+        self.used.add(post.path)
+        # A file written in the last moments may change again without its
+        # mtime moving; it is rendered again next time rather than trusted.
+        if st is None or st[1] > time.time_ns() - RACY_NS:
+            self.rows.pop(post.path, None)
+            return
+        self.rows[post.path] = (st[0], st[1], post.url, html, excerpt)
+        self.dirty = True
+
+    def save(self) -> None:
+        """Keep only what this run used: the cache stays the size of a feed."""
+        stale = set(self.rows) - self.used
+        for path in stale:
+            del self.rows[path]
+        if self.dirty or stale:
+            write_atomic(self.file, marshal.dumps((self.fingerprint, self.rows)))
+            self.dirty = False

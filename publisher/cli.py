@@ -314,6 +314,9 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
 
     def action() -> int:
         config = ctx.config
+        from .schedule import digest_trigger
+
+        digest_trigger(config)  # raises ConfigError naming the key
         site = load_site(config, _parse_now(now_text), include_future=True)
         problems = list(site.problems)
         for post in site.posts:

@@ -343,5 +343,17 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
             f'{f}: [smtp] security: must be "starttls", "ssl" or "none", got {smtp.security!r}'
         )
     schedule: ScheduleConfig | None = tables.get("schedule")
-    if schedule is not None and schedule.poll_seconds <= 0:
-        problems.append(f"{f}: [schedule] poll_seconds: must be positive")
+    if schedule is not None:
+        if schedule.poll_seconds <= 0:
+            problems.append(f"{f}: [schedule] poll_seconds: must be positive")
+        if schedule.lock_timeout < 0:
+            problems.append(f"{f}: [schedule] lock_timeout: must be 0 or more")
+        if schedule.misfire_grace_seconds < 1:
+            problems.append(f"{f}: [schedule] misfire_grace_seconds: must be at least 1")
+        if schedule.digest.strip() and len(schedule.digest.split()) != 5:
+            # Fully checked by `publisher check` and `publisher run`; this catch
+            # is cheap and needs no scheduler import on every run.
+            problems.append(
+                f'{f}: [schedule] digest: expected a cron expression of five fields '
+                f'such as "0 8 * * mon", got {schedule.digest!r}'
+            )

@@ -8,6 +8,7 @@ warning when nothing it says is lost.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import re
 import time as clock
@@ -37,6 +38,7 @@ FORMATS: dict[str, Literal["markdown", "html", "text"]] = {
     ".txt": "text",
     ".html": "html",
 }
+SUFFIXES = tuple(FORMATS)
 # Jekyll keeps posts in `_posts`; every other `_x` or `.x` is private.
 UNDERSCORE_ALLOWED = {"_posts"}
 PERMALINK_STYLES = {
@@ -75,7 +77,7 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
     while stack:
         prefix, folder = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = sorted(os.scandir(folder), key=_entry_name)
         except OSError as exc:
             log.warning("%s: cannot list folder: %s", folder, exc.strerror)
             continue
@@ -84,15 +86,19 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
             name = entry.name
             if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
                 continue
-            if entry.is_dir():
-                subfolders.append((f"{prefix}{name}/", entry.path))
-            elif os.path.splitext(name)[1].lower() in FORMATS and entry.is_file():
+            # Suffix first: most entries are posts, and it needs no system call.
+            if name.lower().endswith(SUFFIXES) and entry.is_file():
                 try:
                     st = entry.stat()
                 except OSError:
                     continue  # removed while we looked
                 yield f"{prefix}{name}", entry.path, st
+            elif entry.is_dir():
+                subfolders.append((f"{prefix}{name}/", entry.path))
         stack.extend(reversed(subfolders))
+
+
+_entry_name = operator.attrgetter("name")
 
 
 def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -144,20 +150,23 @@ def load_site(
     racy_after = clock.time_ns() - RACY_NS
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
     todo: list[tuple[str, str, int]] = []
+    stats: dict[str, os.stat_result] = {}
     for name, path_str, st in entries:
         cached = cache.get(name, st.st_size, st.st_mtime_ns, path_str) if cache else None
         if cached is not None:
             results[name] = cached
         else:
             todo.append((name, path_str, st.st_size))
+            stats[name] = st
     for name, post, found in parse_many(todo, posts_dir, config):
         results[name] = (post, found)
-    problems: list[Problem] = []
-    posts: list[Post] = []
-    for name, _path, st in entries:
-        post, found = results[name]
+        st = stats[name]
         if cache is not None and st.st_mtime_ns < racy_after:
             cache.put(name, st.st_size, st.st_mtime_ns, post, found)
+    problems: list[Problem] = []
+    posts: list[Post] = []
+    for name, _path, _st in entries:
+        post, found = results[name]
         problems.extend(found)
         if post is not None:
             posts.append(post)
@@ -222,7 +231,7 @@ def assemble(
     include_future: bool = False,
 ) -> Site:
     """Sort posts, drop duplicates and split them by visibility at `now`."""
-    posts = sorted(posts, key=lambda p: (p.date, p.name))
+    posts = sorted(posts, key=operator.attrgetter("date", "name"))
     by_key: dict[str, Post] = {}
     by_url: dict[str, Post] = {}
     kept: list[Post] = []
@@ -247,7 +256,7 @@ def assemble(
     shown = [p for p in kept if p.visible]
     due = [p for p in shown if include_future or p.date <= now]
     scheduled = [p for p in shown if not include_future and p.date > now]
-    due.sort(key=lambda p: (p.date, p.key), reverse=True)
+    due.sort(key=operator.attrgetter("date", "key"), reverse=True)
     return Site(
         now=now,
         posts=tuple(due),

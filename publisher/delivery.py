@@ -18,7 +18,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Literal
 
@@ -106,7 +105,7 @@ class _Worker:
         self.limiter = limiter
         self.sleep = sleep
 
-    def deliver(self, msg: EmailMessage, envelope_from: str, to: str, label: str) -> _Outcome:
+    def deliver(self, msg: bytes, envelope_from: str, to: str, label: str) -> _Outcome:
         delay = self.smtp.retry_delay
         last: Temporary | None = None
         for attempt in range(self.smtp.retries + 1):
@@ -254,7 +253,7 @@ def _run(
     transports: list[Transport] = []
     transports_lock = threading.Lock()
 
-    def task(msg: EmailMessage, to: str, label: str) -> _Outcome:
+    def task(msg: bytes, to: str, label: str) -> _Outcome:
         worker = getattr(local, "worker", None)
         if worker is None:
             with transports_lock:
@@ -275,6 +274,7 @@ def _run(
         counts[outcome.kind] += 1
 
     done = 0
+    templates: dict[int, messages.Template] = {}
     inflight: dict[Future[_Outcome], Pending] = {}
     fatal: BaseException | None = None
 
@@ -305,7 +305,10 @@ def _run(
                     progress(done, total)
                 continue
             recipient = messages.Recipient(item.email, item.name, email_key(item.email))
-            msg = messages.for_subscriber(sender, record_, recipient, secret, now)
+            template = templates.get(record_.id)
+            if template is None:
+                template = templates[record_.id] = messages.for_digest(sender, record_, now)
+            msg = messages.for_subscriber(sender, record_, recipient, secret, now, template)
             label = f"{record_.slug}-{item.subscriber_id:07d}"
             inflight[pool.submit(task, msg, item.email, label)] = item
             settle(block_until_empty=False)
@@ -378,15 +381,11 @@ def send_test(
     address = normalise(to)
     sender = messages.sender_from_config(config)
     secret = tokens.secret_from_env(environ)
-    msg = messages.build(
-        sender,
-        subject="[test] " + subject,
-        html=html,
-        text=text,
-        recipient=messages.Recipient(address, "", email_key(address)),
-        secret=secret,
-        msg_id=make_msgid(domain=sender.domain),
-        now=now,
+    template = messages.prepare(sender, subject="[test] " + subject, html=html, text=text, now=now)
+    msg = template.render(
+        messages.Recipient(address, "", email_key(address)),
+        secret,
+        make_msgid(domain=sender.domain),
     )
     transport = make_transport(config, environ)
     label = f"test-{now:%Y%m%dT%H%M%S}"

@@ -47,18 +47,18 @@ def issue(
     Every selected post is recorded, the ones behind "and N more" too: they
     were announced and their date is before the new cutoff.
 
-    Files first: a crash between the two leaves files that the next run
-    overwrites under the same slug, never a recorded digest without its page.
+    All inside one write transaction, so two processes can never pick the
+    same slug. Files first: a crash before the commit leaves files that the
+    next run overwrites under the same slug, never a recorded digest without
+    its page.
     """
-    slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
     web_html, web_text = public_copy(config, letter.html, letter.text)
-    html_path, text_path = digest_paths(config, slug)
-    write_atomic(html_path, web_html.encode("utf-8"))
-    write_atomic(text_path, web_text.encode("utf-8"))
-    latest_html, latest_text = digest_paths(config, "latest")
-    write_atomic(latest_html, web_html.encode("utf-8"))
-    write_atomic(latest_text, web_text.encode("utf-8"))
     with state.transaction() as conn:
+        slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
+        for name in (slug, "latest"):
+            html_path, text_path = digest_paths(config, name)
+            write_atomic(html_path, web_html.encode("utf-8"))
+            write_atomic(text_path, web_text.encode("utf-8"))
         digest_id = state.record_digest(
             conn,
             slug=slug,

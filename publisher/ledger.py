@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from .subscribers import Status
+if TYPE_CHECKING:
+    from .subscribers import Status
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def pending(conn: sqlite3.Connection, digest_id: int) -> list[Pending]:
         (digest_id,),
     )
     return [
-        Pending(r[0], r[1], r[2], r[3], cast(Status, r[4]), r[5]) for r in rows
+        Pending(r[0], r[1], r[2], r[3], cast("Status", r[4]), r[5]) for r in rows
     ]
 
 

@@ -33,7 +33,10 @@ NAME_MARK = "PUBLISHER-SUBSCRIBER-NAME-2f8c"
 UNSUBSCRIBE_MARK = "PUBLISHER-UNSUBSCRIBE-URL-2f8c"
 # What a personal link may add to the HTML once swapped in, per occurrence.
 PERSONAL_SLACK = 600
+# A name is at most 200 characters (subscribers.py), up to ~6 bytes each escaped.
+NAME_SLACK = 1200
 FRONT_MATTER_EXCERPT_LIMIT = 1000
+DEFAULT_NAME = "there"  # "Hi there," when a subscriber gave no name
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,11 @@ def compose(
     subject = subject_line(config, posts, total, when)
     while True:
         html, text = _render_once(env, config, posts[:count], total - count, subject, when)
-        size = len(html.encode("utf-8")) + PERSONAL_SLACK * html.count(UNSUBSCRIBE_MARK)
+        size = (
+            len(html.encode("utf-8"))
+            + PERSONAL_SLACK * html.count(UNSUBSCRIBE_MARK)
+            + NAME_SLACK * html.count(NAME_MARK)
+        )
         if size <= budget or count <= 1:
             break
         # Shrink in proportion, but always by at least one post.
@@ -176,7 +183,7 @@ def compose(
 
 def personalise(html: str, text: str, name: str, unsubscribe_url: str) -> tuple[str, str]:
     """Swap the markers for one subscriber's values (plain string work)."""
-    shown_name = name.strip() or "there"
+    shown_name = name.strip() or DEFAULT_NAME
     html = html.replace(NAME_MARK, htmllib.escape(shown_name)).replace(
         UNSUBSCRIBE_MARK, htmllib.escape(unsubscribe_url)
     )

@@ -57,16 +57,24 @@ class DigestResult:
 class Renderer:
     """Renders each post at most once per run, only when asked."""
 
-    cache: dict[str, Rendered] = field(default_factory=dict)
+    memo: dict[str, Rendered] = field(default_factory=dict)
+    stored: cache.RenderCache | None = None  # what earlier runs rendered
 
     def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
-        from .render import render
+        from .render import Rendered, render
 
         out = []
         for post in posts:
-            item = self.cache.get(post.key)
+            item = self.memo.get(post.key)
             if item is None:
-                item = self.cache[post.key] = render(post)
+                known = self.stored.get(post) if self.stored is not None else None
+                if known is not None:
+                    item = Rendered(post=post, html=known[0], excerpt=known[1])
+                else:
+                    item = render(post)
+                    if self.stored is not None:
+                        self.stored.put(post, item.html, item.excerpt)
+                self.memo[post.key] = item
             out.append(item)
         return out
 
@@ -173,13 +181,15 @@ def publish(
 
         post_cache = cache.PostCache.load(config.state_dir, config_fp)
         site = load(config, now, include_future, post_cache, listing)
-        renderer = Renderer()
+        renderer = Renderer(stored=cache.RenderCache.load(config.state_dir, config_fp))
         feeds = build_feeds(config, site, renderer)
         digest_result = None
         if state is not None:
             digest_result = run_digest(config, site, state, now, renderer)
             last_id = state.last_digest_id()
         post_cache.save()
+        if renderer.stored is not None:
+            renderer.stored.save()
         summary = Summary.of(site)
         if listing.settled:
             if digest_result is not None and digest_result.record is not None:

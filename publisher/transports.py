@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Mapping
-from email.message import EmailMessage
+from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +39,7 @@ class Permanent(Exception):
 class Transport(Protocol):
     name: str
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: str, label: str) -> None: ...
+    def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -77,14 +76,17 @@ class OutboxTransport:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.ready = False
 
     def describe(self, label: str) -> str:
         return str(self.folder / f"{label}.eml")
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: str, label: str) -> None:
+    def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            write_private(self.folder / f"{label}.eml", msg.as_bytes())
+            if not self.ready:
+                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self.ready = True
+            write_private(self.folder / f"{label}.eml", msg)
         except OSError as exc:
             raise DeliveryError(
                 f"{self.folder}: cannot write to the outbox: {exc}",
@@ -96,16 +98,27 @@ class OutboxTransport:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    # Messages carry addresses and personal unsubscribe tokens: mode 0600.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to `path` atomically (temp file + rename), mode 0600.
+
+    Messages carry addresses and personal unsubscribe tokens. The temp name is
+    fixed: only one process delivers at a time (the send lock), and mkstemp's
+    random names cost more than the write itself at 100,000 messages. No fsync
+    per file either: the rename is atomic for any crash of the process; only a
+    power cut could lose the last files, which the ledger then still shows as
+    sent (see the README on what a crash can cost).
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
@@ -191,14 +204,14 @@ class SmtpTransport:
             raise Temporary(f"{self.name}: cannot connect: {exc}", connection=True) from exc
         return client
 
-    def send(self, msg: EmailMessage, envelope_from: str, to: str, label: str) -> None:
+    def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None:
         if self.client is None or self.used >= self.cfg.messages_per_connection:
             self.close()
             self.client = self._connect()
             self.used = 0
         client = self.client
         try:
-            client.send_message(msg, from_addr=envelope_from, to_addrs=[to])
+            client.sendmail(envelope_from, [to], msg)
             self.used += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))

@@ -136,3 +136,31 @@ def test_parallel_parse_matches_serial(site: SiteDir, monkeypatch) -> None:
     parallel = content.load_site(config, NOW)
     assert parallel.posts == serial.posts
     assert parallel.problems == serial.problems
+
+
+def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -> None:
+    from publisher import render
+
+    for i in range(4):
+        body = f"Body {i} [link](x{i}.html)\n"
+        site.post(f"2026-01-0{i + 1}-p{i}.md", f"title: P{i}", body=body)
+    settle(site)
+    config = site.config()
+    publish(config, NOW)
+    edited = site.post("2026-01-02-p1.md", "title: P1", body="Edited body [link](y.html)\n")
+    past = time.time() - 30
+    os.utime(edited, (past, past))
+    rendered: list[str] = []
+    real = render.render
+
+    def counting(post):  # type: ignore[no-untyped-def]
+        rendered.append(post.name)
+        return real(post)
+
+    monkeypatch.setattr(render, "render", counting)
+    publish(config, NOW)
+    assert rendered == ["2026-01-02-p1.md"]
+    entries = {e.title: e for e in feedparser.parse(str(site.out / "feed.xml")).entries}
+    assert "Edited body" in entries["P1"].content[0].value
+    assert "https://example.org/blog/2026/01/02/y.html" in entries["P1"].content[0].value
+    assert "Body 0" in entries["P0"].content[0].value  # from the cache, unchanged

@@ -124,3 +124,17 @@ def test_build_does_not_issue_a_digest(site: SiteDir) -> None:
     assert result.returncode == 0
     assert "Digest" not in result.stdout
     assert not (site.out / "digest").exists()
+
+
+def test_check_validates_the_digest_schedule(site: SiteDir) -> None:
+    site.write_config('[schedule]\ndigest = "0 25 * * mon"\n')
+    result = run(site, "check")
+    assert result.returncode == 1
+    assert "[schedule] digest: '0 25 * * mon' is not a cron expression" in result.stderr
+
+
+def test_python_dash_m_runs_the_cli(site: SiteDir) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "publisher" in result.stdout

@@ -82,3 +82,13 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config_mod.load(bad)
     assert "invalid TOML" in info.value.message and "line 1" in info.value.message
+
+
+def test_schedule_values_are_checked(site: SiteDir) -> None:
+    err = error_for(
+        site,
+        '[site]\nurl = "https://x.org"\n'
+        '[schedule]\ndigest = "every monday"\nlock_timeout = -1\n',
+    )
+    assert "[schedule] digest: expected a cron expression of five fields" in err.message
+    assert "[schedule] lock_timeout: must be 0 or more" in err.message
