@@ -8,6 +8,7 @@ one-click List-Unsubscribe (RFC 8058), Auto-Submitted, a stable Message-ID.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html as htmllib
 import re
@@ -214,11 +215,25 @@ def _fill(pieces: tuple[str, ...], values: dict[str, tuple[str, str]], which: in
 
 
 def _to_header(recipient: Recipient) -> str:
+    """The To header, written directly: the email package's header parser
+    costs ~0.2 ms a name, which 100,000 subscribers cannot afford."""
     name = one_line(recipient.name)
+    address = recipient.email
+    if not name:
+        return f"To: {address}\r\n"
     if _PLAIN_NAME.fullmatch(name):
-        # Letters, digits and spaces need no quoting or encoding.
-        return f"To: {name} <{recipient.email}>\r\n" if name else f"To: {recipient.email}\r\n"
-    local, _, domain = recipient.email.rpartition("@")
+        return f"To: {name} <{address}>\r\n"
+    if name.isascii():
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'To: "{quoted}" <{address}>\r\n'
+    # One RFC 2047 encoded-word, as the email package writes it under the
+    # 998-column policy: split words are re-joined with spaces by some
+    # readers (Python's own parser among them).
+    word = f"=?utf-8?b?{base64.b64encode(name.encode('utf-8')).decode('ascii')}?="
+    line = f"To: {word} <{address}>\r\n"
+    if len(line) <= 998:
+        return line
+    local, _, domain = address.rpartition("@")
     header = HEADER_POLICY.header_factory(
         "To", Address(display_name=name, username=local, domain=domain)
     )

@@ -203,7 +203,16 @@ def test_awkward_names_survive_the_to_header(tmp_path: Path) -> None:
         id=1, slug="2026-03-02", issued_at=NOW, cutoff=NOW, subject="Ünïcode subject",
         html=f"<p>Hi {NAME_MARK}</p>", text=f"Hi {NAME_MARK}", more=0, post_keys=(),
     )
-    for name in ['Bob, "Jr." <boss>', "Zoë Ångström", "O'Brien (Sales)"]:
+    awkward = [
+        'Bob, "Jr." <boss>',
+        "Zoë Ångström",
+        "O'Brien (Sales)",
+        "back\\slash; semi: colon@at",
+        "東京の読者 " * 12,  # several encoded-words, folded
+        "Émile =?utf-8?q?not-a-word?= Zola",
+    ]
+    for name in awkward:
+        name = " ".join(name.split())
         msg = for_subscriber(
             sender_from_config(config), record,
             Recipient("bob@example.com", name, "bob@example.com"), SECRET.encode(), NOW,
