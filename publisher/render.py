@@ -17,8 +17,8 @@ from urllib.parse import urljoin
 
 import nh3
 
-from .content import read_body
 from .model import Post
+from .posts import read_body
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

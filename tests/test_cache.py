@@ -9,6 +9,7 @@ from datetime import timedelta
 import feedparser
 
 from publisher import content
+from publisher import posts as post_files
 from publisher.pipeline import publish
 
 from .conftest import NOW, SiteDir
@@ -107,13 +108,13 @@ def test_post_cache_parses_only_changed_files(site: SiteDir, monkeypatch) -> Non
     past = time.time() - 30
     os.utime(edited, (past, past))
     parsed: list[str] = []
-    real = content.read_post
+    real = post_files.read_post
 
     def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
         parsed.append(path.name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(content, "read_post", counting)
+    monkeypatch.setattr(post_files, "read_post", counting)
     publish(config, NOW)
     assert parsed == ["2026-01-03-p2.md"]
     assert "P2 edited" in titles(site)

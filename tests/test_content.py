@@ -5,8 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.content import load_site, parse_date
+from publisher.content import load_site
 from publisher.errors import ContentError
+from publisher.posts import parse_date
 
 from .conftest import NOW, SiteDir
 

@@ -56,7 +56,8 @@ def test_plain_text_unescapes_and_collapses() -> None:
 
 
 def test_excerpt_rules(site: SiteDir) -> None:
-    from publisher.content import load_site, read_body
+    from publisher.content import load_site
+    from publisher.posts import read_body
 
     body = "![img](x.png)\n\nFirst *real* paragraph.\n\nSecond.\n"
     site.post("2026-01-01-a.md", "title: A", body=body)

@@ -1,0 +1,430 @@
+"""Read one post file into a `Post`: text, front matter, validation.
+
+Every problem becomes a `Problem` naming the file (and the line where there is
+one). The post is skipped on an error, or kept with a warning when nothing it
+says is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urljoin
+
+from .config import Config
+from .errors import ContentError
+from .model import Image, Person, Post, Problem
+
+if TYPE_CHECKING:
+    import yaml
+    from frontmatter.default_handlers import YAMLHandler
+
+log = logging.getLogger(__name__)
+
+FORMATS: dict[str, Literal["markdown", "html", "text"]] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".html": "html",
+}
+PERMALINK_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+# XML 1.0 forbids these; feedgen (lxml) raises on them.
+ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+FILENAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+DATE_STRING = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
+URL_SAFE_CHARS = "/:@-._~!$&'()*+,;=%?#"
+URL_SAFE = re.compile(r"[A-Za-z0-9/:@\-._~!$&'()*+,;=%?#]*")
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+@dataclass
+class _Text:
+    text: str
+    problems: list[Problem]
+
+
+def read_text(path: Path, name: str) -> _Text | Problem:
+    """The file as clean text, or the one Problem that makes it unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Problem(name, f"cannot read file: {exc.strerror}")
+    if not data.strip():
+        return Problem(
+            name, "empty file (add front matter to publish it)", severity="warning"
+        )
+    if b"\x00" in data[:8192]:
+        return Problem(name, "contains NUL bytes: looks like a binary file, not a post")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return Problem(
+            name,
+            f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded; "
+            "save the file as UTF-8",
+            line=line,
+        )
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    problems: list[Problem] = []
+    if ILLEGAL_XML.search(text):
+        for lineno, line_text in enumerate(text.split("\n"), start=1):
+            found = ILLEGAL_XML.findall(line_text)
+            if found:
+                codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in found}))
+                problems.append(
+                    Problem(
+                        name,
+                        f"removed control characters not allowed in XML ({codes})",
+                        line=lineno,
+                        severity="warning",
+                    )
+                )
+        text = ILLEGAL_XML.sub("", text)
+    return _Text(text, problems)
+
+
+def split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """(front matter, body, line the body starts on), or None without front matter."""
+    handler = _handler()
+    if not handler.detect(text):
+        return None
+    try:
+        fm, body = handler.split(text)
+    except ValueError:
+        return None
+    return fm, body, fm.count("\n") + 2
+
+
+def read_body(post: Post) -> str:
+    """The post's body, read again from disk (the model keeps only metadata)."""
+    result = read_text(Path(post.path), post.name)
+    if isinstance(result, Problem):
+        raise ContentError(f"{post.name}: {result.message}")
+    parts = split_front_matter(result.text)
+    return parts[1] if parts else result.text
+
+
+def read_post(
+    path: Path,
+    posts_dir: Path,
+    config: Config,
+    problems: list[Problem],
+    size: int | None = None,
+    name: str | None = None,
+) -> Post | None:
+    if name is None:
+        name = path.relative_to(posts_dir).as_posix()
+    result = read_text(path, name)
+    if isinstance(result, Problem):
+        problems.append(result)
+        return None
+    problems.extend(result.problems)
+    parts = split_front_matter(result.text)
+    if parts is None:
+        log.debug("%s: no front matter, not a post", name)
+        return None
+    fm_text, _body, _ = parts
+    try:
+        meta = _handler().load(fm_text)
+    except _yaml_error() as exc:
+        problems.append(_yaml_problem(name, exc))
+        return None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        problems.append(
+            Problem(name, "front matter must be a mapping of keys to values", line=2)
+        )
+        return None
+    try:
+        return _build_post(path, name, meta, fm_text, config, problems, size)
+    except _Invalid as exc:
+        problems.append(Problem(name, str(exc), line=_key_line(fm_text, exc.key)))
+        return None
+
+
+@lru_cache(maxsize=1)
+def _handler() -> YAMLHandler:
+    # Imported on first use: a run with nothing changed parses no YAML at all.
+    from frontmatter.default_handlers import YAMLHandler
+
+    return YAMLHandler()
+
+
+def _yaml_error() -> type[yaml.YAMLError]:
+    import yaml
+
+    return yaml.YAMLError
+
+
+def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
+    """Point at where the mistake starts (an unclosed quote or bracket), not
+    where YAML noticed it, which is often the closing `---`."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    # Marks count from the line after the opening `---`, from zero.
+    line = mark.line + 1 if mark is not None else None
+    message = f"front matter is not valid YAML: {problem}"
+    if "mapping values are not allowed" in problem:
+        message += "; a value containing ': ' must be quoted"
+    if context and context_mark is not None and context_mark.line + 1 != line:
+        line = context_mark.line + 1
+        message += f" ({context} that starts here)"
+    return Problem(name, message, line=line)
+
+
+class _Invalid(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _key_line(fm_text: str, key: str) -> int | None:
+    """The file line on which a top-level key is written."""
+    for index, line in enumerate(fm_text.split("\n")):
+        if line.startswith(f"{key}:"):
+            return index + 1
+    return None
+
+
+def _build_post(
+    path: Path,
+    name: str,
+    meta: dict[str, Any],
+    fm_text: str,
+    config: Config,
+    problems: list[Problem],
+    size: int | None,
+) -> Post:
+    tz = config.tz
+    stem = path.stem
+    m = FILENAME.match(stem)
+    slug = m.group(4) if m else stem
+
+    def warn(key: str, message: str) -> None:
+        problems.append(
+            Problem(name, message, line=_key_line(fm_text, key), severity="warning")
+        )
+
+    title = meta.get("title")
+    if title is None or (isinstance(title, str) and not title.strip()):
+        title = slug.replace("-", " ").replace("_", " ").strip().capitalize() or stem
+        warn("title", f"no title; using {title!r} from the file name")
+    elif isinstance(title, (list, dict)):
+        raise _Invalid("title", "title must be text, not a list or mapping")
+    title = " ".join(str(title).split())
+
+    if "date" in meta and meta["date"] is not None:
+        when = parse_date(meta["date"], tz)
+        if when is None:
+            raise _Invalid(
+                "date",
+                f"date {meta['date']!r} is not a date; write it as "
+                "2025-12-13 or 2025-12-13 09:30:00 +0100",
+            )
+    elif m:
+        try:
+            when = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=tz)
+        except ValueError as exc:
+            raise _Invalid("date", f"file name date is not valid: {exc}") from exc
+    else:
+        raise _Invalid(
+            "date", "no date: add `date:` to the front matter or name the file YYYY-MM-DD-slug"
+        )
+
+    updated = when
+    for key in ("last_modified_at", "updated"):
+        if meta.get(key) is not None:
+            parsed = parse_date(meta[key], tz)
+            if parsed is None:
+                warn(key, f"{key} {meta[key]!r} is not a date; ignored")
+            else:
+                updated = max(parsed, when)
+            break
+
+    categories = _words(meta.get("categories", meta.get("category")), "categories")
+    tags = _words(meta.get("tags", meta.get("tag")), "tags")
+    author = _person(meta.get("author"), config.site.author)
+    image = _image(meta.get("image"), config.site_url)
+    if meta.get("image") is not None and image is None:
+        warn("image", "image must be a path or {path, alt}; ignored")
+
+    ext_format = FORMATS[path.suffix.lower()]
+    permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
+    url = _on_site(config.site_url, permalink)
+    key = str(meta["id"]).strip() if meta.get("id") not in (None, "") else url
+
+    excerpt = meta.get("excerpt")
+    if excerpt is not None and not isinstance(excerpt, str):
+        excerpt = str(excerpt)
+    separator = meta.get("excerpt_separator") or config.content.excerpt_separator
+    published = meta.get("published", True)
+    draft = meta.get("draft", False)
+    visible = published is not False and draft is not True
+
+    return Post(
+        path=str(path),
+        name=name,
+        key=key,
+        url=url,
+        title=title,
+        date=when.astimezone(UTC),
+        updated=updated.astimezone(UTC),
+        author=author,
+        categories=categories,
+        tags=tags,
+        excerpt=excerpt,
+        excerpt_separator=str(separator),
+        image=image,
+        format=ext_format,
+        size=size if size is not None else path.stat().st_size,
+        visible=visible,
+    )
+
+
+def parse_date(value: Any, tz: tzinfo) -> datetime | None:
+    """A timezone-aware datetime from what YAML gives; naive values take `tz`."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=tz)
+    if not isinstance(value, str):
+        return None
+    m = DATE_STRING.match(value.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second, micro, offset = m.groups()
+    zone: tzinfo = tz
+    if offset:
+        if offset == "Z":
+            zone = UTC
+        else:
+            digits = offset[1:].replace(":", "")
+            delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            zone = timezone(delta if offset[0] == "+" else -delta)
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((micro or "0").ljust(6, "0")),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
+
+
+def _words(value: Any, key: str) -> tuple[str, ...]:
+    """Jekyll splits a string on spaces; a list is taken item by item."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = value.split()
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    out: list[str] = []
+    for item in items:
+        if item is None or isinstance(item, (list, dict)):
+            raise _Invalid(key, f"{key} must be a list of words or a space-separated string")
+        word = " ".join(str(item).split())
+        if word and word not in out:
+            out.append(word)
+    return tuple(out)
+
+
+def _person(value: Any, default: Person | None) -> Person | None:
+    if isinstance(value, str) and value.strip():
+        return Person(name=" ".join(value.split()))
+    if isinstance(value, dict) and value.get("name"):
+        return Person(
+            name=" ".join(str(value["name"]).split()),
+            email=str(value.get("email") or ""),
+            uri=str(value.get("uri") or value.get("url") or ""),
+        )
+    if isinstance(value, list) and value:
+        return _person(value[0], default)
+    return default
+
+
+def _image(value: Any, site_url: str) -> Image | None:
+    alt = ""
+    if isinstance(value, dict):
+        alt = str(value.get("alt") or "")
+        value = value.get("path") or value.get("url")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    if SCHEME.match(value):
+        return Image(url=value, alt=alt)
+    # Jekyll image paths are site-relative, with or without a leading slash.
+    return Image(url=_on_site(site_url, value), alt=alt)
+
+
+def _on_site(site_url: str, path: str) -> str:
+    """`path` as an absolute URL under the site (which ends with a slash).
+
+    Non-ASCII and spaces are percent-encoded. Plain concatenation is what
+    urljoin would give unless there are dot segments, and it runs on every
+    post of every cold build, so urljoin is kept for those only.
+    """
+    path = path.lstrip("/")
+    if not URL_SAFE.fullmatch(path):
+        path = quote(path, safe=URL_SAFE_CHARS)
+    if "./" in path or path.endswith((".", "..")):
+        return urljoin(site_url, path)
+    return site_url + path
+
+
+def _permalink(
+    meta: dict[str, Any],
+    config: Config,
+    when: datetime,
+    slug: str,
+    categories: tuple[str, ...],
+) -> str:
+    pattern = meta.get("permalink")
+    if not isinstance(pattern, str) or not pattern.strip():
+        pattern = config.content.permalink
+    pattern = PERMALINK_STYLES.get(pattern, pattern)
+    title_slug = str(meta.get("slug") or slug)
+    values = {
+        "year": f"{when.year:04d}",
+        "short_year": f"{when.year % 100:02d}",
+        "month": f"{when.month:02d}",
+        "i_month": str(when.month),
+        "day": f"{when.day:02d}",
+        "i_day": str(when.day),
+        "y_day": f"{when.timetuple().tm_yday:03d}",
+        "hour": f"{when.hour:02d}",
+        "minute": f"{when.minute:02d}",
+        "second": f"{when.second:02d}",
+        "title": title_slug,
+        "slug": title_slug,
+        "categories": "/".join(c.lower().replace(" ", "-") for c in categories),
+        "output_ext": ".html",
+    }
+    path = re.sub(r":([a-z_]+)", lambda m: values.get(m.group(1), m.group(0)), pattern)
+    path = re.sub(r"/{2,}", "/", "/" + path)
+    return path
