@@ -194,23 +194,7 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
     Safe to run from cron every few minutes: unchanged feeds are not
     rewritten and a post is never put in two digests.
     """
-    from .cli_delivery import tty_progress
-    from .pipeline import publish as run_publish
-
-    def action() -> int:
-        with _site_lock(ctx, "publisher publish"):
-            result = run_publish(
-                ctx.config,
-                _parse_now(now_text),
-                include_future=future,
-                with_digest=not no_digest,
-                progress=tty_progress(ctx),
-            )
-        _report_problems(ctx, result.summary.problems)
-        _summary(ctx, result)
-        return result.exit_code
-
-    _run(ctx, action)
+    _publish_and_report(ctx, "publisher publish", future, not no_digest, now_text)
 
 
 @cli.command()
@@ -218,12 +202,25 @@ def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -
 @NOW_OPTION
 @click.pass_obj
 def build(ctx: Context, future: bool, now_text: str | None) -> None:
-    """Build the Atom and RSS feeds only."""
-    from .pipeline import build as run_build
+    """Build the Atom and RSS feeds only (the same as `publish --no-digest`)."""
+    _publish_and_report(ctx, "publisher build", future, False, now_text)
+
+
+def _publish_and_report(
+    ctx: Context, purpose: str, future: bool, with_digest: bool, now_text: str | None
+) -> None:
+    from .cli_delivery import tty_progress
+    from .pipeline import publish as run_publish
 
     def action() -> int:
-        with _site_lock(ctx, "publisher build"):
-            result = run_build(ctx.config, _parse_now(now_text), include_future=future)
+        with _site_lock(ctx, purpose):
+            result = run_publish(
+                ctx.config,
+                _parse_now(now_text),
+                include_future=future,
+                with_digest=with_digest,
+                progress=tty_progress(ctx) if with_digest else None,
+            )
         _report_problems(ctx, result.summary.problems)
         _summary(ctx, result)
         return result.exit_code
