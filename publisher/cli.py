@@ -116,7 +116,7 @@ def _summary(ctx: Context, result: PublishResult) -> None:
     site = result.summary
     errors = len(site.errors)
     parts = [f"{site.published} published"]
-    if site.next_due is not None:
+    if site.scheduled and site.next_due is not None:
         nxt = site.next_due.astimezone(ctx.config.tz)
         parts.append(f"{site.scheduled} scheduled (next {nxt:%Y-%m-%d %H:%M})")
     if site.hidden:
@@ -314,6 +314,10 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         from .schedule import digest_trigger
 
         digest_trigger(config)  # raises ConfigError naming the key
+        if config.delivery.sender or config.delivery.unsubscribe_url:
+            from .messages import sender_from_config
+
+            sender_from_config(config)  # the mail settings, checked before any send
         site = load_site(config, _parse_now(now_text), include_future=True)
         problems = list(site.problems)
         for post in site.posts:

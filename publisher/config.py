@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import string
 import tomllib
 import types
 import typing
@@ -325,12 +326,11 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
                 f"{f}: [digest] first_window_days: must be 0 or more, "
                 f"got {digest.first_window_days}"
             )
-        try:
-            digest.subject.format(site="", first_title="", count=0, date="")
-        except (KeyError, IndexError, ValueError) as exc:
+        problem = _subject_problem(digest.subject)
+        if problem:
             problems.append(
-                f"{f}: [digest] subject: bad placeholder {exc} "
-                "(use {site}, {first_title}, {count}, {date})"
+                f"{f}: [digest] subject: {problem} (use {{site}}, {{first_title}}, "
+                "{count}, {date})"
             )
     delivery: DeliveryConfig | None = tables.get("delivery")
     if delivery is not None and delivery.transport not in ("outbox", "smtp"):
@@ -357,3 +357,20 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
                 f'{f}: [schedule] digest: expected a cron expression of five fields '
                 f'such as "0 8 * * mon", got {schedule.digest!r}'
             )
+
+
+SUBJECT_FIELDS = {"site", "first_title", "count", "date"}
+
+
+def _subject_problem(subject: str) -> str:
+    """Only bare placeholder names: `{site.title}` or `{site[0]}` would format
+    without error here and put a Python repr into every subject."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(subject) if f is not None]
+        subject.format(site="", first_title="", count=0, date="")
+    except (KeyError, IndexError, ValueError) as exc:
+        return f"bad placeholder {exc}"
+    for name in fields:
+        if name not in SUBJECT_FIELDS:
+            return f"unknown placeholder {{{name}}}"
+    return ""

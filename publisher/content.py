@@ -68,6 +68,7 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
 
 
 _entry_name = operator.attrgetter("name")
+_date = operator.attrgetter("date")
 
 
 def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -227,10 +228,14 @@ def assemble(
     due = [p for p in shown if include_future or p.date <= now]
     scheduled = [p for p in shown if not include_future and p.date > now]
     due.sort(key=operator.attrgetter("date", "key"), reverse=True)
+    # Even with --future (already in the feeds) a post coming due matters:
+    # from then on the digest may mail it.
+    upcoming = min((p for p in shown if p.date > now), key=_date, default=None)
     return Site(
         now=now,
         posts=tuple(due),
         scheduled=tuple(scheduled),
+        upcoming=upcoming,
         hidden=len(kept) - len(shown),
         files_read=files,
         problems=tuple(sorted(problems, key=lambda p: (p.file, p.line or 0))),

@@ -95,9 +95,26 @@ def sender_from_config(config: Config) -> Sender:
             hint='e.g. unsubscribe_url = "https://example.org/unsubscribe" (each message adds '
             "?token=...); mail providers require one-click unsubscribe over https",
         )
+    if parts.fragment:
+        raise ConfigError(
+            f"{f}: [delivery] unsubscribe_url: has a #fragment ({base!r}); the token goes in "
+            "the query, which a one-click POST sends, and a fragment never reaches the server",
+            hint="use a URL without '#', e.g. https://example.org/unsubscribe",
+        )
+    if not _HEADER_SAFE.fullmatch(base):
+        raise ConfigError(
+            f"{f}: [delivery] unsubscribe_url: {base!r} must be plain ASCII without spaces, "
+            "'<', '>' or ',' (it goes into the List-Unsubscribe header)",
+            hint="percent-encode it, e.g. d%C3%A9sabonnement for désabonnement",
+        )
     mailto = d.unsubscribe_mailto.strip().removeprefix("mailto:")
     if mailto:
         mailto = str(_address(config, "unsubscribe_mailto", mailto).addr_spec)
+        if not _HEADER_SAFE.fullmatch(mailto):
+            raise ConfigError(
+                f"{f}: [delivery] unsubscribe_mailto: {mailto!r} must be a plain ASCII address "
+                "(it goes into the List-Unsubscribe header)"
+            )
     list_id = one_line(d.list_id) or f"{one_line(config.site.title)} <digest.{_site_host(config)}>"
     return Sender(address, reply_to, list_id, base, mailto)
 
@@ -188,6 +205,9 @@ def prepare(sender: Sender, *, subject: str, html: str, text: str, now: datetime
     )
 
 
+# What may stand inside <...> in List-Unsubscribe without encoding: printable
+# ASCII but for ',' (0x2C), '<' (0x3C) and '>' (0x3E), which would end the entry.
+_HEADER_SAFE = re.compile(r"[!-+\--;=?-~]+")
 _MARKS = re.compile(f"({re.escape(newsletter.NAME_MARK)}|{re.escape(newsletter.UNSUBSCRIBE_MARK)})")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
 
@@ -199,7 +219,8 @@ def _qp(value: str) -> str:
 
 
 def _pieces(body: str) -> tuple[str, ...]:
-    body = body.replace("\r\n", "\n")
+    # Mail has only CRLF line breaks; a lone CR becomes one too, as it would anyway.
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
     parts = _MARKS.split(body)
     return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(parts))
 

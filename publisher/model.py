@@ -66,6 +66,7 @@ class Site:
     hidden: int  # drafts and `published: false`
     files_read: int
     problems: tuple[Problem, ...]
+    upcoming: Post | None = None  # the next post to come due, --future or not
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -77,7 +78,7 @@ class Site:
 
     @property
     def next_due(self) -> datetime | None:
-        return self.scheduled[0].date if self.scheduled else None
+        return self.upcoming.date if self.upcoming else None
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Summary:
             published=len(site.posts),
             scheduled=len(site.scheduled),
             next_due=site.next_due,
-            next_title=site.scheduled[0].title if site.scheduled else None,
+            next_title=site.upcoming.title if site.upcoming else None,
             hidden=site.hidden,
             problems=site.problems,
         )

@@ -397,6 +397,13 @@ def _on_site(site_url: str, path: str) -> str:
     return site_url + path
 
 
+def _segment(value: str) -> str:
+    """A value put into a permalink pattern, escaped as Jekyll does: '?', '#'
+    and '%' in a file name or category must not become a query, a fragment
+    or a broken escape. (Literal characters of the pattern stay as written.)"""
+    return quote(value, safe="-._~!$&'()*+,;=:@")
+
+
 def _permalink(
     meta: dict[str, Any],
     config: Config,
@@ -420,9 +427,9 @@ def _permalink(
         "hour": f"{when.hour:02d}",
         "minute": f"{when.minute:02d}",
         "second": f"{when.second:02d}",
-        "title": title_slug,
-        "slug": title_slug,
-        "categories": "/".join(c.lower().replace(" ", "-") for c in categories),
+        "title": _segment(title_slug),
+        "slug": _segment(title_slug),
+        "categories": "/".join(_segment(c.lower().replace(" ", "-")) for c in categories),
         "output_ext": ".html",
     }
     path = re.sub(r":([a-z_]+)", lambda m: values.get(m.group(1), m.group(0)), pattern)

@@ -108,6 +108,9 @@ def digest_trigger(config: Config) -> SiteCronTrigger | None:
     return trigger
 
 
+DIGEST_RUN_KEY = "schedule.digest_ran_at"
+
+
 def digest_job_options(config: Config) -> dict[str, Any]:
     """Weekly-job settings: a late run still happens within the grace time, and
     runs missed while the machine slept collapse into one (coalesce)."""
@@ -259,12 +262,19 @@ class Service:
         self._log_next_digest(now)
 
     def _last_digest(self) -> datetime | None:
+        """When the digest job last ran, issued or not; else the last digest issued."""
         state = open_state(self.config.state_file)
         try:
             last = state.last_digest()
+            ran = state.get_meta(DIGEST_RUN_KEY)
         finally:
             state.close()
-        return last.issued_at if last else None
+        times = []
+        if last is not None:
+            times.append(last.issued_at)
+        if ran is not None:
+            times.append(datetime.fromisoformat(ran))
+        return max(times) if times else None
 
     # -- jobs -----------------------------------------------------------------
 
@@ -311,7 +321,15 @@ class Service:
     def digest_job(self) -> None:
         self.dirty = True
         with self._lock("digest"):
-            result = pipeline.publish(self.config, self.clock())
+            now = self.clock()
+            result = pipeline.publish(self.config, now)
+            # A run that found nothing new leaves no digest behind; remember it
+            # anyway, or a restart within the grace time would run it again.
+            state = open_state(self.config.state_file)
+            try:
+                state.set_meta(DIGEST_RUN_KEY, now.isoformat())
+            finally:
+                state.close()
         self.dirty = False
         self._report(result)
         digest = result.digest

@@ -69,6 +69,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX sends_subscriber ON sends(subscriber_id);
         """,
     ),
+    (
+        # Small named values the scheduler needs across restarts, such as when
+        # the digest job last ran (it may have run and issued nothing).
+        "0003_meta",
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -108,6 +119,18 @@ class State:
             self.conn.execute("COMMIT")
 
     # -- digests ----------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def last_digest_id(self) -> int | None:
         row = self.conn.execute("SELECT max(id) FROM digests").fetchone()

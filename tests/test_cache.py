@@ -165,3 +165,17 @@ def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -
     assert "Edited body" in entries["P1"].content[0].value
     assert "https://example.org/blog/2026/01/02/y.html" in entries["P1"].content[0].value
     assert "Body 0" in entries["P0"].content[0].value  # from the cache, unchanged
+
+
+def test_with_future_a_post_coming_due_still_gets_its_digest(site: SiteDir) -> None:
+    site.post("2026-01-09-a.md", "title: Now")
+    site.post("2026-01-10-b.md", "title: Soon\ndate: 2026-01-10 15:00:00")
+    settle(site)
+    config = site.config()
+    first = publish(config, NOW, include_future=True)
+    assert first.digest is not None and first.digest.posts == 1  # "Soon" is not due yet
+    assert titles(site) == ["Soon", "Now"]  # but --future puts it in the feeds
+    later = publish(config, NOW + timedelta(hours=4), include_future=True)
+    assert not later.unchanged
+    assert later.digest is not None and later.digest.record is not None
+    assert later.digest.posts == 1

@@ -138,3 +138,13 @@ def test_python_dash_m_runs_the_cli(site: SiteDir) -> None:
         [sys.executable, "-m", "publisher", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "publisher" in result.stdout
+
+
+def test_check_validates_mail_settings_when_delivery_is_configured(site: SiteDir) -> None:
+    site.write_config(
+        '[delivery]\nfrom = "News <news@example.org>"\n'
+        'unsubscribe_url = "https://example.org/#/unsubscribe"\n'
+    )
+    result = run(site, "check")
+    assert result.returncode == 1
+    assert "[delivery] unsubscribe_url: has a #fragment" in result.stderr

@@ -92,3 +92,16 @@ def test_schedule_values_are_checked(site: SiteDir) -> None:
     )
     assert "[schedule] digest: expected a cron expression of five fields" in err.message
     assert "[schedule] lock_timeout: must be 0 or more" in err.message
+
+
+def test_subject_placeholders_are_bare_names(site: SiteDir) -> None:
+    for subject, needle in [
+        ("x {site.title}", "unknown placeholder {site.title}"),
+        ("x {posts}", "bad placeholder 'posts'"),
+        ("x {site", "bad placeholder"),
+    ]:
+        err = error_for(site, f'[site]\nurl = "https://x.org"\n[digest]\nsubject = "{subject}"\n')
+        assert f"[digest] subject: {needle}" in err.message, err.message
+    good = '[site]\nurl = "https://x.org"\n[digest]\nsubject = "{count} new: {first_title}"\n'
+    site.write_config(text=good)
+    assert site.config().digest.subject == "{count} new: {first_title}"

@@ -267,3 +267,16 @@ def test_missing_posts_folder(site: SiteDir) -> None:
     with pytest.raises(ContentError) as info:
         load(site)
     assert "nowhere" in str(info.value) and "[content] posts" in info.value.hint
+
+
+def test_url_special_characters_in_slugs_are_escaped(site: SiteDir) -> None:
+    site.post("2026-01-01-c#-tips.md", "title: C sharp")
+    site.post("2026-01-02-why?.md", "title: Why")
+    site.post("2026-01-03-100%-done.md", "title: Done")
+    site.post("2026-01-04-café.md", "title: Cafe\ncategories: [R&D, Q?A]")
+    urls = {p.title: p.url for p in load(site).posts}
+    base = "https://example.org/blog/"
+    assert urls["C sharp"] == base + "2026/01/01/c%23-tips.html"
+    assert urls["Why"] == base + "2026/01/02/why%3F.html"
+    assert urls["Done"] == base + "2026/01/03/100%25-done.html"
+    assert urls["Cafe"] == base + "r&d/q%3Fa/2026/01/04/caf%C3%A9.html"

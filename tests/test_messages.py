@@ -178,6 +178,10 @@ def test_size_stays_under_budget_with_many_posts(tmp_path: Path) -> None:
         ({"from": "not an address"}, "[delivery] from: expected one address"),
         ({"unsubscribe_url": "http://news.example.org/u"}, "[delivery] unsubscribe_url"),
         ({"unsubscribe_url": ""}, "[delivery] unsubscribe_url"),
+        ({"unsubscribe_url": "https://example.org/#/unsubscribe"}, "has a #fragment"),
+        ({"unsubscribe_url": "https://example.org/désabonnement"}, "must be plain ASCII"),
+        ({"unsubscribe_url": "https://example.org/a,b"}, "must be plain ASCII"),
+        ({"unsubscribe_mailto": "désinscription@example.org"}, "must be a plain ASCII"),
     ],
 )
 def test_sender_settings_are_checked(

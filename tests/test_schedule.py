@@ -382,3 +382,22 @@ def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
         state.close()
     assert last is not None and len(last.post_keys) == 1
     assert "A" in feed_titles(tmp_path)
+
+
+def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: Path) -> None:
+    from publisher.schedule import Service
+
+    make_site(tmp_path)
+    config = config_mod.load(tmp_path / "publisher.toml")
+    service = Service(config)
+    ran_at = now()
+    service.clock = lambda: ran_at  # type: ignore[method-assign]
+    service.digest_job()  # nothing to mail: no digest is issued
+    state = open_state(config.state_file)
+    try:
+        assert state.last_digest() is None
+    finally:
+        state.close()
+    # A restart later in the grace window measures from that run, not from
+    # the last digest issued, so the run is not missed.
+    assert service._last_digest() == ran_at
