@@ -335,6 +335,14 @@ class Service:
         digest = result.digest
         if digest is not None and digest.record is None:
             log.info("digest: none issued (%s)", digest.reason)
+        if result.delivery is not None:
+            log.info("%s", result.delivery.line())
+        error = result.delivery_error
+        if error is not None:
+            # The feeds and the digest are done; the mail waits for `publisher send`
+            # or the next digest run.
+            hint = f" ({error.hint})" if error.hint else ""
+            log.error("delivery failed: %s%s", "; ".join(error.message.splitlines()), hint)
         self._schedule_due(result.summary)
         self._log_next_digest(self.clock())
 

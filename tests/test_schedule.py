@@ -401,3 +401,26 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
     # A restart later in the grace window measures from that run, not from
     # the last digest issued, so the run is not missed.
     assert service._last_digest() == ran_at
+
+
+def test_a_delivery_error_in_the_digest_job_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from publisher import subscribers
+    from publisher.schedule import Service
+
+    monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
+    make_site(tmp_path)
+    write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
+    config = config_mod.load(tmp_path / "publisher.toml")
+    state = open_state(config.state_file)
+    try:
+        with state.transaction() as conn:
+            subscribers.add(conn, "reader@example.com", "Reader", now())
+    finally:
+        state.close()
+    with caplog.at_level("INFO", logger="publisher"):
+        Service(config).digest_job()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(m.startswith("delivery failed:") for m in errors), errors
+    assert "A" in feed_titles(tmp_path)  # the feeds were still built
