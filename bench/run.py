@@ -264,6 +264,9 @@ def reset_outputs(site: Path) -> None:
     """No state, no out/: what a first run sees."""
     for name in ("out", ".publisher"):
         shutil.rmtree(site / name, ignore_errors=True)
+    # Deleting 100,000 outbox files leaves the file system busy (journal
+    # commits, discards) well into the next, timed run; settle it first.
+    os.sync()
 
 
 def publish_args(now: datetime = NOW) -> list[str]:
