@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -21,10 +22,15 @@ if TYPE_CHECKING:
     from .state import State
 
 
-def _open(ctx: Context) -> State:
+@contextmanager
+def _state(ctx: Context) -> Iterator[State]:
     from .state import open_state
 
-    return open_state(ctx.config.state_file)
+    state = open_state(ctx.config.state_file)
+    try:
+        yield state
+    finally:
+        state.close()
 
 
 def tty_progress(ctx: Context) -> Callable[[int, int], None] | None:
@@ -71,14 +77,10 @@ def add_command(
     from . import subscribers as subs
 
     def action() -> int:
-        state = _open(ctx)
-        try:
-            with state.transaction() as conn:
-                subscriber, changed = subs.add(
-                    conn, email, name, _parse_now(now_text), resubscribe=resubscribe
-                )
-        finally:
-            state.close()
+        with _state(ctx) as state, state.transaction() as conn:
+            subscriber, changed = subs.add(
+                conn, email, name, _parse_now(now_text), resubscribe=resubscribe
+            )
         if changed:
             ctx.say(f"Subscribed: {subscriber.email}.")
         elif subscriber.status == "active":
@@ -107,12 +109,8 @@ def remove_command(ctx: Context, email: str) -> None:
     from . import subscribers as subs
 
     def action() -> int:
-        state = _open(ctx)
-        try:
-            with state.transaction() as conn:
-                removed = subs.remove(conn, email)
-        finally:
-            state.close()
+        with _state(ctx) as state, state.transaction() as conn:
+            removed = subs.remove(conn, email)
         ctx.say(f"Removed: {removed.email}.")
         return EXIT_OK
 
@@ -131,12 +129,9 @@ def list_command(ctx: Context, status: str | None) -> None:
     from . import subscribers as subs
 
     def action() -> int:
-        state = _open(ctx)
-        try:
+        with _state(ctx) as state:
             rows = subs.listing(state.conn, cast(subs.Status | None, status))
             counts = subs.counts(state.conn)
-        finally:
-            state.close()
         width = max((len(s.email) for s in rows), default=5)
         for s in rows:
             click.echo(f"{s.email:<{width}}  {s.status:<12}  {s.name}".rstrip())
@@ -161,12 +156,8 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     from . import subscribers as subs
 
     def action() -> int:
-        state = _open(ctx)
-        try:
-            with state.transaction() as conn:
-                result = subs.import_csv(conn, file, _parse_now(now_text))
-        finally:
-            state.close()
+        with _state(ctx) as state, state.transaction() as conn:
+            result = subs.import_csv(conn, file, _parse_now(now_text))
         for problem in result.problems:
             click.echo(f"error: {problem}", err=True)
         ctx.say(
@@ -190,11 +181,8 @@ def export_command(ctx: Context, output: Path | None) -> None:
     from .transports import write_private
 
     def action() -> int:
-        state = _open(ctx)
-        try:
+        with _state(ctx) as state:
             text = subs.export_csv(state.conn)
-        finally:
-            state.close()
         if output is None:
             click.echo(text, nl=False)
         else:
@@ -222,12 +210,8 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
             key = subs.email_key(subs.normalise(email_or_token))
         else:
             key = tokens.verify(tokens.secret_from_env(), email_or_token)
-        state = _open(ctx)
-        try:
-            with state.transaction() as conn:
-                subscriber = subs.unsubscribe_key(conn, key, _parse_now(now_text))
-        finally:
-            state.close()
+        with _state(ctx) as state, state.transaction() as conn:
+            subscriber = subs.unsubscribe_key(conn, key, _parse_now(now_text))
         if subscriber.status == "unsubscribed":
             ctx.say(f"Already unsubscribed: {subscriber.email}.")
         else:
@@ -269,11 +253,8 @@ def send_test(ctx: Context, address: str, now: datetime) -> int:
         subject, html, text = letter.subject, letter.html, letter.text
         which = "the next digest"
     else:
-        state = _open(ctx)
-        try:
+        with _state(ctx) as state:
             record = state.last_digest()
-        finally:
-            state.close()
         if record is None:
             click.echo("No new posts and no digest issued yet: nothing to send.", err=True)
             return EXIT_OK

@@ -56,6 +56,10 @@ class Problem:
         return f"{where}: {self.severity}: {self.message}"
 
 
+def _of_severity(problems: tuple[Problem, ...], severity: Severity) -> tuple[Problem, ...]:
+    return tuple(p for p in problems if p.severity == severity)
+
+
 @dataclass(frozen=True)
 class Site:
     """What the posts folder holds at `now`."""
@@ -70,11 +74,11 @@ class Site:
 
     @property
     def errors(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
+        return _of_severity(self.problems, "error")
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "warning")
+        return _of_severity(self.problems, "warning")
 
     @property
     def next_due(self) -> datetime | None:
@@ -107,11 +111,11 @@ class Summary:
 
     @property
     def errors(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
+        return _of_severity(self.problems, "error")
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "warning")
+        return _of_severity(self.problems, "warning")
 
     def to_dict(self) -> dict[str, object]:
         return {
