@@ -34,7 +34,8 @@ from .model import Image, Person, Post, Problem
 FORMAT = 1
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
-# Same rule as content.RACY_NS: a file this fresh may change again unseen.
+# A file changed within this window could change again without its mtime
+# moving on a coarse-grained filesystem, so it is never trusted as cached.
 RACY_NS = 2_000_000_000
 RUN_FILE = "last-run.json"
 

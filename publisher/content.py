@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import posts as post_files
+from .cache import RACY_NS
 from .config import Config
 from .errors import ContentError
 from .model import Post, Problem, Site
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 SUFFIXES = tuple(FORMATS)
 # Jekyll keeps posts in `_posts`; every other `_x` or `.x` is private.
 UNDERSCORE_ALLOWED = {"_posts"}
-# A file changed within this window could change again without its mtime
-# moving on a coarse-grained filesystem, so it is never trusted as cached.
-RACY_NS = 2_000_000_000
 # Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MIN = 2000
 

@@ -27,8 +27,8 @@ class Selection:
 
 
 def select(site: Site, state: State, config: Config, now: datetime) -> Selection:
-    last = state.last_digest()
-    since = last.cutoff if last else now - timedelta(days=config.digest.first_window_days)
+    last = state.last_cutoff()
+    since = last if last is not None else now - timedelta(days=config.digest.first_window_days)
     candidates = [p for p in site.posts if since < p.date <= now]
     done = state.digested_keys([p.key for p in candidates])
     return Selection(tuple(p for p in candidates if p.key not in done), since)

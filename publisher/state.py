@@ -132,6 +132,11 @@ class State:
                 (key, value),
             )
 
+    def last_cutoff(self) -> datetime | None:
+        """The newest digest's cutoff, without loading its HTML."""
+        row = self.conn.execute("SELECT cutoff FROM digests ORDER BY id DESC LIMIT 1").fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
     def last_digest_id(self) -> int | None:
         row = self.conn.execute("SELECT max(id) FROM digests").fetchone()
         return row[0] if row else None
