@@ -315,7 +315,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
 
         digest_trigger(config)  # raises ConfigError naming the key
         if config.delivery.sender or config.delivery.unsubscribe_url:
-            from .messages import sender_from_config
+            from .mail.messages import sender_from_config
 
             sender_from_config(config)  # the mail settings, checked before any send
         site = load_site(config, _parse_now(now_text), include_future=True)
@@ -345,4 +345,4 @@ def main() -> None:
 
 
 # Commands defined in other modules register themselves on `cli` when imported.
-from . import cli_delivery, cli_schedule  # noqa: E402,F401
+from . import cli_delivery, cli_schedule  # noqa: E402, F401

@@ -19,12 +19,12 @@ from .cli import NOW_OPTION, Context, _parse_now, _run, cli
 from .pipeline import EXIT_OK, EXIT_SKIPPED
 
 if TYPE_CHECKING:
-    from .state import State
+    from .store.state import State
 
 
 @contextmanager
 def _state(ctx: Context) -> Iterator[State]:
-    from .state import open_state
+    from .store.state import open_state
 
     state = open_state(ctx.config.state_file)
     try:
@@ -74,7 +74,7 @@ def add_command(
     ctx: Context, email: str, name: str, resubscribe: bool, now_text: str | None
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
-    from . import subscribers as subs
+    from .store import subscribers as subs
 
     def action() -> int:
         with _state(ctx) as state, state.transaction() as conn:
@@ -106,7 +106,7 @@ def remove_command(ctx: Context, email: str) -> None:
     To stop mail but remember the address (so an old import cannot add it
     back), use `publisher unsubscribe EMAIL` instead.
     """
-    from . import subscribers as subs
+    from .store import subscribers as subs
 
     def action() -> int:
         with _state(ctx) as state, state.transaction() as conn:
@@ -126,7 +126,7 @@ def remove_command(ctx: Context, email: str) -> None:
 @click.pass_obj
 def list_command(ctx: Context, status: str | None) -> None:
     """List subscribers with their status."""
-    from . import subscribers as subs
+    from .store import subscribers as subs
 
     def action() -> int:
         with _state(ctx) as state:
@@ -153,7 +153,7 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     Bad lines are reported by line number and the rest still import.
     Addresses already on the list are left as they are.
     """
-    from . import subscribers as subs
+    from .store import subscribers as subs
 
     def action() -> int:
         with _state(ctx) as state, state.transaction() as conn:
@@ -177,8 +177,8 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 @click.pass_obj
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
-    from . import subscribers as subs
-    from .transports import write_private
+    from .mail.transports import write_private
+    from .store import subscribers as subs
 
     def action() -> int:
         with _state(ctx) as state:
@@ -202,8 +202,8 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
     The address is kept, marked unsubscribed, so it is never mailed again and
     no import can quietly add it back. Verifying a token needs PUBLISHER_SECRET.
     """
-    from . import subscribers as subs
-    from . import tokens
+    from .mail import tokens
+    from .store import subscribers as subs
 
     def action() -> int:
         if "@" in email_or_token and "://" not in email_or_token:
@@ -230,7 +230,7 @@ def send(ctx: Context, now_text: str | None) -> None:
     Each message is recorded as sent as soon as it is accepted, so running
     this again (after a crash, or from cron) never mails anyone twice.
     """
-    from .delivery import send as run_send
+    from .mail.delivery import send as run_send
 
     def action() -> int:
         summary = run_send(ctx.config, _parse_now(now_text), tty_progress(ctx))
@@ -242,7 +242,7 @@ def send(ctx: Context, now_text: str | None) -> None:
 
 def send_test(ctx: Context, address: str, now: datetime) -> int:
     """`digest --test-to`: one copy of the next digest (else the last one), nothing recorded."""
-    from .delivery import send_test as run_send_test
+    from .mail.delivery import send_test as run_send_test
     from .pipeline import preview
 
     config = ctx.config

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import ledger
 from .config import Config
 from .files import write_atomic
 from .model import Post, Site
 from .newsletter import Letter, public_copy
-from .state import DigestRecord, State
+from .store import ledger
+from .store.state import DigestRecord, State
 
 
 @dataclass(frozen=True)

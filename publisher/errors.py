@@ -1,6 +1,51 @@
-"""The one exception hierarchy. Library code raises these; only the CLI prints."""
+"""The one exception hierarchy, and the exit codes it maps to.
+
+Library code raises these and never prints or exits; the edges (the CLI,
+`publisher run`'s jobs) catch `PublisherError` and show one line plus a hint.
+A traceback is shown only with `--verbose`.
+
+    PublisherError                   exit 1 unless noted; `.hint` says what to do
+    ├── ConfigError                  publisher.toml missing, unreadable or invalid
+    ├── ContentError                 the posts folder cannot be read at all
+    ├── OutputError                  out/ or the state folder cannot be written
+    ├── StateError                   the SQLite state store cannot be opened or used
+    ├── TemplateError                an email template failed to load or render
+    ├── DeliveryError                a message could not be handed to the transport
+    │   └── AuthenticationError      the SMTP server refused our credentials
+    ├── SecretMissing                a secret that comes from the environment is unset
+    ├── SubscriberError              a subscriber address or list operation is invalid
+    └── LockBusy                     exit 4: another publisher process holds the lock
+
+One bad post is not an exception: it becomes a `model.Problem`, reported with
+the others while the rest of the site publishes (exit 3).
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit status the command line uses; `--help` and the README list these."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    SKIPPED = 3
+    BUSY = 4
+
+    @property
+    def meaning(self) -> str:
+        return EXIT_MEANINGS[self]
+
+
+EXIT_MEANINGS = {
+    ExitCode.OK: "success: everything published, or nothing needed doing",
+    ExitCode.ERROR: "error: one line says what, a `hint:` line what to do",
+    ExitCode.USAGE: "bad command-line usage",
+    ExitCode.SKIPPED: "done, but some items were skipped (each is listed on stderr)",
+    ExitCode.BUSY: "busy: another publisher process holds the site, service or send lock",
+}
 
 
 class PublisherError(Exception):
@@ -9,7 +54,7 @@ class PublisherError(Exception):
     `hint` is one line that tells the user what to do about it.
     """
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -26,6 +71,10 @@ class ConfigError(PublisherError):
 
 class ContentError(PublisherError):
     """The posts folder cannot be read at all (one bad post is a Problem, not this)."""
+
+
+class OutputError(PublisherError):
+    """A file under out/ or the state folder cannot be written; the old one is intact."""
 
 
 class StateError(PublisherError):
@@ -51,7 +100,7 @@ class SecretMissing(PublisherError):
 class LockBusy(PublisherError):
     """Another publisher process holds the site lock."""
 
-    exit_code = 4
+    exit_code = ExitCode.BUSY
 
 
 class SubscriberError(PublisherError):

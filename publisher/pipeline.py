@@ -22,10 +22,10 @@ from . import cache, content
 from .config import Config
 from .errors import PublisherError
 from .model import Post, Site, Summary
-from .state import DigestRecord, State, open_state
+from .store.state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
-    from .delivery import DeliverySummary, Progress
+    from .mail.delivery import DeliverySummary, Progress
     from .newsletter import Letter
     from .render import Rendered
 
@@ -228,11 +228,11 @@ def _deliver(
     delivery = None
     error = None
     if state is not None:
-        from .ledger import pending_count
+        from .store.ledger import pending_count
 
         # An unchanged run with nothing pending stays quiet and cheap.
         if pending_count(state.conn) or not result.unchanged:
-            from .delivery import deliver_pending
+            from .mail.delivery import deliver_pending
 
             try:
                 delivery = deliver_pending(config, state, now, progress)

@@ -44,7 +44,7 @@ from .config import Config
 from .errors import ConfigError, PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
-from .state import open_state
+from .store.state import open_state
 from .watch import Watcher
 
 log = logging.getLogger(__name__)

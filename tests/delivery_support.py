@@ -27,8 +27,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from publisher import config as config_mod
 from publisher.config import Config
-from publisher.state import open_state
-from publisher.subscribers import add
+from publisher.store.state import open_state
+from publisher.store.subscribers import add
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

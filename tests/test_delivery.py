@@ -17,7 +17,6 @@ import pytest
 from publisher import config as config_mod
 from publisher import pipeline
 from publisher.config import Config
-from publisher.delivery import deliver_pending, send
 from publisher.errors import (
     AuthenticationError,
     ConfigError,
@@ -25,7 +24,8 @@ from publisher.errors import (
     LockBusy,
     SecretMissing,
 )
-from publisher.state import open_state
+from publisher.mail.delivery import deliver_pending, send
+from publisher.store.state import open_state
 
 from .delivery_support import (
     CLI,

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.pipeline import preview, publish
-from publisher.state import open_state
+from publisher.store.state import open_state
 
 from .conftest import NOW, SiteDir
 

@@ -9,17 +9,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from publisher import newsletter, pipeline, tokens
+from publisher import newsletter, pipeline
 from publisher.config import Config
 from publisher.errors import ConfigError
-from publisher.messages import (
+from publisher.mail import tokens
+from publisher.mail.messages import (
     Recipient,
     for_subscriber,
     message_id,
     sender_from_config,
 )
 from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK
-from publisher.state import DigestRecord, open_state
+from publisher.store.state import DigestRecord, open_state
 
 from .delivery_support import NOW, SECRET, add_subscribers, make_site, parse, write_post
 

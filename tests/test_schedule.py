@@ -24,7 +24,7 @@ from publisher.schedule import (
     missed_run,
     settle_times,
 )
-from publisher.state import open_state
+from publisher.store.state import open_state
 
 from .service_site import (
     PUBLISHER,
@@ -406,8 +406,8 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
 def test_a_delivery_error_in_the_digest_job_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from publisher import subscribers
     from publisher.schedule import Service
+    from publisher.store import subscribers
 
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
     make_site(tmp_path)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher import subscribers as subs
 from publisher.errors import SubscriberError
-from publisher.state import open_state
+from publisher.store import subscribers as subs
+from publisher.store.state import open_state
 
 from .delivery_support import NOW, make_site, run_cli
 

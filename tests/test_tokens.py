@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher import subscribers as subs
-from publisher import tokens
 from publisher.errors import SecretMissing, SubscriberError
-from publisher.state import open_state
+from publisher.mail import tokens
+from publisher.store import subscribers as subs
+from publisher.store.state import open_state
 
 from .delivery_support import SECRET, add_subscribers, env, make_site, run_cli
 

@@ -21,10 +21,10 @@ from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
 
-from . import newsletter
-from .config import Config
-from .errors import ConfigError
-from .state import DigestRecord
+from .. import newsletter
+from ..config import Config
+from ..errors import ConfigError
+from ..store.state import DigestRecord
 from .tokens import make, unsubscribe_url
 
 # CRLF line endings, ready for a server or an .eml file. Header lines may run

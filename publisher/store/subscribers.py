@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, cast
 
-from .errors import SubscriberError
+from ..errors import SubscriberError
 
 Status = Literal["active", "unsubscribed", "bounced"]
 STATUSES: tuple[Status, ...] = ("active", "unsubscribed", "bounced")

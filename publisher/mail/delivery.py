@@ -21,12 +21,13 @@ from datetime import datetime
 from email.utils import make_msgid
 from typing import Any, Literal
 
-from . import ledger, messages, tokens
-from .config import Config
-from .errors import ConfigError, DeliveryError, LockBusy
-from .ledger import Pending
-from .state import DigestRecord, State, open_state
-from .subscribers import email_key, normalise
+from ..config import Config
+from ..errors import ConfigError, DeliveryError, LockBusy
+from ..store import ledger
+from ..store.ledger import Pending
+from ..store.state import DigestRecord, State, open_state
+from ..store.subscribers import email_key, normalise
+from . import messages, tokens
 from .transports import (
     OutboxTransport,
     Permanent,

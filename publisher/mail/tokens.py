@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import parse_qs, quote, urlsplit
 
-from .errors import SecretMissing, SubscriberError
+from ..errors import SecretMissing, SubscriberError
 
 SECRET_ENV = "PUBLISHER_SECRET"
 MIN_SECRET_LENGTH = 16

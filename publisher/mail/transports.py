@@ -17,8 +17,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
-from .config import Config
-from .errors import AuthenticationError, ConfigError, DeliveryError, SecretMissing
+from ..config import Config
+from ..errors import AuthenticationError, ConfigError, DeliveryError, SecretMissing
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

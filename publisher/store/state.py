@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import StateError
+from ..errors import StateError
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
