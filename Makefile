@@ -13,11 +13,13 @@ publish: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check publisher tests bench
 	$(BIN)/mypy publisher
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check publisher tests bench
 	$(BIN)/mypy publisher
+	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run

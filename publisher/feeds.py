@@ -114,6 +114,13 @@ def _common_entry(fe: FeedEntry, item: Rendered, config: Config, with_content: b
 
 
 def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
+    """The Atom 1.0 document for `items` (newest first, already limited), as UTF-8 bytes.
+
+    Pure: no I/O and no clock. The feed's `updated` is the newest entry's, so
+    the same posts give byte-identical output and the caller can skip the
+    write. Entries keep the given order (feedgen prepends unless told to
+    append). Posts over `[content] max_post_bytes` carry their summary only.
+    """
     fg = FeedGenerator()
     fg.load_extension("media", atom=True, rss=False)
     _channel(fg, config, items)
@@ -135,6 +142,7 @@ def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
 
 
 def build_rss(items: Sequence[Rendered], config: Config) -> bytes:
+    """The RSS 2.0 twin of `build_atom`: same entries, ids (guid) and byte stability."""
     fg = FeedGenerator()
     fg.load_extension("media", atom=False, rss=True)
     fg.load_extension("dc", atom=False, rss=True)

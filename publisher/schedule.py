@@ -44,6 +44,7 @@ from .config import Config
 from .errors import ConfigError, PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
+from .report import error_line, rebuild_line
 from .store.state import open_state
 from .watch import Watcher
 
@@ -287,9 +288,7 @@ class Service:
             try:
                 work()
             except PublisherError as exc:
-                message = "; ".join(exc.message.splitlines())
-                hint = f" ({exc.hint})" if exc.hint else ""
-                log.error("%s failed: %s%s", name, message, hint)
+                log.error("%s failed: %s", name, error_line(exc))
             except Exception:
                 log.exception("%s failed unexpectedly", name)
 
@@ -341,8 +340,7 @@ class Service:
         if error is not None:
             # The feeds and the digest are done; the mail waits for `publisher send`
             # or the next digest run.
-            hint = f" ({error.hint})" if error.hint else ""
-            log.error("delivery failed: %s%s", "; ".join(error.message.splitlines()), hint)
+            log.error("delivery failed: %s", error_line(error))
         self._schedule_due(result.summary)
         self._log_next_digest(self.clock())
 
@@ -372,18 +370,7 @@ class Service:
                 log.error("%s", problem)
             else:
                 log.warning("%s", problem)
-        feeds = ", ".join(
-            f"{f.name} {'written' if f.written else 'unchanged'}" for f in result.feeds
-        )
-        # Tests and log watchers count this exact wording: keep it stable.
-        log.info(
-            "rebuilt feeds in %d ms: %d posts, %d scheduled, %d errors; %s",
-            round(result.seconds * 1000),
-            site.published,
-            site.scheduled,
-            len(site.errors),
-            feeds,
-        )
+        log.info("%s", rebuild_line(result))
 
     def _schedule_due(self, site: Summary) -> None:
         when = site.next_due

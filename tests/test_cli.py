@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -148,3 +149,24 @@ def test_check_validates_mail_settings_when_delivery_is_configured(site: SiteDir
     result = run(site, "check")
     assert result.returncode == 1
     assert "[delivery] unsubscribe_url: has a #fragment" in result.stderr
+
+
+def test_exit_codes_say_the_same_in_help_readme_and_code() -> None:
+    """One ExitCode enum: --help lists each code with its meaning, and the README's
+    exit status table starts each row with the same words."""
+    from publisher.errors import EXIT_MEANINGS, ExitCode
+
+    assert set(EXIT_MEANINGS) == set(ExitCode)
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    help_text = " ".join(help_text.split())  # click wraps long lines
+    for code in ExitCode:
+        assert f"{int(code)} {code.meaning}" in help_text
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Exit status", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[int(cells[0])] = cells[1]
+    assert set(rows) == {int(c) for c in ExitCode}
+    for code in ExitCode:
+        assert rows[int(code)].startswith(code.meaning), (code, rows[int(code)])

@@ -1,4 +1,4 @@
-"""`publisher run`: the long-running service, registered on the main CLI group."""
+"""`run`: the long-running service."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from .cli import Context, _run, cli
-from .pipeline import EXIT_OK
+from ..errors import ExitCode
+from .common import Context, run_action
 
 
 def _log_levels(verbose: int, quiet: bool) -> None:
@@ -20,7 +20,7 @@ def _log_levels(verbose: int, quiet: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
-@cli.command()
+@click.command()
 @click.pass_obj
 def run(ctx: Context) -> None:
     """Keep the site published until stopped (SIGTERM or Ctrl-C).
@@ -36,11 +36,11 @@ def run(ctx: Context) -> None:
     refuses to start (exit status 4). Stopping lets the running job finish,
     then exits with status 0.
     """
-    from .schedule import Service
+    from ..schedule import Service
 
     def action() -> int:
         _log_levels(ctx.verbose, ctx.quiet)
         Service(ctx.config).run()
-        return EXIT_OK
+        return ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)

@@ -1,61 +1,17 @@
-"""Commands for the subscriber list and delivery, registered on `publisher.cli.cli`.
-
-Like cli.py, these only parse options, call library functions and report.
-"""
+"""`subscribers` (add, remove, list, import, export) and `unsubscribe`: the list."""
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
-from .cli import NOW_OPTION, Context, _parse_now, _run, cli
-from .pipeline import EXIT_OK, EXIT_SKIPPED
-
-if TYPE_CHECKING:
-    from .store.state import State
+from ..errors import ExitCode
+from .common import NOW_OPTION, Context, parse_now, run_action, state_store
 
 
-@contextmanager
-def _state(ctx: Context) -> Iterator[State]:
-    from .store.state import open_state
-
-    state = open_state(ctx.config.state_file)
-    try:
-        yield state
-    finally:
-        state.close()
-
-
-def tty_progress(ctx: Context) -> Callable[[int, int], None] | None:
-    """A progress line on a terminal's stderr; None when piped or quiet."""
-    if ctx.quiet or not sys.stderr.isatty():
-        return None
-    last = [0.0]
-
-    def show(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - last[0] < 0.2:
-            return
-        last[0] = now
-        width = 30
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        end = "\n" if done >= total else ""
-        click.echo(f"\rSending [{bar}] {done}/{total}", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
-
-    return show
-
-
-@cli.group()
+@click.group()
 def subscribers() -> None:
     """Manage the subscriber list (kept in the private state store)."""
 
@@ -74,12 +30,12 @@ def add_command(
     ctx: Context, email: str, name: str, resubscribe: bool, now_text: str | None
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
-    from .store import subscribers as subs
+    from ..store import subscribers as subs
 
     def action() -> int:
-        with _state(ctx) as state, state.transaction() as conn:
+        with state_store(ctx) as state, state.transaction() as conn:
             subscriber, changed = subs.add(
-                conn, email, name, _parse_now(now_text), resubscribe=resubscribe
+                conn, email, name, parse_now(now_text), resubscribe=resubscribe
             )
         if changed:
             ctx.say(f"Subscribed: {subscriber.email}.")
@@ -91,10 +47,10 @@ def add_command(
                 "(use --resubscribe if they asked to come back).",
                 err=True,
             )
-            return EXIT_SKIPPED
-        return EXIT_OK
+            return ExitCode.SKIPPED
+        return ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)
 
 
 @subscribers.command("remove")
@@ -106,15 +62,15 @@ def remove_command(ctx: Context, email: str) -> None:
     To stop mail but remember the address (so an old import cannot add it
     back), use `publisher unsubscribe EMAIL` instead.
     """
-    from .store import subscribers as subs
+    from ..store import subscribers as subs
 
     def action() -> int:
-        with _state(ctx) as state, state.transaction() as conn:
+        with state_store(ctx) as state, state.transaction() as conn:
             removed = subs.remove(conn, email)
         ctx.say(f"Removed: {removed.email}.")
-        return EXIT_OK
+        return ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)
 
 
 @subscribers.command("list")
@@ -126,10 +82,10 @@ def remove_command(ctx: Context, email: str) -> None:
 @click.pass_obj
 def list_command(ctx: Context, status: str | None) -> None:
     """List subscribers with their status."""
-    from .store import subscribers as subs
+    from ..store import subscribers as subs
 
     def action() -> int:
-        with _state(ctx) as state:
+        with state_store(ctx) as state:
             rows = subs.listing(state.conn, cast(subs.Status | None, status))
             counts = subs.counts(state.conn)
         width = max((len(s.email) for s in rows), default=5)
@@ -138,9 +94,9 @@ def list_command(ctx: Context, status: str | None) -> None:
         ctx.say(
             ", ".join(f"{n} {label}" for label, n in counts.items()) + ".", err=True
         )
-        return EXIT_OK
+        return ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)
 
 
 @subscribers.command("import")
@@ -153,20 +109,20 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     Bad lines are reported by line number and the rest still import.
     Addresses already on the list are left as they are.
     """
-    from .store import subscribers as subs
+    from ..store import subscribers as subs
 
     def action() -> int:
-        with _state(ctx) as state, state.transaction() as conn:
-            result = subs.import_csv(conn, file, _parse_now(now_text))
+        with state_store(ctx) as state, state.transaction() as conn:
+            result = subs.import_csv(conn, file, parse_now(now_text))
         for problem in result.problems:
             click.echo(f"error: {problem}", err=True)
         ctx.say(
             f"Imported {file.name}: {result.added} added, {result.unchanged} already on the "
             f"list, {len(result.problems)} refused."
         )
-        return EXIT_SKIPPED if result.problems else EXIT_OK
+        return ExitCode.SKIPPED if result.problems else ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)
 
 
 @subscribers.command("export")
@@ -177,22 +133,22 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 @click.pass_obj
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
-    from .mail.transports import write_private
-    from .store import subscribers as subs
+    from ..mail.transports import write_private
+    from ..store import subscribers as subs
 
     def action() -> int:
-        with _state(ctx) as state:
+        with state_store(ctx) as state:
             text = subs.export_csv(state.conn)
         if output is None:
             click.echo(text, nl=False)
         else:
             write_private(output, text.encode("utf-8"))
-        return EXIT_OK
+        return ExitCode.OK
 
-    _run(ctx, action)
+    run_action(ctx, action)
 
 
-@cli.command()
+@click.command()
 @click.argument("email_or_token")
 @NOW_OPTION
 @click.pass_obj
@@ -202,64 +158,20 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
     The address is kept, marked unsubscribed, so it is never mailed again and
     no import can quietly add it back. Verifying a token needs PUBLISHER_SECRET.
     """
-    from .mail import tokens
-    from .store import subscribers as subs
+    from ..mail import tokens
+    from ..store import subscribers as subs
 
     def action() -> int:
         if "@" in email_or_token and "://" not in email_or_token:
             key = subs.email_key(subs.normalise(email_or_token))
         else:
             key = tokens.verify(tokens.secret_from_env(), email_or_token)
-        with _state(ctx) as state, state.transaction() as conn:
-            subscriber = subs.unsubscribe_key(conn, key, _parse_now(now_text))
+        with state_store(ctx) as state, state.transaction() as conn:
+            subscriber = subs.unsubscribe_key(conn, key, parse_now(now_text))
         if subscriber.status == "unsubscribed":
             ctx.say(f"Already unsubscribed: {subscriber.email}.")
         else:
             ctx.say(f"Unsubscribed: {subscriber.email}.")
-        return EXIT_OK
+        return ExitCode.OK
 
-    _run(ctx, action)
-
-
-@cli.command()
-@NOW_OPTION
-@click.pass_obj
-def send(ctx: Context, now_text: str | None) -> None:
-    """Deliver every issued digest that still has pending recipients.
-
-    Each message is recorded as sent as soon as it is accepted, so running
-    this again (after a crash, or from cron) never mails anyone twice.
-    """
-    from .mail.delivery import send as run_send
-
-    def action() -> int:
-        summary = run_send(ctx.config, _parse_now(now_text), tty_progress(ctx))
-        ctx.say(summary.line())
-        return EXIT_OK
-
-    _run(ctx, action)
-
-
-def send_test(ctx: Context, address: str, now: datetime) -> int:
-    """`digest --test-to`: one copy of the next digest (else the last one), nothing recorded."""
-    from .mail.delivery import send_test as run_send_test
-    from .pipeline import preview
-
-    config = ctx.config
-    site, letter = preview(config, now)
-    for problem in site.problems:
-        ctx.say(str(problem), err=True)
-    if letter is not None:
-        subject, html, text = letter.subject, letter.html, letter.text
-        which = "the next digest"
-    else:
-        with _state(ctx) as state:
-            record = state.last_digest()
-        if record is None:
-            click.echo("No new posts and no digest issued yet: nothing to send.", err=True)
-            return EXIT_OK
-        subject, html, text = record.subject, record.html, record.text
-        which = f"digest {record.slug} (no new posts for a next one)"
-    where = run_send_test(config, address, subject, html, text, now)
-    ctx.say(f"Test copy of {which} sent to {address} via {where}; nothing recorded.")
-    return EXIT_OK
+    run_action(ctx, action)

@@ -1,0 +1,157 @@
+"""What every command shares: the context object, `--now`, the error edge,
+the site lock, the state store and the progress bar.
+
+Commands only parse options, call library functions and report; a
+PublisherError leaves here as one `error:` line plus a `hint:` line and its
+exit code, with the traceback only under --verbose.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import EXIT_MEANINGS, PublisherError
+from ..report import error_lines
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import Config
+    from ..store.state import State
+
+EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(
+    f"  {int(code)}  {meaning}" for code, meaning in EXIT_MEANINGS.items()
+)
+
+
+class Context:
+    """Options of the main group, and the configuration loaded on first use."""
+
+    def __init__(self, config_path: Path | None, verbose: int, quiet: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from ..config import load
+
+            self._config = load(self.config_path)
+        return self._config
+
+    def say(self, message: str = "", err: bool = False) -> None:
+        if not self.quiet or err:
+            click.echo(message, err=err)
+
+
+def parse_now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO date-time: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+NOW_OPTION = click.option(
+    "--now",
+    "now_text",
+    metavar="DATETIME",
+    hidden=True,
+    help="Pretend the current time is DATETIME (ISO 8601); for testing.",
+)
+
+
+def run_action(ctx: Context, action: Callable[[], int]) -> None:
+    """Run a command body and exit with its status; the one place errors are caught."""
+    try:
+        code = action()
+    except PublisherError as exc:
+        show_error(ctx, exc)
+        sys.exit(int(exc.exit_code))
+    sys.exit(int(code))
+
+
+def show_error(ctx: Context, exc: PublisherError) -> None:
+    if ctx.verbose:
+        traceback.print_exception(exc)
+    for line in error_lines(exc):
+        click.echo(line, err=True)
+
+
+def site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
+    """The lock `publisher run` jobs take too; say so when we have to wait for it."""
+    from ..lock import Holder
+    from ..lock import site_lock as take
+
+    def waiting(holder: Holder) -> None:
+        click.echo(
+            f"Waiting for the site lock held by {holder} "
+            f"(up to {ctx.config.schedule.lock_timeout:g} s)...",
+            err=True,
+        )
+
+    return take(ctx.config, purpose, on_wait=waiting)
+
+
+@contextmanager
+def state_store(ctx: Context) -> Iterator[State]:
+    from ..store.state import open_state
+
+    state = open_state(ctx.config.state_file)
+    try:
+        yield state
+    finally:
+        state.close()
+
+
+class ProgressBar:
+    """A (done, total) callback drawing click's progress bar with rate and ETA.
+
+    The bar is made on the first call, when the total is known, and finished
+    when done reaches it.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.started = time.monotonic()
+            self.bar = click.progressbar(
+                length=total,
+                label=self.label,
+                file=sys.stderr,
+                show_pos=True,
+                show_eta=True,
+                bar_template="%(label)s [%(bar)s] %(info)s",
+                item_show_func=lambda rate: rate,
+            )
+            self.bar.__enter__()
+        elapsed = time.monotonic() - self.started
+        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else None
+        self.bar.update(done - self.done, rate)
+        self.done = done
+        if done >= total:
+            self.bar.__exit__(None, None, None)
+
+
+def progress(ctx: Context, label: str) -> ProgressBar | None:
+    """A progress bar on a terminal's stderr; None when piped or under -q."""
+    if ctx.quiet or not sys.stderr.isatty():
+        return None
+    return ProgressBar(label)

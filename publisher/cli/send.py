@@ -1,0 +1,54 @@
+"""`send`, and the test copy behind `digest --test-to`: delivery from the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from ..errors import ExitCode
+from .common import NOW_OPTION, Context, parse_now, progress, run_action, state_store
+
+
+@click.command()
+@NOW_OPTION
+@click.pass_obj
+def send(ctx: Context, now_text: str | None) -> None:
+    """Deliver every issued digest that still has pending recipients.
+
+    Each message is recorded as sent as soon as it is accepted, so running
+    this again (after a crash, or from cron) never mails anyone twice.
+    """
+    from ..mail.delivery import send as run_send
+
+    def action() -> int:
+        summary = run_send(ctx.config, parse_now(now_text), progress(ctx, "Sending"))
+        ctx.say(summary.line())
+        return ExitCode.OK
+
+    run_action(ctx, action)
+
+
+def send_test(ctx: Context, address: str, now: datetime) -> int:
+    """`digest --test-to`: one copy of the next digest (else the last one), nothing recorded."""
+    from ..mail.delivery import send_test as run_send_test
+    from ..pipeline import preview
+
+    config = ctx.config
+    site, letter = preview(config, now)
+    for problem in site.problems:
+        ctx.say(str(problem), err=True)
+    if letter is not None:
+        subject, html, text = letter.subject, letter.html, letter.text
+        which = "the next digest"
+    else:
+        with state_store(ctx) as state:
+            record = state.last_digest()
+        if record is None:
+            click.echo("No new posts and no digest issued yet: nothing to send.", err=True)
+            return ExitCode.OK
+        subject, html, text = record.subject, record.html, record.text
+        which = f"digest {record.slug} (no new posts for a next one)"
+    where = run_send_test(config, address, subject, html, text, now)
+    ctx.say(f"Test copy of {which} sent to {address} via {where}; nothing recorded.")
+    return ExitCode.OK

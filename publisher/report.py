@@ -1,0 +1,77 @@
+"""Words for results and errors: the one place that formats them.
+
+The command line prints these lines; `publisher run` logs them. Both read the
+same result objects, so a run reads the same whichever way it was started.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .digest import digest_paths
+from .errors import ExitCode, PublisherError
+from .pipeline import PublishResult
+
+
+def error_lines(exc: PublisherError) -> list[str]:
+    """`error: …` for each line of the message, then `hint: …` if there is one."""
+    lines = [f"error: {line}" for line in exc.message.splitlines()]
+    if exc.hint:
+        lines.append(f"hint: {exc.hint}")
+    return lines
+
+
+def error_line(exc: PublisherError) -> str:
+    """The error on one line, for a log: `message; more (hint)`."""
+    hint = f" ({exc.hint})" if exc.hint else ""
+    return "; ".join(exc.message.splitlines()) + hint
+
+
+def summary_lines(result: PublishResult, config: Config) -> list[str]:
+    """What a publish did, one line per step, ending with the time taken."""
+    site = result.summary
+    parts = [f"{site.published} published"]
+    if site.scheduled and site.next_due is not None:
+        nxt = site.next_due.astimezone(config.tz)
+        parts.append(f"{site.scheduled} scheduled (next {nxt:%Y-%m-%d %H:%M})")
+    if site.hidden:
+        parts.append(f"{site.hidden} drafts/unpublished")
+    if site.errors:
+        parts.append(f"{len(site.errors)} skipped for errors")
+    read = "files checked, none changed" if result.unchanged else "files read"
+    lines = [f"Posts: {site.files_read} {read}; " + ", ".join(parts) + "."]
+    for feed in result.feeds:
+        state = "written" if feed.written else "unchanged"
+        lines.append(f"Feed: {feed.path} {state} ({feed.entries} entries).")
+    if result.digest is not None:
+        d = result.digest
+        if d.record is None:
+            lines.append(f"Digest: none issued ({d.reason}).")
+        else:
+            more = f" and {d.more} more linked" if d.more else ""
+            public = digest_paths(config, d.record.slug)[0]
+            lines.append(f"Digest: {d.record.slug} issued with {d.posts} posts{more}: {public}")
+    if result.delivery is not None:
+        lines.append(result.delivery.line())
+    lines.append(f"Done in {result.seconds:.2f} s.")
+    return lines
+
+
+def skipped_note(result: PublishResult) -> str:
+    """The closing warning when posts were skipped, or ""."""
+    errors = len(result.summary.errors)
+    if not errors:
+        return ""
+    return (
+        f"{errors} post(s) were skipped; fix them and run again "
+        f"(exit status {int(ExitCode.SKIPPED)})."
+    )
+
+
+def rebuild_line(result: PublishResult) -> str:
+    """The service's one log line per rebuild. Log watchers count this wording."""
+    site = result.summary
+    feeds = ", ".join(f"{f.name} {'written' if f.written else 'unchanged'}" for f in result.feeds)
+    return (
+        f"rebuilt feeds in {round(result.seconds * 1000)} ms: {site.published} posts, "
+        f"{site.scheduled} scheduled, {len(site.errors)} errors; {feeds}"
+    )
