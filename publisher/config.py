@@ -3,6 +3,10 @@
 Every table is a dataclass; its fields are the schema (name, type, default).
 Validation collects every problem and raises once, each line naming the file,
 the table and the key, so a user fixes them all in one pass.
+
+`load` checks what every run needs. The rules for the mail and schedule
+settings are next door, in settings_rules.py, asked for only by what uses
+those settings: a bad [smtp] setting blocks mail, never the feeds.
 """
 
 from __future__ import annotations
@@ -351,8 +355,8 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
         if schedule.misfire_grace_seconds < 1:
             problems.append(f"{f}: [schedule] misfire_grace_seconds: must be at least 1")
         if schedule.digest.strip() and len(schedule.digest.split()) != 5:
-            # Fully checked by `publisher check` and `publisher run`; this catch
-            # is cheap and needs no scheduler import on every run.
+            # Fully checked by settings_rules.schedule_problems (`publisher
+            # check` and `run`); this catch is cheap and needs no scheduler import.
             problems.append(
                 f'{f}: [schedule] digest: expected a cron expression of five fields '
                 f'such as "0 8 * * mon", got {schedule.digest!r}'
