@@ -3,6 +3,10 @@
 Every table is a dataclass; its fields are the schema (name, type, default).
 Validation collects every problem and raises once, each line naming the file,
 the table and the key, so a user fixes them all in one pass.
+
+`load` checks what every run needs. The rules for the mail and schedule
+settings are next door, in settings_rules.py, asked for only by what uses
+those settings: a bad [smtp] setting blocks mail, never the feeds.
 """
 
 from __future__ import annotations
@@ -176,6 +180,13 @@ class Config:
 
 
 def load(path: Path | str | None = None) -> Config:
+    """Read and validate `path` (default `./publisher.toml`) into a frozen Config.
+
+    Every problem is collected and raised once as a ConfigError, one line per
+    problem naming the file, the table and the key. Relative paths in the file
+    are resolved against its folder. Rules that only block some work (mail,
+    the digest schedule) are in `settings_rules`, checked where that work runs.
+    """
     file = Path(path) if path is not None else Path.cwd() / DEFAULT_FILE
     if not file.is_file():
         raise ConfigError(
@@ -351,8 +362,8 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
         if schedule.misfire_grace_seconds < 1:
             problems.append(f"{f}: [schedule] misfire_grace_seconds: must be at least 1")
         if schedule.digest.strip() and len(schedule.digest.split()) != 5:
-            # Fully checked by `publisher check` and `publisher run`; this catch
-            # is cheap and needs no scheduler import on every run.
+            # Fully checked by settings_rules.schedule_problems (`publisher
+            # check` and `run`); this catch is cheap and needs no scheduler import.
             problems.append(
                 f'{f}: [schedule] digest: expected a cron expression of five fields '
                 f'such as "0 8 * * mon", got {schedule.digest!r}'

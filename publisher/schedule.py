@@ -41,10 +41,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from . import pipeline
 from .config import Config
-from .errors import ConfigError, PublisherError
+from .errors import PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
 from .report import error_line, rebuild_line
+from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
 
@@ -96,16 +97,11 @@ class SiteCronTrigger(CronTrigger):  # type: ignore[misc]
 
 def digest_trigger(config: Config) -> SiteCronTrigger | None:
     """The digest schedule, or None when `[schedule] digest` is empty (no digest)."""
+    raise_problems(schedule_problems(config))
     expr = config.schedule.digest.strip()
     if not expr:
         return None
-    try:
-        trigger: SiteCronTrigger = SiteCronTrigger.from_crontab(expr, timezone=config.tz)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{config.file.name}: [schedule] digest: {expr!r} is not a cron expression: {exc}",
-            hint='use five fields "minute hour day month weekday", e.g. "0 8 * * mon"',
-        ) from exc
+    trigger: SiteCronTrigger = SiteCronTrigger.from_crontab(expr, timezone=config.tz)
     return trigger
 
 

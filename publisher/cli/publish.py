@@ -147,13 +147,13 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
 
     def action() -> int:
         config = ctx.config
-        from ..schedule import digest_trigger
+        from ..settings_rules import mail_problems, raise_problems, schedule_problems
 
-        digest_trigger(config)  # raises ConfigError naming the key
+        # Every problem at once, each naming its key; mail only once it is set up.
+        settings = schedule_problems(config)
         if config.delivery.sender or config.delivery.unsubscribe_url:
-            from ..mail.messages import sender_from_config
-
-            sender_from_config(config)  # the mail settings, checked before any send
+            settings += mail_problems(config)
+        raise_problems(settings)
         site = load_site(config, parse_now(now_text), include_future=True)
         problems = list(site.problems)
         for post in site.posts:

@@ -22,7 +22,8 @@ from email.utils import make_msgid
 from typing import Any, Literal
 
 from ..config import Config
-from ..errors import ConfigError, DeliveryError, LockBusy
+from ..errors import DeliveryError, LockBusy
+from ..settings_rules import mail_problems, raise_problems
 from ..store import ledger
 from ..store.ledger import Pending
 from ..store.state import DigestRecord, State, open_state
@@ -181,7 +182,7 @@ def deliver_pending(
         if not digest_ids:
             return DeliverySummary(kind)
         # Everything a message needs is checked before the first one goes out.
-        check_settings(config)
+        raise_problems(mail_problems(config))
         sender = messages.sender_from_config(config)
         secret = tokens.secret_from_env(environ)
         records = [state.digest(i) for i in digest_ids]
@@ -191,33 +192,6 @@ def deliver_pending(
         )
         return _run(config, state, sender, secret, [r for r in records if r], transport_factory,
                     now, progress, sleep, limiter)
-
-
-def check_settings(config: Config) -> None:
-    """The numeric [smtp] and [delivery] settings, all problems at once."""
-    f = config.file.name
-    smtp, delivery = config.smtp, config.delivery
-    rules = [
-        ("smtp", "port", smtp.port, 1 <= smtp.port <= 65535, "between 1 and 65535"),
-        ("smtp", "timeout", smtp.timeout, smtp.timeout > 0, "positive"),
-        ("smtp", "rate", smtp.rate, smtp.rate >= 0, "0 (unlimited) or more"),
-        ("smtp", "messages_per_connection", smtp.messages_per_connection,
-         smtp.messages_per_connection >= 1, "at least 1"),
-        ("smtp", "connections", smtp.connections, 1 <= smtp.connections <= 20, "1 to 20"),
-        ("smtp", "retries", smtp.retries, 0 <= smtp.retries <= 20, "0 to 20"),
-        ("smtp", "retry_delay", smtp.retry_delay, smtp.retry_delay >= 0, "0 or more"),
-        ("smtp", "retry_max_delay", smtp.retry_max_delay,
-         smtp.retry_max_delay >= smtp.retry_delay, "at least retry_delay"),
-        ("delivery", "max_failures", delivery.max_failures, delivery.max_failures >= 1,
-         "at least 1"),
-    ]
-    problems = [
-        f"{f}: [{table}] {key}: must be {rule}, got {value!r}"
-        for table, key, value, ok, rule in rules
-        if not ok
-    ]
-    if problems:
-        raise ConfigError("\n".join(problems), hint=f"fix {f}; nothing was sent")
 
 
 def _factory(config: Config, environ: Mapping[str, str] | None) -> Callable[[], Transport]:

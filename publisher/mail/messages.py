@@ -18,12 +18,12 @@ from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
 from .. import newsletter
 from ..config import Config
-from ..errors import ConfigError
+from ..settings_rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
 from ..store.state import DigestRecord
 from .tokens import make, unsubscribe_url
 
@@ -60,63 +60,16 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _address(config: Config, key: str, value: str) -> Address:
-    where = f"{config.file.name}: [delivery] {key}"
-    parsed = getaddresses([one_line(value)])
-    if len(parsed) != 1 or not parsed[0][1] or parsed[0][1].count("@") != 1:
-        raise ConfigError(
-            f'{where}: expected one address like "Site <news@example.org>", got {value!r}'
-        )
-    name, addr = parsed[0]
-    local, _, domain = addr.partition("@")
-    try:
-        return Address(display_name=name, username=local, domain=domain)
-    except (ValueError, IndexError) as exc:
-        raise ConfigError(f"{where}: invalid address {value!r}: {exc}") from exc
-
-
 def sender_from_config(config: Config) -> Sender:
-    """Check the [delivery] settings that every message needs; ConfigError names the key."""
+    """The [delivery] settings every message needs; ConfigError names each bad key."""
+    raise_problems(sender_problems(config))
     d = config.delivery
-    f = config.file.name
-    if not d.sender:
-        raise ConfigError(
-            f"{f}: [delivery] from: required to mail subscribers",
-            hint='add to [delivery]: from = "Site name <news@your-domain>"',
-        )
-    address = _address(config, "from", d.sender)
-    reply_to = _address(config, "reply_to", d.reply_to) if d.reply_to else None
-    base = d.unsubscribe_url.strip()
-    parts = urlsplit(base)
-    if parts.scheme != "https" or not parts.netloc:
-        raise ConfigError(
-            f"{f}: [delivery] unsubscribe_url: required, the https URL of your unsubscribe "
-            f"page (got {base!r})",
-            hint='e.g. unsubscribe_url = "https://example.org/unsubscribe" (each message adds '
-            "?token=...); mail providers require one-click unsubscribe over https",
-        )
-    if parts.fragment:
-        raise ConfigError(
-            f"{f}: [delivery] unsubscribe_url: has a #fragment ({base!r}); the token goes in "
-            "the query, which a one-click POST sends, and a fragment never reaches the server",
-            hint="use a URL without '#', e.g. https://example.org/unsubscribe",
-        )
-    if not _HEADER_SAFE.fullmatch(base):
-        raise ConfigError(
-            f"{f}: [delivery] unsubscribe_url: {base!r} must be plain ASCII without spaces, "
-            "'<', '>' or ',' (it goes into the List-Unsubscribe header)",
-            hint="percent-encode it, e.g. d%C3%A9sabonnement for désabonnement",
-        )
-    mailto = d.unsubscribe_mailto.strip().removeprefix("mailto:")
+    reply_to = mail_address(d.reply_to) if d.reply_to else None
+    mailto = unsubscribe_mailto(d)
     if mailto:
-        mailto = str(_address(config, "unsubscribe_mailto", mailto).addr_spec)
-        if not _HEADER_SAFE.fullmatch(mailto):
-            raise ConfigError(
-                f"{f}: [delivery] unsubscribe_mailto: {mailto!r} must be a plain ASCII address "
-                "(it goes into the List-Unsubscribe header)"
-            )
+        mailto = mail_address(mailto).addr_spec
     list_id = one_line(d.list_id) or f"{one_line(config.site.title)} <digest.{_site_host(config)}>"
-    return Sender(address, reply_to, list_id, base, mailto)
+    return Sender(mail_address(d.sender), reply_to, list_id, d.unsubscribe_url.strip(), mailto)
 
 
 def _site_host(config: Config) -> str:
@@ -205,9 +158,6 @@ def prepare(sender: Sender, *, subject: str, html: str, text: str, now: datetime
     )
 
 
-# What may stand inside <...> in List-Unsubscribe without encoding: printable
-# ASCII but for ',' (0x2C), '<' (0x3C) and '>' (0x3E), which would end the entry.
-_HEADER_SAFE = re.compile(r"[!-+\--;=?-~]+")
 _MARKS = re.compile(f"({re.escape(newsletter.NAME_MARK)}|{re.escape(newsletter.UNSUBSCRIBE_MARK)})")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import Config
-from ..errors import AuthenticationError, ConfigError, DeliveryError, SecretMissing
+from ..errors import AuthenticationError, DeliveryError, SecretMissing
+from ..settings_rules import login_problems, raise_problems
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class Temporary(Exception):
@@ -47,15 +47,10 @@ class Transport(Protocol):
 
 
 def password_from_env(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The SMTP password, from the environment only, once the login is safe to make."""
+    raise_problems(login_problems(config))
     env = os.environ if environ is None else environ
     password = env.get(PASSWORD_ENV, "")
-    smtp = config.smtp
-    if smtp.username and smtp.security == "none" and smtp.host not in LOOPBACK:
-        raise ConfigError(
-            f'{config.file.name}: [smtp] security = "none" would send the password for '
-            f"{smtp.username!r} unencrypted to {smtp.host}",
-            hint='use security = "starttls" (port 587) or "ssl" (port 465)',
-        )
     if config.smtp.username and not password:
         raise SecretMissing(
             f"{PASSWORD_ENV} is not set but {config.file.name}: [smtp] username is "

@@ -1,0 +1,178 @@
+"""The rules for the settings only some commands use: mail and the schedule.
+
+`config.load` rejects what would break every run. These settings break only
+the work that uses them, so they are checked by it alone: delivery asks for
+`mail_problems`, `publisher run` for `schedule_problems`, `publisher check`
+for both. A bad [smtp] setting therefore blocks mail, never the feeds.
+
+Each rule returns its problems rather than raising, so that `publisher check`
+lists them all at once; `raise_problems` makes the one ConfigError, each line
+naming the file, the table and the key, as `config.load` does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import getaddresses
+from urllib.parse import urlsplit
+
+from .config import Config, DeliveryConfig
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One bad setting: a line naming file, table and key, and what to do about it."""
+
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def raise_problems(problems: Sequence[SettingProblem]) -> None:
+    """Raise one ConfigError with a line per problem (and each distinct hint once), if any."""
+    if problems:
+        hints = dict.fromkeys(p.hint for p in problems if p.hint)
+        raise ConfigError("\n".join(p.message for p in problems), hint="; ".join(hints))
+
+
+def mail_problems(config: Config) -> list[SettingProblem]:
+    """Every problem with the settings that mailing a digest needs."""
+    problems = sender_problems(config) + _number_problems(config)
+    if config.delivery.transport == "smtp":
+        problems += login_problems(config)
+    return problems
+
+
+def schedule_problems(config: Config) -> list[SettingProblem]:
+    """`[schedule] digest` parsed as `publisher run` will ("" means no digest)."""
+    expr = config.schedule.digest.strip()
+    if not expr:
+        return []
+    # Imported here: delivery imports this module, and it never needs the scheduler.
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr, timezone=config.tz)
+    except ValueError as exc:
+        return [SettingProblem(
+            f"{config.file.name}: [schedule] digest: {expr!r} is not a cron expression: {exc}",
+            hint='use five fields "minute hour day month weekday", e.g. "0 8 * * mon"',
+        )]
+    return []
+
+
+# What may stand inside <...> in List-Unsubscribe without encoding: printable
+# ASCII but for ',' (0x2C), '<' (0x3C) and '>' (0x3E), which would end the entry.
+HEADER_SAFE = re.compile(r"[!-+\--;=?-~]+")
+
+
+def mail_address(value: str) -> Address:
+    """One address like "Site <news@example.org>"; ValueError says what is wrong."""
+    parsed = getaddresses([" ".join(value.split())])
+    if len(parsed) != 1 or not parsed[0][1] or parsed[0][1].count("@") != 1:
+        raise ValueError(f'expected one address like "Site <news@example.org>", got {value!r}')
+    name, addr = parsed[0]
+    local, _, domain = addr.partition("@")
+    try:
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"invalid address {value!r}: {exc}") from exc
+
+
+def unsubscribe_mailto(delivery: DeliveryConfig) -> str:
+    """[delivery] unsubscribe_mailto as an address, without any `mailto:` prefix."""
+    return delivery.unsubscribe_mailto.strip().removeprefix("mailto:")
+
+
+def sender_problems(config: Config) -> list[SettingProblem]:
+    """The [delivery] addresses and unsubscribe link that every message carries."""
+    d = config.delivery
+    problems: list[SettingProblem] = []
+
+    def problem(key: str, text: str, hint: str = "") -> None:
+        problems.append(SettingProblem(f"{config.file.name}: [delivery] {key}: {text}", hint))
+
+    def address(key: str, value: str) -> Address | None:
+        try:
+            return mail_address(value)
+        except ValueError as exc:
+            problem(key, str(exc))
+            return None
+
+    if not d.sender:
+        problem("from", "required to mail subscribers",
+                'add to [delivery]: from = "Site name <news@your-domain>"')
+    else:
+        address("from", d.sender)
+    if d.reply_to:
+        address("reply_to", d.reply_to)
+    base = d.unsubscribe_url.strip()
+    parts = urlsplit(base)
+    if parts.scheme != "https" or not parts.netloc:
+        problem("unsubscribe_url",
+                f"required, the https URL of your unsubscribe page (got {base!r})",
+                'e.g. unsubscribe_url = "https://example.org/unsubscribe" (each message adds '
+                "?token=...); mail providers require one-click unsubscribe over https")
+    elif parts.fragment:
+        problem("unsubscribe_url",
+                f"has a #fragment ({base!r}); the token goes in the query, which a one-click "
+                "POST sends, and a fragment never reaches the server",
+                "use a URL without '#', e.g. https://example.org/unsubscribe")
+    elif not HEADER_SAFE.fullmatch(base):
+        problem("unsubscribe_url",
+                f"{base!r} must be plain ASCII without spaces, '<', '>' or ',' (it goes into "
+                "the List-Unsubscribe header)",
+                "percent-encode it, e.g. d%C3%A9sabonnement for désabonnement")
+    mailto = unsubscribe_mailto(d)
+    parsed = address("unsubscribe_mailto", mailto) if mailto else None
+    if parsed is not None and not HEADER_SAFE.fullmatch(parsed.addr_spec):
+        problem("unsubscribe_mailto",
+                f"{parsed.addr_spec!r} must be a plain ASCII address (it goes into the "
+                "List-Unsubscribe header)")
+    return problems
+
+
+def _number_problems(config: Config) -> list[SettingProblem]:
+    f = config.file.name
+    smtp, delivery = config.smtp, config.delivery
+    rules = [
+        ("smtp", "port", smtp.port, 1 <= smtp.port <= 65535, "between 1 and 65535"),
+        ("smtp", "timeout", smtp.timeout, smtp.timeout > 0, "positive"),
+        ("smtp", "rate", smtp.rate, smtp.rate >= 0, "0 (unlimited) or more"),
+        ("smtp", "messages_per_connection", smtp.messages_per_connection,
+         smtp.messages_per_connection >= 1, "at least 1"),
+        ("smtp", "connections", smtp.connections, 1 <= smtp.connections <= 20, "1 to 20"),
+        ("smtp", "retries", smtp.retries, 0 <= smtp.retries <= 20, "0 to 20"),
+        ("smtp", "retry_delay", smtp.retry_delay, smtp.retry_delay >= 0, "0 or more"),
+        ("smtp", "retry_max_delay", smtp.retry_max_delay,
+         smtp.retry_max_delay >= smtp.retry_delay, "at least retry_delay"),
+        ("delivery", "max_failures", delivery.max_failures, delivery.max_failures >= 1,
+         "at least 1"),
+    ]
+    return [
+        SettingProblem(f"{f}: [{table}] {key}: must be {rule}, got {value!r}",
+                       hint=f"fix {f}; nothing was sent")
+        for table, key, value, ok, rule in rules
+        if not ok
+    ]
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def login_problems(config: Config) -> list[SettingProblem]:
+    """An SMTP login never sends its password unencrypted to another machine."""
+    smtp = config.smtp
+    if not smtp.username or smtp.security != "none" or smtp.host in LOOPBACK:
+        return []
+    return [SettingProblem(
+        f'{config.file.name}: [smtp] security = "none" would send the password for '
+        f"{smtp.username!r} unencrypted to {smtp.host}",
+        hint='use security = "starttls" (port 587) or "ssl" (port 465)',
+    )]
