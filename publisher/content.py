@@ -38,7 +38,10 @@ PARALLEL_MIN = 2000
 
 def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
     """(name relative to posts_dir, absolute path, stat) of every candidate post
-    file, in a stable order. Plain strings: this runs on every file, every run."""
+    file, in a stable order. Plain strings: this runs on every file, every run.
+
+    ContentError if `posts_dir` exists but cannot be listed; a subfolder or
+    file that cannot be is skipped with a warning."""
     root = str(posts_dir)
     stack = [("", root)]
     while stack:
@@ -46,6 +49,13 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
         try:
             entries = sorted(os.scandir(folder), key=_entry_name)
         except OSError as exc:
+            if not prefix and not isinstance(exc, FileNotFoundError):
+                # Going on would publish empty feeds over the real ones. (A
+                # missing folder is no files: check_posts_dir reports it.)
+                raise ContentError(
+                    f"posts folder {folder} cannot be read: {exc.strerror}",
+                    hint="check that it is a folder and that this user may read it",
+                ) from exc
             log.warning("%s: cannot list folder: %s", folder, exc.strerror)
             continue
         subfolders = []
@@ -53,15 +63,21 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
             name = entry.name
             if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
                 continue
-            # Suffix first: most entries are posts, and it needs no system call.
-            if name.lower().endswith(SUFFIXES) and entry.is_file():
-                try:
+            try:
+                # Suffix first: most entries are posts, and it needs no system call.
+                if name.lower().endswith(SUFFIXES) and entry.is_file():
                     st = entry.stat()
-                except OSError:
-                    continue  # removed while we looked
-                yield f"{prefix}{name}", entry.path, st
-            elif entry.is_dir():
-                subfolders.append((f"{prefix}{name}/", entry.path))
+                elif entry.is_dir():
+                    subfolders.append((f"{prefix}{name}/", entry.path))
+                    continue
+                else:
+                    continue
+            except FileNotFoundError:
+                continue  # removed while we looked
+            except OSError as exc:  # a symlink loop, say
+                log.warning("%s: skipped: %s", entry.path, exc.strerror)
+                continue
+            yield f"{prefix}{name}", entry.path, st
         stack.extend(reversed(subfolders))
 
 

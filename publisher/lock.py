@@ -88,23 +88,31 @@ def read_holder(path: Path) -> Holder:
 
 
 def try_acquire(path: Path, purpose: str) -> FileLock | None:
-    """Take the lock now, or return None if another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    """Take the lock now, or return None if another process holds it.
+
+    OutputError, naming the lock file, when it cannot be created or written
+    (its folder is a file or read-only, the disk is full).
+    """
+    fd: int | None = None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                return None
+            raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {purpose}\n".encode(), 0)
-    except OSError:
-        os.close(fd)
-        raise
-    return FileLock(path, fd)
+        return FileLock(path, fd)
+    except OSError as exc:
+        if fd is not None:
+            os.close(fd)
+        from .files import output_error  # only this path needs it
+
+        raise output_error(path, exc, "cannot take the lock") from exc
 
 
 def acquire(

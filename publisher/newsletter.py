@@ -21,6 +21,7 @@ from markupsafe import Markup
 from .config import Config
 from .errors import TemplateError
 from .feeds import feed_url
+from .files import reason
 from .render import Rendered, for_email
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
@@ -131,6 +132,19 @@ def _render_once(
         ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(f"email template failed: {exc}") from exc
+    except OSError as exc:
+        # A site template that is there but cannot be read (jinja2 skips missing ones).
+        where = exc.filename or config.resolve(config.digest.templates)
+        raise TemplateError(
+            f"{where}: cannot read the email template: {reason(exc)}",
+            hint="check that this user may read it, or remove it to use the built-in one",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(
+            f"{config.resolve(config.digest.templates)}: an email template is not UTF-8: "
+            f"byte 0x{exc.object[exc.start]:02x} cannot be decoded",
+            hint="save the templates as UTF-8",
+        ) from exc
     return inline_css(html), text
 
 

@@ -115,7 +115,12 @@ def read_body(post: Post) -> str:
     """The post's body, read again from disk (the model keeps only metadata)."""
     result = read_text(Path(post.path), post.name)
     if isinstance(result, Problem):
-        raise ContentError(f"{post.name}: {result.message}")
+        # It was read a moment ago (or on an earlier run, from the cache).
+        raise ContentError(
+            f"{post.name}: {result.message}",
+            hint=f"check {post.path}: it changed or became unreadable while publishing; "
+            "then publish again",
+        )
     parts = split_front_matter(result.text)
     return parts[1] if parts else result.text
 

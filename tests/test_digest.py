@@ -4,6 +4,9 @@ import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
+
+from publisher.errors import OutputError, TemplateError
 from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.pipeline import preview, publish
 from publisher.store.state import open_state
@@ -209,3 +212,50 @@ def test_personalise_escapes_and_fills_markers(site: SiteDir) -> None:
     assert "Ann &lt;&amp;&gt;" in html and "https://x.example/u?t=a&amp;b=c" in html
     assert "Ann <&>" in text and "https://x.example/u?t=a&b=c" in text
     assert not re.search("PUBLISHER-[A-Z-]+-2f8c", html + text)
+
+
+def test_digest_folder_that_is_a_file_records_no_digest(site: SiteDir) -> None:
+    recent(site, 2)
+    site.out.mkdir()
+    (site.out / "digest").write_text("not a folder")
+    config = site.config()
+    with pytest.raises(OutputError) as caught:
+        publish(config, NOW)
+    assert caught.value.message.startswith(f"{site.out / 'digest'}/")
+    assert caught.value.message.endswith(": cannot write: Not a directory")
+    assert f"{site.out / 'digest'} is a file, not a folder" in caught.value.hint
+    state = open_state(config.state_file)
+    try:
+        assert state.last_digest() is None  # the transaction rolled back
+    finally:
+        state.close()
+    (site.out / "digest").unlink()
+    d = publish(config, NOW).digest
+    assert d is not None and d.record is not None and d.record.slug == "2026-01-10"
+
+
+def test_site_template_not_utf8_is_a_template_error(site: SiteDir) -> None:
+    folder = site.root / "templates" / "email"
+    folder.mkdir(parents=True)
+    (folder / "digest.txt").write_bytes(b"Caf\xe9 {{ subject }}\n")
+    recent(site, 1)
+    with pytest.raises(TemplateError) as caught:
+        preview(site.config(), NOW)
+    assert caught.value.message == (
+        f"{folder}: an email template is not UTF-8: byte 0xe9 cannot be decoded"
+    )
+    assert caught.value.hint == "save the templates as UTF-8"
+
+
+def test_unreadable_site_template_is_a_template_error(site: SiteDir) -> None:
+    folder = site.root / "templates" / "email"
+    folder.mkdir(parents=True)
+    # A regular file whose read fails (EIO) even for root, who ignores permissions.
+    (folder / "digest.html").symlink_to("/proc/self/mem")
+    recent(site, 1)
+    with pytest.raises(TemplateError) as caught:
+        preview(site.config(), NOW)
+    assert caught.value.message == (
+        f"{folder}: cannot read the email template: Input/output error"
+    )
+    assert "remove it to use the built-in one" in caught.value.hint

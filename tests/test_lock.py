@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher import config as config_mod
-from publisher.errors import LockBusy
+from publisher.errors import LockBusy, OutputError
 from publisher.lock import (
     SITE_LOCK,
     acquire,
@@ -130,3 +130,22 @@ def test_publish_gives_up_after_the_bound_with_exit_4(tmp_path: Path) -> None:
     assert "0.5 s" in error
     assert any(line.startswith("hint: ") and "lock_timeout" in line for line in lines)
     assert not (tmp_path / "out" / "feed.xml").exists()
+
+
+def test_lock_folder_under_a_plain_file_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("")
+    path = tmp_path / "blocker" / "state" / SITE_LOCK
+    with pytest.raises(OutputError) as caught:
+        try_acquire(path, "publish")
+    assert caught.value.message == f"{path}: cannot take the lock: Not a directory"
+    assert caught.value.hint == (
+        f"{tmp_path / 'blocker'} is a file, not a folder: move it away or choose another path"
+    )
+
+
+def test_lock_file_that_is_a_folder_is_an_output_error(tmp_path: Path) -> None:
+    path = tmp_path / SITE_LOCK
+    path.mkdir()
+    with pytest.raises(OutputError) as caught:
+        try_acquire(path, "publish")
+    assert caught.value.message == f"{path}: cannot take the lock: Is a directory"

@@ -133,7 +133,7 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 @click.pass_obj
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
-    from ..mail.transports import write_private
+    from ..files import write_atomic
     from ..store import subscribers as subs
 
     def action() -> int:
@@ -142,7 +142,8 @@ def export_command(ctx: Context, output: Path | None) -> None:
         if output is None:
             click.echo(text, nl=False)
         else:
-            write_private(output, text.encode("utf-8"))
+            # Addresses are personal data: readable by us only.
+            write_atomic(output, text.encode("utf-8"), mode=0o600)
         return ExitCode.OK
 
     run_action(ctx, action)

@@ -13,12 +13,12 @@ import os
 import smtplib
 import ssl
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
 from ..config import Config
-from ..errors import AuthenticationError, DeliveryError, SecretMissing
+from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
+from ..files import reason, write_atomic
 from ..settings_rules import login_problems, raise_problems
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
@@ -81,41 +81,26 @@ class OutboxTransport:
             if not self.ready:
                 self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
                 self.ready = True
-            write_private(self.folder / f"{label}.eml", msg)
-        except OSError as exc:
-            raise DeliveryError(
-                f"{self.folder}: cannot write to the outbox: {exc}",
-                hint="check [delivery] outbox and the folder's permissions",
-            ) from exc
+            # Messages carry addresses and personal unsubscribe tokens: 0600.
+            # No fsync and a fixed temp name: see write_atomic for why that
+            # is safe here (one sender at a time, under the send lock).
+            write_atomic(
+                self.folder / f"{label}.eml", msg, mode=0o600, fsync=False, unique_temp=False
+            )
+        except OSError as exc:  # creating the folder
+            raise self._error(exc) from exc
+        except OutputError as exc:  # writing the file; the OSError is its cause
+            raise self._error(exc.__cause__) from exc
+
+    def _error(self, cause: BaseException | None) -> DeliveryError:
+        why = reason(cause) if isinstance(cause, OSError) else str(cause)
+        return DeliveryError(
+            f"{self.folder}: cannot write to the outbox: {why}",
+            hint="check [delivery] outbox and the folder's permissions",
+        )
 
     def close(self) -> None:
         pass
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file + rename), mode 0600.
-
-    Messages carry addresses and personal unsubscribe tokens. The temp name is
-    fixed: only one process delivers at a time (the send lock), and mkstemp's
-    random names cost more than the write itself at 100,000 messages. No fsync
-    per file either: the rename is atomic for any crash of the process; only a
-    power cut could lose the last files, which the ledger then still shows as
-    sent (see the README on what a crash can cost).
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _text(reply: bytes | str) -> str:

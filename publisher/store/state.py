@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import StateError
+from ..files import hint_for, reason
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -231,19 +232,55 @@ class State:
 
 
 def open_state(path: Path) -> State:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open the state store at `path`, creating and migrating it as needed.
+
+    StateError, naming the path and what to do, when its folder cannot be
+    created or the database cannot be opened, written or understood.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"{path.parent}: cannot create the state folder: {reason(exc)}",
+            hint=hint_for(path, exc),
+        ) from exc
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
-    except sqlite3.DatabaseError as exc:
-        raise StateError(
-            f"{path}: cannot open the state store: {exc}",
-            hint="check the file is a publisher state database and not in use elsewhere",
-        ) from exc
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StateError(
+                f"{path}: cannot open the state store: {exc}", hint=_open_hint(path, exc)
+            ) from exc
+        raise
     return State(conn, path)
+
+
+def _open_hint(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """What to do, by SQLite's error name (SQLITE_CANTOPEN, SQLITE_READONLY_...)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    folder = path.parent
+    if name.startswith("SQLITE_CANTOPEN"):
+        return (
+            f"check that {path} is a file (or absent) and that this user may write to "
+            f"{folder}; or set [state] path in publisher.toml"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+        return (
+            f"check that this user may write to {path} and to {folder} "
+            "(SQLite keeps -wal and -shm files next to the database)"
+        )
+    if name.startswith("SQLITE_FULL"):
+        return f"free some space on the disk that holds {folder}, then run again"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "another process is holding the database: try again when it has finished"
+    return "check the file is a publisher state database and not in use elsewhere"
 
 
 def migrate(conn: sqlite3.Connection) -> None:
