@@ -1,15 +1,16 @@
 """What earlier runs learned, kept in the state folder so later runs do less.
 
-Two things, both disposable (delete the files and the next run rebuilds them):
+Three things, all disposable (delete the files and the next run rebuilds them):
 
 - the post cache: each post file's parsed front matter, keyed by its path,
   size and mtime, so only new or edited files are parsed again;
-- the run record: a fingerprint of everything the last run's output depended
-  on (the folder listing, the configuration, the output files), so a run with
-  nothing changed can stop after a directory scan.
+- the render cache: the HTML of the posts the last run put in a feed or digest;
+- the run guard: a record of everything the last full run's output depended
+  on and what it reported, so a run with nothing changed can stop after a
+  directory scan and report the same again.
 
-Rows are tuples of plain values stored with marshal: loading 10,000 of them
-takes milliseconds, where pickled dataclasses take ~150 ms.
+Cache rows are tuples of plain values stored with marshal: loading 10,000 of
+them takes milliseconds, where pickled dataclasses take ~150 ms.
 """
 
 from __future__ import annotations
@@ -24,35 +25,29 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import __version__
 from .config import Config
 from .files import write_atomic
-from .model import Image, Person, Post, Problem
+from .model import Image, Person, Post, Problem, Summary
 
-FORMAT = 1
+FORMAT = 1  # of the post and render caches; part of their fingerprint
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
+RUN_FILE = "last-run.json"
+# Layout of RUN_FILE. Format 1 (unnumbered) kept one combined signature; a
+# record of any other format is ignored and the run does the full work.
+RUN_FORMAT = 2
 # A file changed within this window could change again without its mtime
 # moving on a coarse-grained filesystem, so it is never trusted as cached.
 RACY_NS = 2_000_000_000
-RUN_FILE = "last-run.json"
-
-Listing = list[tuple[str, int, int]]  # (name relative to the posts folder, size, mtime_ns)
 
 
 def config_fingerprint(config: Config) -> str:
-    """Changes whenever a setting that shapes a parsed post or an output changes."""
+    """Changes whenever any setting changes (every field of every table)."""
     parts = repr((FORMAT, __version__, config))
     return hashlib.sha256(parts.encode()).hexdigest()
-
-
-def listing_fingerprint(listing: Listing) -> str:
-    digest = hashlib.sha256()
-    for name, size, mtime in listing:
-        digest.update(f"{name}\0{size}\0{mtime}\n".encode())
-    return digest.hexdigest()
 
 
 # -- post cache --------------------------------------------------------------
@@ -153,26 +148,165 @@ class PostCache:
             self.dirty = False
 
 
-# -- run record --------------------------------------------------------------
+# -- run guard ---------------------------------------------------------------
+
+
+class FolderScan(Protocol):
+    """What the guard reads of a scan of the posts folder (a `content.Listing`).
+
+    A protocol, not an import: content builds on this module, not the reverse.
+    """
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def settled(self) -> bool: ...
 
 
 @dataclass(frozen=True)
-class RunRecord:
-    """The inputs and results of the last full run, enough to skip an identical one."""
+class Replay:
+    """What a full run reported: enough to report it again without redoing it."""
 
-    signature: str  # config + mode + folder listing
-    next_due: str | None  # ISO time of the next future post
-    outputs: dict[str, tuple[int, int]]  # output path -> (size, mtime_ns)
-    digest_id: int | None  # the newest digest when the run ended
-    digest_reason: str  # why no digest was issued ("" if one was)
-    summary: dict[str, Any]  # counts and problems, to report again
+    summary: Summary
+    entries: int  # items in each feed
+    digest_reason: str  # why an identical run issues no digest; "" without a digest
 
-    def still_valid(self, signature: str, now: datetime, digest_id: int | None) -> bool:
-        if signature != self.signature or digest_id != self.digest_id:
-            return False
-        if self.next_due is not None and now >= datetime.fromisoformat(self.next_due):
-            return False
-        return all(_stat(Path(p)) == tuple(s) for p, s in self.outputs.items())
+
+@dataclass(frozen=True)
+class _Record:
+    inputs: dict[str, Any]  # see RunGuard.inputs
+    outputs: dict[str, tuple[int, int]]  # path of each file written -> (size, mtime_ns)
+    replay: Replay
+
+
+@dataclass(frozen=True)
+class RunGuard:
+    """The unchanged-run shortcut, in one place.
+
+    A full run's output depends on: every configuration setting; the mode
+    (--future, with or without the digest); the folder listing (name, size and
+    mtime of every post file); the clock only through the next future post
+    coming due; the state only through the newest digest; and nobody having
+    edited or removed the files it wrote. `remember` keeps all of that after a
+    full run, with what the run reported; `replay` gives the report back while
+    all of it still holds, and None as soon as any of it changed.
+    """
+
+    file: Path
+    # JSON-shaped, so it compares equal to what the record read back:
+    # config fingerprint, mode, listing fingerprint, newest digest id.
+    inputs: dict[str, Any]
+    settled: bool  # the listing has no file so fresh that its mtime could lie
+    last: _Record | None  # what the last full run remembered, if it is readable
+
+    @classmethod
+    def load(
+        cls,
+        config: Config,
+        listing: FolderScan,
+        *,
+        include_future: bool,
+        with_digest: bool,
+        last_digest_id: int | None,
+    ) -> RunGuard:
+        """The guard for a run on `listing` now that the newest digest is `last_digest_id`."""
+        inputs = {
+            "config": config_fingerprint(config),
+            "mode": [include_future, with_digest],
+            "listing": listing.fingerprint,
+            "digest_id": last_digest_id,
+        }
+        file = config.state_dir / RUN_FILE
+        return cls(file, inputs, listing.settled, _read_record(file))
+
+    def replay(self, now: datetime) -> Replay | None:
+        """The last full run's report if this run would produce the same; else None."""
+        last = self.last
+        if last is None or last.inputs != self.inputs:
+            return None
+        due = last.replay.summary.next_due
+        if due is not None and now >= due:
+            return None
+        if any(_stat(Path(path)) != stat for path, stat in last.outputs.items()):
+            return None
+        return last.replay
+
+    def remember(
+        self,
+        summary: Summary,
+        *,
+        entries: int,
+        digest_reason: str,
+        outputs: Iterable[Path],
+        last_digest_id: int | None,
+    ) -> None:
+        """After a full run: keep its inputs, the files it wrote and what it reported.
+
+        `last_digest_id` is the newest digest once the run is over (it may have
+        issued one). A listing that is not settled is never remembered, since a
+        file could still change without its mtime moving: the last record is
+        forgotten instead, so the next run does the full work.
+        """
+        if not self.settled:
+            with contextlib.suppress(FileNotFoundError):
+                self.file.unlink()
+            return
+        data = {
+            "format": RUN_FORMAT,
+            "inputs": {**self.inputs, "digest_id": last_digest_id},
+            "outputs": _output_stats(outputs),
+            "entries": entries,
+            "digest_reason": digest_reason,
+            "summary": _summary_to_json(summary),
+        }
+        write_atomic(self.file, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+
+def _read_record(file: Path) -> _Record | None:
+    """The record in `file`; None if it is missing, unreadable or of another format."""
+    try:
+        data = json.loads(file.read_bytes())
+        if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+            return None
+        outputs = {str(path): (int(s[0]), int(s[1])) for path, s in data["outputs"].items()}
+        replay = Replay(
+            _summary_from_json(data["summary"]), int(data["entries"]), str(data["digest_reason"])
+        )
+        return _Record(dict(data["inputs"]), outputs, replay)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None  # it is only a shortcut: without it the run does the full work
+
+
+# The JSON shape of a Summary belongs to the record file (versioned by
+# RUN_FORMAT), not to the model, so it lives here.
+
+
+def _summary_to_json(summary: Summary) -> dict[str, Any]:
+    return {
+        "files_read": summary.files_read,
+        "published": summary.published,
+        "scheduled": summary.scheduled,
+        "next_due": summary.next_due.isoformat() if summary.next_due else None,
+        "next_title": summary.next_title,
+        "hidden": summary.hidden,
+        "problems": [[p.file, p.message, p.line, p.severity] for p in summary.problems],
+    }
+
+
+def _summary_from_json(data: dict[str, Any]) -> Summary:
+    next_due = datetime.fromisoformat(data["next_due"]) if data["next_due"] else None
+    if next_due is not None and next_due.tzinfo is None:
+        raise ValueError("next_due has no time zone")  # could not be compared with now
+    return Summary(
+        files_read=data["files_read"],
+        published=data["published"],
+        scheduled=data["scheduled"],
+        next_due=next_due,
+        next_title=data["next_title"],
+        hidden=data["hidden"],
+        problems=tuple(Problem(*p) for p in data["problems"]),
+    )
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -183,45 +317,13 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-def output_stats(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
+def _output_stats(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
     stats = {}
     for path in paths:
         st = _stat(path)
         if st is not None:
             stats[str(path)] = st
     return stats
-
-
-def load_run(state_dir: Path) -> RunRecord | None:
-    try:
-        data = json.loads((state_dir / RUN_FILE).read_text(encoding="utf-8"))
-        return RunRecord(
-            signature=data["signature"],
-            next_due=data["next_due"],
-            outputs={k: (v[0], v[1]) for k, v in data["outputs"].items()},
-            digest_id=data["digest_id"],
-            digest_reason=data["digest_reason"],
-            summary=data["summary"],
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def save_run(state_dir: Path, record: RunRecord) -> None:
-    data = {
-        "signature": record.signature,
-        "next_due": record.next_due,
-        "outputs": record.outputs,
-        "digest_id": record.digest_id,
-        "digest_reason": record.digest_reason,
-        "summary": record.summary,
-    }
-    write_atomic(state_dir / RUN_FILE, json.dumps(data, ensure_ascii=False).encode("utf-8"))
-
-
-def forget_run(state_dir: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (state_dir / RUN_FILE).unlink()
 
 
 # -- render cache ------------------------------------------------------------

@@ -7,6 +7,7 @@ parallel when there are many, then sorts and de-duplicates.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import operator
 import os
@@ -93,20 +94,23 @@ def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
 
 @dataclass(frozen=True)
 class Listing:
-    """One scan of the posts folder, shared by the change check and the load."""
+    """One scan of the posts folder, shared by the run guard and the load."""
 
-    entries: list[tuple[str, str, os.stat_result]]
-    settled: bool  # no file changed so recently that its mtime could lie
+    entries: list[tuple[str, str, os.stat_result]]  # as `walk` yields them
+    settled: bool  # no file changed so recently that its mtime could lie (cache.RACY_NS)
 
     @property
-    def files(self) -> list[tuple[str, int, int]]:
-        return [(name, st.st_size, st.st_mtime_ns) for name, _path, st in self.entries]
+    def fingerprint(self) -> str:
+        """Changes when a post file is added, removed, renamed, resized or touched."""
+        digest = hashlib.sha256()
+        for name, _path, st in self.entries:
+            digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
 
 
 def listing(posts_dir: Path) -> Listing:
+    """Scan `posts_dir` once: every candidate post file with its stat."""
     entries = list(walk(posts_dir))
-    # A file changed within this window could change again without its mtime
-    # moving on a coarse-grained filesystem, so it is never trusted as cached.
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled)
@@ -129,6 +133,22 @@ def load_site(
     cache: PostCache | None = None,
     scanned: Listing | None = None,
 ) -> Site:
+    """Read every post under `config.posts_dir` into the Site as it stands at `now`.
+
+    `include_future` puts posts dated after `now` among the published ones (the
+    feeds show them). `cache`, if given, supplies the files unchanged since it
+    was filled and receives the ones parsed now (the caller saves it).
+    `scanned` is a listing of the folder already made for this run; without it
+    the folder is scanned here.
+
+    A bad post never raises: it becomes a `Problem` in `Site.problems` and the
+    others load. Raises `ContentError` only if the posts folder does not exist.
+
+    Cost: one scan of the folder (unless `scanned`), then a read and a front
+    matter parse of each file the cache does not hold, on every core when there
+    are PARALLEL_MIN or more; bodies are rendered later, and only for the posts
+    a feed or a digest shows.
+    """
     posts_dir = check_posts_dir(config)
     entries = scanned.entries if scanned is not None else list(walk(posts_dir))
     racy_after = clock.time_ns() - RACY_NS

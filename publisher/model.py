@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 
@@ -87,7 +87,7 @@ class Site:
 
 @dataclass(frozen=True)
 class Summary:
-    """The counts a run reports; kept so an unchanged run can report them again."""
+    """The counts a run reports; `cache.RunGuard` reports them again for an unchanged run."""
 
     files_read: int
     published: int
@@ -116,26 +116,3 @@ class Summary:
     @property
     def warnings(self) -> tuple[Problem, ...]:
         return _of_severity(self.problems, "warning")
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "files_read": self.files_read,
-            "published": self.published,
-            "scheduled": self.scheduled,
-            "next_due": self.next_due.isoformat() if self.next_due else None,
-            "next_title": self.next_title,
-            "hidden": self.hidden,
-            "problems": [[p.file, p.message, p.line, p.severity] for p in self.problems],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Summary:
-        return cls(
-            files_read=data["files_read"],
-            published=data["published"],
-            scheduled=data["scheduled"],
-            next_due=datetime.fromisoformat(data["next_due"]) if data["next_due"] else None,
-            next_title=data["next_title"],
-            hidden=data["hidden"],
-            problems=tuple(Problem(*p) for p in data["problems"]),
-        )

@@ -1,40 +1,40 @@
 """The whole job as plain functions: the CLI and the scheduler both call these.
 
-content -> site model -> feeds -> out/; site + state -> digest -> out/ + state.
-`now` is always a parameter so tests and the scheduler control time.
+content -> site model -> feeds -> out/; site + state -> digest -> out/ + state;
+state -> delivery. `now` is always a parameter so tests and the scheduler
+control time.
 
-A run whose inputs match the last run's (same folder listing, same
-configuration, outputs untouched, no future post come due, no digest issued
-since) stops after scanning the folder: see `cache.RunRecord`.
+A run whose inputs match the last full run's stops after scanning the folder
+and reports what that run reported: see `cache.RunGuard`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cache, content
 from .config import Config
-from .errors import PublisherError
-from .model import Post, Site, Summary
+from .errors import ExitCode, PublisherError
+from .model import Site, Summary
 from .store.state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
     from .mail.delivery import DeliverySummary, Progress
     from .newsletter import Letter
-    from .render import Rendered
+    from .render import Renderer
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_SKIPPED = 3  # published, but some posts were skipped for errors
-EXIT_BUSY = 4  # another publisher held the lock past the wait bound
+# Kept until the cli package lands: the flat cli modules import these names.
+EXIT_OK = ExitCode.OK
+EXIT_ERROR = ExitCode.ERROR
+EXIT_SKIPPED = ExitCode.SKIPPED
+EXIT_BUSY = ExitCode.BUSY
 
 
 @dataclass(frozen=True)
@@ -53,32 +53,6 @@ class DigestResult:
     reason: str  # why none was issued, or ""
 
 
-@dataclass
-class Renderer:
-    """Renders each post at most once per run, only when asked."""
-
-    memo: dict[str, Rendered] = field(default_factory=dict)
-    stored: cache.RenderCache | None = None  # what earlier runs rendered
-
-    def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
-        from .render import Rendered, render
-
-        out = []
-        for post in posts:
-            item = self.memo.get(post.key)
-            if item is None:
-                known = self.stored.get(post) if self.stored is not None else None
-                if known is not None:
-                    item = Rendered(post=post, html=known[0], excerpt=known[1])
-                else:
-                    item = render(post)
-                    if self.stored is not None:
-                        self.stored.put(post, item.html, item.excerpt)
-                self.memo[post.key] = item
-            out.append(item)
-        return out
-
-
 @dataclass(frozen=True)
 class PublishResult:
     summary: Summary
@@ -92,10 +66,10 @@ class PublishResult:
     delivery_error: PublisherError | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.delivery_error is not None:
             return self.delivery_error.exit_code
-        return EXIT_SKIPPED if self.summary.errors else EXIT_OK
+        return ExitCode.SKIPPED if self.summary.errors else ExitCode.OK
 
 
 def load(
@@ -115,6 +89,7 @@ def build_feeds(
 ) -> tuple[FeedResult, ...]:
     from .feeds import build_atom, build_rss
     from .files import write_if_changed
+    from .render import Renderer
 
     renderer = renderer or Renderer()
     items = renderer(site.posts[: config.feeds.limit])
@@ -139,6 +114,7 @@ def run_digest(
 ) -> DigestResult:
     from . import digest
     from .newsletter import compose
+    from .render import Renderer
 
     selection = digest.select(site, state, config, now)
     if not selection.posts:
@@ -152,6 +128,7 @@ def run_digest(
 
 
 def build(config: Config, now: datetime, include_future: bool = False) -> PublishResult:
+    """`publish` without the digest (and so without delivery): the feeds only."""
     return publish(config, now, include_future=include_future, with_digest=False)
 
 
@@ -162,58 +139,91 @@ def publish(
     with_digest: bool = True,
     progress: Progress | None = None,
 ) -> PublishResult:
+    """Publish the site as it stands at `now`: load, feeds, digest, deliver.
+
+    1. load: read the posts folder into a `Site` (`include_future` publishes
+       posts dated after `now` too);
+    2. feeds: write the Atom and RSS feeds to `config.out_dir`, each only if
+       its bytes changed;
+    3. digest (`with_digest`): issue a digest of the posts no digest holds
+       yet, if there are any, into the state store and `out/digest/`;
+    4. deliver (`with_digest`): send every message still pending, reporting
+       to `progress`.
+
+    When nothing the feeds and the digest depend on changed since the last
+    full run, steps 1-3 are replayed from `cache.RunGuard` instead, and the
+    result says `unchanged`; step 4 still runs if mail is pending.
+
+    Returns what was done; `exit_code` maps it to the command line's status.
+    A bad post does not raise: it is in `summary.problems`. A delivery failure
+    does not raise either: the feeds and digest are done, and it is returned
+    as `delivery_error`. Raises `ContentError` if the posts folder is missing,
+    `StateError` if the state store cannot be used, `TemplateError` if a digest
+    template fails, and `OSError` if out/ or the state folder cannot be written.
+
+    Cost: an unchanged run is a scan of the posts folder, a stat of each feed,
+    a read of the small run record and (with the digest) one query of the
+    state store. A full run also parses the posts that
+    are new or edited since the last run (`cache.PostCache`), renders the feed
+    and digest posts not rendered before (`cache.RenderCache`), and sends mail.
+    """
     started = time.perf_counter()
     content.check_posts_dir(config)
-    config_fp = cache.config_fingerprint(config)
     listing = content.listing(config.posts_dir)
-    signature = cache.listing_fingerprint(
-        [("config", 0, 0), ("mode", int(include_future), int(with_digest)), *listing.files]
-    )
     state = open_state(config.state_file) if with_digest else None
     try:
-        last_id = state.last_digest_id() if state is not None else None
-        record = cache.load_run(config.state_dir)
-        if record is not None and record.still_valid(
-            signature + config_fp, now, last_id
-        ):
-            result = _unchanged(config, record, with_digest)
-            return _deliver(config, state, now, progress, result, started)
-
-        post_cache = cache.PostCache.load(config.state_dir, config_fp)
-        site = load(config, now, include_future, post_cache, listing)
-        renderer = Renderer(stored=cache.RenderCache.load(config.state_dir, config_fp))
-        feeds = build_feeds(config, site, renderer)
-        digest_result = None
-        if state is not None:
-            digest_result = run_digest(config, site, state, now, renderer)
-            last_id = state.last_digest_id()
-        post_cache.save()
-        if renderer.stored is not None:
-            renderer.stored.save()
-        summary = Summary.of(site)
-        if listing.settled:
-            if digest_result is not None and digest_result.record is not None:
-                reason = _no_new_posts(config, now)
-            else:
-                reason = digest_result.reason if digest_result else ""
-            cache.save_run(
-                config.state_dir,
-                cache.RunRecord(
-                    signature=signature + config_fp,
-                    next_due=summary.next_due.isoformat() if summary.next_due else None,
-                    outputs=cache.output_stats(f.path for f in feeds),
-                    digest_id=last_id,
-                    digest_reason=reason,
-                    summary={**summary.to_dict(), "entries": feeds[0].entries},
-                ),
-            )
+        guard = cache.RunGuard.load(
+            config,
+            listing,
+            include_future=include_future,
+            with_digest=with_digest,
+            last_digest_id=state.last_digest_id() if state is not None else None,
+        )
+        replay = guard.replay(now)
+        if replay is not None:
+            result = _replayed(config, replay, with_digest)
         else:
-            cache.forget_run(config.state_dir)
-        result = PublishResult(summary, feeds, digest_result, 0.0)
+            from .render import Renderer
+
+            fingerprint = cache.config_fingerprint(config)
+            post_cache = cache.PostCache.load(config.state_dir, fingerprint)
+            renderer = Renderer(stored=cache.RenderCache.load(config.state_dir, fingerprint))
+            site = load(config, now, include_future, post_cache, listing)
+            feeds = build_feeds(config, site, renderer)
+            digest = run_digest(config, site, state, now, renderer) if state is not None else None
+            post_cache.save()
+            renderer.save()
+            result = PublishResult(Summary.of(site), feeds, digest, 0.0)
+            guard.remember(
+                result.summary,
+                entries=feeds[0].entries,
+                digest_reason=_reason_next_time(config, digest, now),
+                outputs=[feed.path for feed in feeds],
+                last_digest_id=state.last_digest_id() if state is not None else None,
+            )
         return _deliver(config, state, now, progress, result, started)
     finally:
         if state is not None:
             state.close()
+
+
+def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime) -> str:
+    """Why a run with nothing changed would issue no digest."""
+    if digest is None:
+        return ""
+    if digest.record is not None:
+        return _no_new_posts(config, now)  # `now` is the new digest's cutoff
+    return digest.reason
+
+
+def _replayed(config: Config, replay: cache.Replay, with_digest: bool) -> PublishResult:
+    """Steps 1-3 as the last full run reported them: nothing written, nothing issued."""
+    feeds = tuple(
+        FeedResult(name, config.out_dir / name, False, replay.entries)
+        for name in (config.feeds.atom, config.feeds.rss)
+    )
+    digest = DigestResult(None, 0, 0, replay.digest_reason) if with_digest else None
+    return PublishResult(replay.summary, feeds, digest, 0.0, unchanged=True)
 
 
 def _deliver(
@@ -224,7 +234,7 @@ def _deliver(
     result: PublishResult,
     started: float,
 ) -> PublishResult:
-    """Send what is pending, if anything; the mail code is imported only then."""
+    """Step 4: send what is pending, if anything; the mail code is imported only then."""
     delivery = None
     error = None
     if state is not None:
@@ -246,22 +256,11 @@ def _deliver(
     )
 
 
-def _unchanged(config: Config, record: cache.RunRecord, with_digest: bool) -> PublishResult:
-    entries = int(record.summary.get("entries", 0))
-    feeds = tuple(
-        FeedResult(name, config.out_dir / name, False, entries)
-        for name in (config.feeds.atom, config.feeds.rss)
-    )
-    digest_result = DigestResult(None, 0, 0, record.digest_reason) if with_digest else None
-    return PublishResult(
-        Summary.from_dict(record.summary), feeds, digest_result, 0.0, unchanged=True
-    )
-
-
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
     from . import digest
     from .newsletter import compose
+    from .render import Renderer
 
     site = load(config, now)
     state = open_state(config.state_file)

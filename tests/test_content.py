@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.content import load_site
+from publisher.content import listing, load_site
 from publisher.errors import ContentError
 from publisher.posts import parse_date
 
@@ -135,6 +136,24 @@ def test_discovery_rules(site: SiteDir) -> None:
     site.post("image.png", "title: not a post extension")
     titles = {p.title for p in load(site).posts}
     assert titles == {"Good post", "In _posts", "Nested", "Text", "Html"}
+
+
+def test_listing_fingerprint_follows_every_post_file_and_nothing_else(site: SiteDir) -> None:
+    good(site)
+    first = listing(site.posts)
+    assert listing(site.posts).fingerprint == first.fingerprint
+    site.post("_drafts/2026-01-02-draft.md", "title: Drafts folder")
+    site.post("image.png", "title: not a post extension")
+    assert listing(site.posts).fingerprint == first.fingerprint
+    path = site.posts / "2026-01-01-good.md"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 1))
+    touched = listing(site.posts)
+    assert touched.fingerprint != first.fingerprint
+    site.post("2026-01-03-new.md", "title: New")
+    added = listing(site.posts)
+    assert added.fingerprint not in (first.fingerprint, touched.fingerprint)
+    assert not added.settled  # just written: its mtime could still lie
 
 
 # -- bad input: a clear message, and the other posts still publish ----------

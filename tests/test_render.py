@@ -72,3 +72,33 @@ def test_excerpt_rules(site: SiteDir) -> None:
     assert excerpt_of(posts["B"], read_body(posts["B"])) == "Intro one. Intro two."
     long = excerpt_of(posts["C"], read_body(posts["C"]))
     assert len(long) <= 601 and long.endswith("…")
+
+
+def test_renderer_renders_once_and_trusts_an_earlier_run(site: SiteDir) -> None:
+    import os
+    import time
+
+    from publisher import cache
+    from publisher.content import load_site
+    from publisher.render import Renderer, render
+
+    path = site.post("2026-01-09-a.md", "title: A", body="Before [x](x.html)\n")
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    config = site.config()
+    post = load_site(config, NOW).posts[0]
+    fingerprint = cache.config_fingerprint(config)
+    first = Renderer(stored=cache.RenderCache.load(config.state_dir, fingerprint))
+    [item] = first([post])
+    assert first([post])[0] is item  # once per run
+    assert item == render(post)
+    assert "https://example.org/blog/2026/01/09/x.html" in item.html
+    first.save()
+    # Same size and mtime: the render cache keys on them, so a later run
+    # takes the stored HTML and never reads the file again.
+    mtime = path.stat().st_mtime_ns
+    site.post("2026-01-09-a.md", "title: A", body="Beyond [x](x.html)\n")
+    os.utime(path, ns=(mtime, mtime))
+    later = Renderer(stored=cache.RenderCache.load(config.state_dir, fingerprint))
+    assert later([post])[0].html == item.html
+    assert "Beyond" in render(post).html
