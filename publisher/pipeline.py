@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Kept until the cli package lands: the flat cli modules import these names.
-EXIT_OK = ExitCode.OK
-EXIT_ERROR = ExitCode.ERROR
-EXIT_SKIPPED = ExitCode.SKIPPED
-EXIT_BUSY = ExitCode.BUSY
-
-
 @dataclass(frozen=True)
 class FeedResult:
     name: str
@@ -159,7 +152,7 @@ def publish(
     does not raise either: the feeds and digest are done, and it is returned
     as `delivery_error`. Raises `ContentError` if the posts folder is missing,
     `StateError` if the state store cannot be used, `TemplateError` if a digest
-    template fails, and `OSError` if out/ or the state folder cannot be written.
+    template fails, and `OutputError` if out/ or the state folder cannot be written.
 
     Cost: an unchanged run is a scan of the posts folder, a stat of each feed,
     a read of the small run record and (with the digest) one query of the
