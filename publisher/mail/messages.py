@@ -88,7 +88,9 @@ def sender_from_config(config: Config) -> Sender:
     reply_to = _address(config, "reply_to", d.reply_to) if d.reply_to else None
     base = d.unsubscribe_url.strip()
     parts = urlsplit(base)
-    if parts.scheme != "https" or not parts.netloc:
+    # http only for a loopback host: a local `publisher serve` under test.
+    local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+    if (parts.scheme != "https" and not local) or not parts.netloc:
         raise ConfigError(
             f"{f}: [delivery] unsubscribe_url: required, the https URL of your unsubscribe "
             f"page (got {base!r})",
@@ -210,6 +212,7 @@ def prepare(sender: Sender, *, subject: str, html: str, text: str, now: datetime
 _HEADER_SAFE = re.compile(r"[!-+\--;=?-~]+")
 _MARKS = re.compile(f"({re.escape(newsletter.NAME_MARK)}|{re.escape(newsletter.UNSUBSCRIBE_MARK)})")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _qp(value: str) -> str:
