@@ -117,7 +117,7 @@ def signup(fields: dict[str, str]) -> Signup:
     refused, not cleaned: what is stored is exactly what was typed."""
     raw = fields.get("email", "").strip()
     name = fields.get("name", "")
-    bot = bool(fields.get(HONEYPOT, "").strip())
+    bot = fields.get(HONEYPOT, "") != ""
     if not raw:
         raise FormError(400, "Please enter your email address.")
     if len(raw) > MAX_EMAIL:

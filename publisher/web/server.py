@@ -10,9 +10,11 @@ string, which holds tokens), and so is its reading of X-Forwarded-For: only
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Mapping
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +29,18 @@ log = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 5
 MAX_HEADER_BYTES = 16 * 1024
 SHUTDOWN_SECONDS = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies
+    of the signal; `publisher serve`, like `publisher run`, exits 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+            return
+        log.info("received %s: finishing open requests, then exiting", signal.Signals(sig).name)
+        self.should_exit = True
 
 
 def address(config: Config, listen: str | None = None) -> tuple[str, int]:
@@ -70,7 +84,7 @@ def make_server(
     host, port = address(config, listen)
     app = create_app(config, listen_base=url_of(host, port), environ=environ)
     sock = bind(host, port)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             log_config=None,
@@ -95,6 +109,7 @@ def serve(
     server, sock = make_server(config, listen, environ)
     log.info("serving on %s", url_of(*sock.getsockname()[:2]))
     server.run(sockets=[sock])
+    log.info("stopped")
 
 
 class WebThread:
