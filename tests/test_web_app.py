@@ -48,7 +48,7 @@ KEY = SECRET.encode()
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
 }
 
 

@@ -140,9 +140,22 @@ def signup(fields: dict[str, str]) -> Signup:
 
 
 def _address_problem(message: str) -> str:
-    # normalise() quotes the address back; the page shows it in the field instead.
-    reason = message.split(": ", 1)[-1] if message.startswith("'") else message
-    return f"That does not look like an email address: {reason}."
+    """normalise() speaks to an operator and quotes the address back; the page
+    says what to fix in words a reader knows (the field shows what they typed)."""
+    if "exactly one '@'" in message:
+        return "An email address has exactly one @, as in name@example.org."
+    if "local part" in message:
+        return (
+            "The part before the @ can only have plain letters (a-z), digits, dots "
+            "and !#$%&'*+/=?^_`{|}~- signs."
+        )
+    if "domain" in message:
+        return "The part after the @ is not a domain name such as example.org."
+    if "spaces" in message:
+        return "An email address cannot contain spaces."
+    if "longer" in message:
+        return "That email address is too long."
+    return "That does not look like an email address."
 
 
 def one_click(body: bytes) -> bool:

@@ -2,7 +2,9 @@
 
 Pages load nothing but their own stylesheet and run no script: the
 Content-Security-Policy says exactly that, and that no other site may frame
-them. Token links must never leak through a Referer header, so there is none.
+them. Token links must never leak through a Referer header to another site:
+the policy is `same-origin`. (Not `no-referrer`: with it, browsers send
+`Origin: null` on the pages' own form posts, and the Origin check refuses them.)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "interest-cohort=(), camera=(), microphone=(), geolocation=()",
