@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Literal
@@ -113,6 +114,7 @@ _V2 = b"publisher-token-v2\x00"
 MAX_TOKEN = 600
 
 Reason = Literal["malformed", "forged", "expired", "purpose"]
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class TokenError(SubscriberError):
@@ -164,6 +166,8 @@ def verify_for(secret: bytes, purpose: Purpose, token: str, now: float | None = 
             raise TokenError("purpose", f"this link is for something else, not to {purpose}")
         raise TokenError("malformed", "not a valid link: the token is damaged")
     tag, encoded, mac = parts
+    if not _B64URL.fullmatch(encoded) or not _B64URL.fullmatch(mac):
+        raise TokenError("malformed", "not a valid link: the token is damaged")
     try:
         payload = _unb64(encoded)
         given = _unb64(mac)
