@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -112,11 +113,13 @@ class Report:
 
 
 def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (0 < share <= 1)."""
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
+    # Nearest rank: the smallest value with at least `share` of them at or below it.
+    rank = math.ceil(share * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def post(port: int, path: str, body: str, timeout: float = 30.0) -> int:
