@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import jinja2
 from markupsafe import escape
 from starlette.responses import HTMLResponse
 
 from ..archive import site_context, web_environment
 from ..config import Config
+from ..errors import TemplateError
 
 HTML = "text/html; charset=utf-8"
 
@@ -37,7 +39,10 @@ class Pages:
         }
 
     def text(self, template: str, /, **context: Any) -> str:
-        return self.env.get_template(template).render({**self.common, **context})
+        try:
+            return self.env.get_template(template).render({**self.common, **context})
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"page template {template} failed: {exc}") from exc
 
     def page(self, template: str, code: int = 200, /, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.text(template, **context), status_code=code, media_type=HTML)
