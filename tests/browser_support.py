@@ -43,10 +43,10 @@ def browser_paths() -> tuple[str, str]:
     except ImportError:
         missing.append("the selenium package")
     if missing:
-        reason = f"browser tests skipped: {' and '.join(missing)} not found (install: {INSTALL})"
+        what = f"{' and '.join(missing)} not found (install: {INSTALL})"
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; under CI=true the browser tests must run", pytrace=False)
-        pytest.skip(reason)
+            pytest.fail(f"browser tests cannot run under CI=true: {what}", pytrace=False)
+        pytest.skip(f"browser tests skipped: {what}")
     assert browser is not None and driver is not None
     return browser, driver
 

@@ -173,6 +173,18 @@ def test_subscribe_confirm_receive_unsubscribe_in_a_browser(tmp_path: Path, brow
         assert path.stat().st_size > 2000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_missing_browser_is_a_skip_here_and_a_failure_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="browser tests skipped: chromium not found"):
+        browser_paths()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI=true"):
+        browser_paths()
+
+
 def _read(path: Path) -> EmailMessage:
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert isinstance(msg, EmailMessage)

@@ -52,8 +52,6 @@ class Mailer:
         self.thread = threading.Thread(target=self._loop, name="publisher-web-mail", daemon=True)
         self.sent = 0
         self.failed = 0
-        self.idle = threading.Event()
-        self.idle.set()
 
     def start(self) -> None:
         self.thread.start()
@@ -61,7 +59,6 @@ class Mailer:
     def submit(self, item: Confirmation) -> bool:
         """Queue one message; False if the queue is full (the caller says nothing)."""
         try:
-            self.idle.clear()
             self.queue.put_nowait(item)
             return True
         except queue.Full:
@@ -83,12 +80,13 @@ class Mailer:
                 return
             try:
                 self._send(item)
-            except Exception:  # the thread must survive anything one message does
+            except Exception as exc:  # the thread must survive anything one message does
                 self.failed += 1
-                log.exception("confirmation to %s failed unexpectedly", mask(item.to))
-            finally:
-                if self.queue.empty():
-                    self.idle.set()
+                # No traceback at the default level: a message could quote the address.
+                log.error("confirmation to %s failed: %s", mask(item.to),
+                          _scrub(str(exc), item.to) if isinstance(exc, PublisherError)
+                          else type(exc).__name__)
+                log.debug("traceback", exc_info=exc)
 
     def _send(self, item: Confirmation) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
