@@ -115,6 +115,24 @@ class ScheduleConfig:
     misfire_grace_seconds: int = 6 * 3600
 
 
+@dataclass(frozen=True)
+class WebConfig:
+    """[web]: the list's public pages (`publisher serve`, and `publisher run`
+    when base_url is set)."""
+
+    listen: str = "127.0.0.1:8080"
+    # The public URL of the app, e.g. https://news.example.org/list.
+    base_url: str = ""
+    # Only requests from these addresses (IPs or CIDR ranges) may set X-Forwarded-For.
+    trusted_proxies: tuple[str, ...] = ()
+    confirm_hours: int = 48
+    # Subscribe requests per client address per hour, and confirmation mails
+    # per email address per hour; 0 = no limit.
+    rate_per_ip: int = 20
+    rate_per_address: int = 3
+    templates: str = "templates/web"
+
+
 # TOML table name -> dataclass.  `from` is a Python keyword, so [delivery] from
 # is renamed on load.
 TABLES: dict[str, type] = {
@@ -127,6 +145,7 @@ TABLES: dict[str, type] = {
     "delivery": DeliveryConfig,
     "smtp": SmtpConfig,
     "schedule": ScheduleConfig,
+    "web": WebConfig,
 }
 RENAMED = {("delivery", "from"): "sender"}
 
@@ -144,6 +163,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def root(self) -> Path:
@@ -216,6 +236,7 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
     if "site" not in tables:
         tables["site"] = SiteConfig()
     _check_semantics(tables, file, problems)
+    _check_web(tables, file, problems)
     if problems:
         raise ConfigError(
             "\n".join(problems),
@@ -274,6 +295,10 @@ def _convert(value: Any, hint: Any) -> Any:
         return _BAD
     if hint is str:
         return value if isinstance(value, str) else _BAD
+    if hint == tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        return _BAD
     return _BAD
 
 
@@ -286,6 +311,8 @@ def _describe(hint: Any) -> str:
         return "true or false"
     if hint is str:
         return "a string"
+    if hint == tuple[str, ...]:
+        return "an array of strings"
     return 'a name or a table {name = "…", email = "…"}'
 
 
@@ -385,3 +412,60 @@ def _subject_problem(subject: str) -> str:
         if name not in SUBJECT_FIELDS:
             return f"unknown placeholder {{{name}}}"
     return ""
+
+
+def _check_web(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
+    """[web], and the default it gives `[delivery] unsubscribe_url` (`<base_url>/unsubscribe`)."""
+    import ipaddress
+
+    web: WebConfig | None = tables.get("web")
+    if web is None:
+        return
+    f = file.name
+    if parse_listen(web.listen) is None:
+        problems.append(
+            f'{f}: [web] listen: expected "HOST:PORT" such as "127.0.0.1:8080" or '
+            f'"[::1]:8080", got {web.listen!r}'
+        )
+    if web.base_url:
+        parts = urlsplit(web.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                f"{f}: [web] base_url: must be an absolute http(s) URL, got {web.base_url!r}"
+            )
+        elif parts.query or parts.fragment:
+            problems.append(
+                f"{f}: [web] base_url: must not have a query or #fragment, got {web.base_url!r}"
+            )
+        else:
+            delivery: DeliveryConfig = tables.get("delivery", DeliveryConfig())
+            if not delivery.unsubscribe_url:
+                tables["delivery"] = dataclasses.replace(
+                    delivery, unsubscribe_url=web.base_url.rstrip("/") + "/unsubscribe"
+                )
+    for proxy in web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append(
+                f"{f}: [web] trusted_proxies: {proxy!r} is not an IP address or a range "
+                'such as "10.0.0.0/8"'
+            )
+    if web.confirm_hours < 1:
+        problems.append(f"{f}: [web] confirm_hours: must be at least 1, got {web.confirm_hours}")
+    for key in ("rate_per_ip", "rate_per_address"):
+        value = getattr(web, key)
+        if value < 0:
+            problems.append(f"{f}: [web] {key}: must be 0 (no limit) or more, got {value}")
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """("host", port) from "host:port" or "[v6]:port"; None if it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or any(c.isspace() or c in "/[]" for c in host):
+        return None
+    return host, int(port)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from . import archive
 from .config import Config
 from .files import write_atomic
 from .model import Post, Site
-from .newsletter import Letter, public_copy
+from .newsletter import Letter, public_copy, with_web_url
 from .store import ledger
 from .store.state import DigestRecord, State
 
@@ -52,9 +53,10 @@ def issue(
     next run overwrites under the same slug, never a recorded digest without
     its page.
     """
-    web_html, web_text = public_copy(config, letter.html, letter.text)
     with state.transaction() as conn:
         slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
+        html, text = with_web_url(config, letter.html, letter.text, slug)
+        web_html, web_text = public_copy(config, html, text)
         for name in (slug, "latest"):
             html_path, text_path = digest_paths(config, name)
             write_atomic(html_path, web_html.encode("utf-8"))
@@ -65,8 +67,8 @@ def issue(
             issued_at=now,
             cutoff=now,
             subject=letter.subject,
-            html=letter.html,
-            text=letter.text,
+            html=html,
+            text=text,
             more=letter.more,
             posts=[(p.key, p.title, p.url) for p in selection.posts],
         )
@@ -74,4 +76,7 @@ def issue(
         ledger.enqueue(conn, digest_id)
     record = state.digest(digest_id)
     assert record is not None
+    # After the commit, so the list includes this digest; a crash between the
+    # two leaves an index one digest short until the next issue.
+    archive.write_index(config, state)
     return record

@@ -32,6 +32,9 @@ TEXT_TEMPLATE = "digest.txt"
 # attributes and CSS inlining unchanged.
 NAME_MARK = "PUBLISHER-SUBSCRIBER-NAME-2f8c"
 UNSUBSCRIBE_MARK = "PUBLISHER-UNSUBSCRIBE-URL-2f8c"
+# The public copy's URL ("View in browser"): known only once the digest's slug
+# is, when it is issued (`with_web_url`).
+WEB_MARK = "PUBLISHER-WEB-COPY-URL-2f8c"
 # What a personal link may add to the HTML once swapped in, per occurrence.
 PERSONAL_SLACK = 600
 # A name is at most 200 characters (subscribers.py), up to ~6 bytes each escaped.
@@ -122,6 +125,7 @@ def _render_once(
         "rss_url": feed_url(config, config.feeds.rss),
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "subscriber_name": NAME_MARK,
+        "web_url": WEB_MARK,
     }
     try:
         html = env.get_template(HTML_TEMPLATE).render(context)
@@ -208,4 +212,16 @@ def personalise(html: str, text: str, name: str, unsubscribe_url: str) -> tuple[
 def public_copy(config: Config, html: str, text: str) -> tuple[str, str]:
     """The web copy in out/: nobody's name, no personal token."""
     url = config.delivery.unsubscribe_url or config.site_url
+    html, text = with_web_url(config, html, text, "latest")
     return personalise(html, text, "", url)
+
+
+def web_url(config: Config, slug: str) -> str:
+    """Where the public copy of digest `slug` is: out/digest/<slug>.html on the site."""
+    return f"{config.site_url}digest/{slug}.html"
+
+
+def with_web_url(config: Config, html: str, text: str, slug: str) -> tuple[str, str]:
+    """Fill in the "View in browser" link for digest `slug` (a no-op once filled)."""
+    url = web_url(config, slug)
+    return html.replace(WEB_MARK, htmllib.escape(url)), text.replace(WEB_MARK, url)

@@ -252,7 +252,7 @@ def _deliver(
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
     from . import digest
-    from .newsletter import compose
+    from .newsletter import compose, with_web_url
     from .render import Renderer
 
     site = load(config, now)
@@ -264,4 +264,7 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     if not selection.posts:
         return site, None
     shown = selection.posts[: config.digest.max_posts]
-    return site, compose(config, Renderer()(shown), now, total=len(selection.posts))
+    letter = compose(config, Renderer()(shown), now, total=len(selection.posts))
+    # Not issued, so it has no page of its own yet: link to the latest one.
+    html, text = with_web_url(config, letter.html, letter.text, "latest")
+    return site, replace(letter, html=html, text=text)

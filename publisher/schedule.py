@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -48,6 +48,9 @@ from .report import error_line, rebuild_line
 from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
+
+if TYPE_CHECKING:
+    from .web.server import WebThread
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +184,41 @@ class Service:
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT; returns after the running job finishes."""
         with service_lock(self.config):
-            self._add_jobs()
-            previous = {
-                sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-            }
-            quiet = _QuietOverlaps()
-            logging.getLogger("apscheduler.scheduler").addFilter(quiet)
+            web = self._start_web()
             try:
-                if not self.stopping.is_set():
-                    self.scheduler.start()
-                if self._stopper is not None:
-                    self._stopper.join()
+                self._serve()
             finally:
-                logging.getLogger("apscheduler.scheduler").removeFilter(quiet)
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+                if web is not None:
+                    web.stop()
         log.info("stopped")
+
+    def _start_web(self) -> WebThread | None:
+        """The list's pages, when `[web] base_url` says where they live."""
+        if not self.config.web.base_url:
+            return None
+        from .web.server import WebThread
+
+        web = WebThread(self.config)
+        web.start()
+        return web
+
+    def _serve(self) -> None:
+        """The scheduler, in this thread, until a signal stops it."""
+        self._add_jobs()
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        quiet = _QuietOverlaps()
+        logging.getLogger("apscheduler.scheduler").addFilter(quiet)
+        try:
+            if not self.stopping.is_set():
+                self.scheduler.start()
+            if self._stopper is not None:
+                self._stopper.join()
+        finally:
+            logging.getLogger("apscheduler.scheduler").removeFilter(quiet)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Let the running job finish, skip queued ones, then stop the scheduler."""

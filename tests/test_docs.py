@@ -89,6 +89,8 @@ def render(value: Any) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, str):
         return "`" + json.dumps(value, ensure_ascii=False) + "`"
+    if isinstance(value, tuple):  # a TOML array, kept as a tuple so Config stays hashable
+        return "`" + json.dumps(list(value), ensure_ascii=False) + "`"
     return f"`{value!r}`"
 
 

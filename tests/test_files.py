@@ -283,7 +283,8 @@ def test_public_files_are_0644_and_exports_0600_under_a_strict_umask(site: SiteD
     result = run(site, "publish", "--now", NOW, umask=0o077)
     assert result.returncode == 0, result.stderr
     public = [site.out / "feed.xml", site.out / "rss.xml", *(site.out / "digest").iterdir()]
-    assert len(public) == 6  # two feeds, the digest's .html/.txt as dated and as latest
+    # two feeds, the digest's .html/.txt as dated and as latest, the archive index
+    assert len(public) == 7
     assert {mode(p) for p in public} == {0o644}
     exported = run(site, "subscribers", "export", "-o", "lists/subscribers.csv")
     assert exported.returncode == 0, exported.stderr

@@ -86,6 +86,10 @@ CHANGED: dict[str, Any] = {
     "smtp.security": "ssl",
     "smtp.username": "mailer",
     "schedule.digest": "0 9 * * tue",
+    "web.listen": "127.0.0.1:8181",
+    "web.base_url": "https://example.org/list",
+    "web.trusted_proxies": ("10.0.0.1",),
+    "web.templates": "my-web-templates",
 }
 
 
@@ -115,6 +119,8 @@ def changed_value(setting: str, old: Any) -> Any:
 
 
 def toml_value(value: Any) -> Any:
+    if isinstance(value, tuple):  # Config keeps TOML arrays as tuples
+        return list(value)
     if isinstance(value, Person):
         return {k: v for k, v in dataclasses.asdict(value).items() if v}
     return value

@@ -91,3 +91,77 @@ def test_cli_unsubscribe_by_token_link_and_address(tmp_path: Path) -> None:
         assert {s.status for s in subs.listing(state.conn)} == {"unsubscribed"}
     finally:
         state.close()
+
+
+# -- single-purpose tokens: confirm (expiring), manage, unsubscribe ------------------
+
+
+def test_purpose_tokens_round_trip_and_expire() -> None:
+    confirm = tokens.make_for(KEY, "confirm", "ann@example.com", expires=2_000)
+    assert tokens.verify_for(KEY, "confirm", confirm, now=1_999) == "ann@example.com"
+    with pytest.raises(tokens.TokenError) as expired:
+        tokens.verify_for(KEY, "confirm", confirm, now=2_000)
+    assert expired.value.reason == "expired"
+    manage = tokens.make_for(KEY, "manage", "ann@example.com")
+    assert tokens.verify_for(KEY, "manage", manage) == "ann@example.com"
+    # Unsubscribe tokens are the ones mail already carries: old links keep working.
+    assert tokens.make_for(KEY, "unsubscribe", "ann@example.com") == tokens.make(
+        KEY, "ann@example.com"
+    )
+    assert tokens.verify_for(KEY, "unsubscribe", tokens.make(KEY, "ann@example.com")) == (
+        "ann@example.com"
+    )
+
+
+def test_a_token_is_good_for_its_own_purpose_only() -> None:
+    made = {
+        "confirm": tokens.make_for(KEY, "confirm", "ann@example.com", expires=10**12),
+        "manage": tokens.make_for(KEY, "manage", "ann@example.com"),
+        "unsubscribe": tokens.make(KEY, "ann@example.com"),
+    }
+    for purpose in made:
+        for other, token in made.items():
+            if other == purpose:
+                continue
+            with pytest.raises(tokens.TokenError) as refused:
+                tokens.verify_for(KEY, purpose, token)  # type: ignore[arg-type]
+            assert refused.value.reason == "purpose", (purpose, other)
+    # Relabelling a token does not help: the purpose is inside the MAC.
+    relabelled = "m" + made["confirm"][1:]
+    with pytest.raises(tokens.TokenError) as forged:
+        tokens.verify_for(KEY, "manage", relabelled)
+    assert forged.value.reason == "forged"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("", "malformed"),
+        ("c..", "forged"),
+        ("c.!!!.AAAA", "malformed"),
+        ("c." + "A" * 700 + ".AAAA", "malformed"),
+        ("c.YW5u.é", "malformed"),
+        ("c.a.b.c", "malformed"),
+    ],
+)
+def test_damaged_purpose_tokens(token: str, reason: str) -> None:
+    with pytest.raises(tokens.TokenError) as refused:
+        tokens.verify_for(KEY, "confirm", token)
+    assert refused.value.reason == reason
+
+
+def test_forged_and_truncated_purpose_tokens() -> None:
+    good = tokens.make_for(KEY, "confirm", "ann@example.com", expires=10**12)
+    other = tokens.make_for(b"another-secret-of-enough-length", "confirm", "ann@example.com",
+                            expires=10**12)
+    tag, payload, mac = good.split(".")
+    bob = base64.urlsafe_b64encode(b"bob@example.com\x00" + str(10**12).encode())
+    for token in (other, good[:-3], f"{tag}.{bob.decode().rstrip('=')}.{mac}"):
+        with pytest.raises(tokens.TokenError) as refused:
+            tokens.verify_for(KEY, "confirm", token)
+        assert refused.value.reason in ("forged", "malformed")
+    # A confirm token without its expiry cannot be made without the secret either.
+    no_expiry = tokens.make_for(KEY, "confirm", "ann@example.com")
+    with pytest.raises(tokens.TokenError) as refused:
+        tokens.verify_for(KEY, "confirm", no_expiry)
+    assert refused.value.reason == "malformed"

@@ -2,7 +2,7 @@
 
 Each command group lives in its own module and is registered here, by name:
 `publish` (publish, build, digest, check), `subscribers` (the list and
-unsubscribe), `send` (delivery), `service` (run). They share `common`.
+unsubscribe), `send` (delivery), `service` (run), `web` (serve). They share `common`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import publish, send, service, subscribers
+from . import publish, send, service, subscribers, web
 from .common import EXIT_CODES_HELP, Context
 
 
@@ -57,6 +57,7 @@ for command in (
     subscribers.subscribers,
     subscribers.unsubscribe,
     service.run,
+    web.serve,
 ):
     cli.add_command(command)
 

@@ -76,7 +76,7 @@ def remove_command(ctx: Context, email: str) -> None:
 @subscribers.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["active", "unsubscribed", "bounced"]),
+    type=click.Choice(["active", "unsubscribed", "bounced", "pending"]),
     help="Only subscribers with this status.",
 )
 @click.pass_obj

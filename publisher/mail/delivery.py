@@ -277,8 +277,11 @@ def _run(
         for record_, item in work:
             if fatal is not None:
                 break
-            if item.status != "active":
-                ledger.mark_skipped(conn, item, f"subscriber {item.status} before sending")
+            # Read now, not when the work list was made: someone who unsubscribed
+            # on the web during this send is not mailed from this moment on.
+            status = ledger.current_status(conn, item.subscriber_id)
+            if status != "active":
+                ledger.mark_skipped(conn, item, f"subscriber {status or 'removed'} before sending")
                 counts["skipped"] += 1
                 done += 1
                 if progress is not None:

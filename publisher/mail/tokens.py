@@ -1,9 +1,15 @@
-"""Signed, stateless unsubscribe tokens.
+"""Signed, stateless, single-purpose tokens: unsubscribe, confirm, manage.
 
-A token is `<address>.<mac>`, both base64url: the address so verifying needs
-no table of issued tokens, the HMAC-SHA256 (keyed with PUBLISHER_SECRET) so
-nobody can make one for an address without the secret. There is no fallback
-key: without the secret, nothing that needs a token is sent.
+An unsubscribe token is `<address>.<mac>`, both base64url: the address so
+verifying needs no table of issued tokens, the HMAC-SHA256 (keyed with
+PUBLISHER_SECRET) so nobody can make one for an address without the secret.
+This is the form every digest ever sent carries, so it stays as it is.
+
+Confirm and manage tokens (`make_for`) are `<c|m>.<payload>.<mac>`: the
+payload is the address and, for confirm, an expiry time; the purpose is
+inside the MAC, so a token made for one purpose never verifies for another,
+and every MAC comparison is constant-time. There is no fallback key: without
+the secret, nothing that needs a token is made.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
+import time
 from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import SecretMissing, SubscriberError
@@ -96,3 +105,93 @@ def unsubscribe_url(base: str, token: str) -> str:
     """
     separator = "&" if "?" in base else "?"
     return f"{base}{separator}token={quote(token, safe='')}"
+
+
+Purpose = Literal["unsubscribe", "confirm", "manage"]
+_TAGS: dict[str, str] = {"confirm": "c", "manage": "m"}
+_V2 = b"publisher-token-v2\x00"
+# Far longer than any real token (an address is at most 254 characters).
+MAX_TOKEN = 600
+
+Reason = Literal["malformed", "forged", "expired", "purpose"]
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class TokenError(SubscriberError):
+    """A token that is not genuine, has expired or is for something else.
+
+    `reason` lets a page say which without saying more than that.
+    """
+
+    def __init__(self, reason: Reason, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+def _mac_for(secret: bytes, purpose: str, payload: bytes) -> bytes:
+    material = _V2 + purpose.encode("ascii") + b"\x00" + payload
+    return hmac.new(secret, material, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def make_for(secret: bytes, purpose: Purpose, key: str, expires: float | None = None) -> str:
+    """A token for one purpose. `expires` (Unix time) is for confirm tokens.
+
+    Unsubscribe tokens keep the form mail already carries (`make`).
+    """
+    if purpose == "unsubscribe":
+        return make(secret, key)
+    payload = key.encode("utf-8")
+    if expires is not None:
+        payload += b"\x00" + str(int(expires)).encode("ascii")
+    return f"{_TAGS[purpose]}.{_b64(payload)}.{_b64(_mac_for(secret, purpose, payload))}"
+
+
+def verify_for(secret: bytes, purpose: Purpose, token: str, now: float | None = None) -> str:
+    """The email key `token` was made for, if it is genuine, for `purpose` and
+    not expired; TokenError saying which it is not otherwise."""
+    token = token.strip()
+    if not token or len(token) > MAX_TOKEN or not token.isascii():
+        raise TokenError("malformed", "not a valid link: the token is missing or damaged")
+    parts = token.split(".")
+    if purpose == "unsubscribe":
+        if len(parts) == 3:
+            raise TokenError("purpose", "this link is for something else, not unsubscribing")
+        try:
+            return verify(secret, token)
+        except SubscriberError as exc:
+            reason: Reason = "forged" if "does not verify" in exc.message else "malformed"
+            raise TokenError(reason, exc.message, exc.hint) from exc
+    if len(parts) != 3:
+        if len(parts) == 2:
+            raise TokenError("purpose", f"this link is for something else, not to {purpose}")
+        raise TokenError("malformed", "not a valid link: the token is damaged")
+    tag, encoded, mac = parts
+    if not _B64URL.fullmatch(encoded) or not _B64URL.fullmatch(mac):
+        raise TokenError("malformed", "not a valid link: the token is damaged")
+    try:
+        payload = _unb64(encoded)
+        given = _unb64(mac)
+    except (binascii.Error, ValueError) as exc:
+        raise TokenError("malformed", "not a valid link: the token is damaged") from exc
+    expected = _mac_for(secret, purpose, payload)
+    if tag != _TAGS[purpose]:
+        # Still compare, so a wrong purpose costs the same time as a right one.
+        hmac.compare_digest(given, expected)
+        raise TokenError("purpose", f"this link is for something else, not to {purpose}")
+    if not hmac.compare_digest(given, expected):
+        raise TokenError(
+            "forged",
+            "this link does not verify",
+            hint=f"it was altered, or made with a different {SECRET_ENV}",
+        )
+    key_bytes, _, expiry = payload.partition(b"\x00")
+    try:
+        key = key_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:  # only possible with the secret: defensive
+        raise TokenError("malformed", "not a valid link: the token is damaged") from exc
+    if purpose == "confirm":
+        if not expiry.isdigit():
+            raise TokenError("malformed", "not a valid link: the token has no expiry")
+        if int(expiry) <= (time.time() if now is None else now):
+            raise TokenError("expired", "this confirmation link has expired")
+    return key

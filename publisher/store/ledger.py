@@ -61,6 +61,14 @@ def pending(conn: sqlite3.Connection, digest_id: int) -> list[Pending]:
     ]
 
 
+def current_status(conn: sqlite3.Connection, subscriber_id: int) -> Status | None:
+    """The subscriber's status now (None once removed): checked right before
+    each message, so an unsubscribe that lands during a send is honoured from
+    the next message on. One primary-key read, a few microseconds."""
+    row = conn.execute("SELECT status FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    return cast("Status", row[0]) if row else None
+
+
 def mark_sent(conn: sqlite3.Connection, item: Pending, now: datetime) -> None:
     with _commit(conn):
         conn.execute(

@@ -7,9 +7,10 @@ a newer publisher is refused rather than guessed at.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +82,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Double opt-in: `pending` until the address is confirmed, never mailed
+        # a digest. SQLite cannot alter a CHECK, so the table is rebuilt with
+        # the same ids (sends refer to them), foreign keys off meanwhile (see
+        # `migrate`): dropping the old table would otherwise cascade to sends.
+        "0004_pending_subscribers",
+        """
+        CREATE TABLE subscribers_new (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
+            failures INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            confirmed_at TEXT
+        );
+        INSERT INTO subscribers_new
+            (id, email, email_key, name, status, failures, created_at, updated_at)
+            SELECT id, email, email_key, name, status, failures, created_at, updated_at
+            FROM subscribers;
+        DROP TABLE subscribers;
+        ALTER TABLE subscribers_new RENAME TO subscribers;
+        CREATE INDEX subscribers_status ON subscribers(status)
+        """,
+    ),
 ]
 
 
@@ -95,6 +124,16 @@ class DigestRecord:
     text: str
     more: int
     post_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Issued:
+    """One line of the archive: a digest without its bodies."""
+
+    slug: str
+    subject: str
+    issued_at: datetime
+    posts: int
 
 
 class State:
@@ -173,6 +212,15 @@ class State:
             post_keys=keys,
         )
 
+    def issued(self) -> list[Issued]:
+        """Every digest issued, newest first, without loading their bodies."""
+        rows = self.conn.execute(
+            "SELECT d.slug, d.subject, d.issued_at, "
+            "(SELECT COUNT(*) FROM digest_posts p WHERE p.digest_id = d.id) "
+            "FROM digests d ORDER BY d.id DESC"
+        )
+        return [Issued(r[0], r[1], datetime.fromisoformat(r[2]), int(r[3])) for r in rows]
+
     def digested_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of `keys` are already in some digest."""
         found: set[str] = set()
@@ -244,6 +292,12 @@ def open_state(path: Path) -> State:
             f"{path.parent}: cannot create the state folder: {reason(exc)}",
             hint=hint_for(path, exc),
         ) from exc
+    try:
+        _create_private(path)
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot create the state store: {reason(exc)}", hint=hint_for(path, exc)
+        ) from exc
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -298,15 +352,30 @@ def migrate(conn: sqlite3.Connection) -> None:
     for name, sql in MIGRATIONS:
         if name in applied:
             continue
+        _apply(conn, name, sql)
+
+
+def _apply(conn: sqlite3.Connection, name: str, sql: str) -> None:
+    """One migration in one transaction, with foreign keys off (SQLite's recipe
+    for rebuilding a table) and checked before the commit."""
+    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it before
+    try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have applied it while we waited for the lock.
             if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("ROLLBACK")
-                continue
+                return
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise StateError(
+                    f"migration {name} would break {len(broken)} references; nothing changed",
+                    hint="report this; the state store was left as it was",
+                )
             conn.execute(
                 "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
             )
@@ -314,3 +383,12 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+
+
+def _create_private(path: Path) -> None:
+    """Create the store readable by its owner only (it holds addresses); SQLite
+    gives its -wal and -shm files the same mode. An existing file is left as is."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -20,7 +20,9 @@ from typing import Literal, cast
 
 from ..errors import SubscriberError
 
-Status = Literal["active", "unsubscribed", "bounced"]
+Status = Literal["active", "unsubscribed", "bounced", "pending"]
+# What an operator sets and imports; `pending` (signed up on the web, not yet
+# confirmed: never mailed a digest) comes only from the subscribe form.
 STATUSES: tuple[Status, ...] = ("active", "unsubscribed", "bounced")
 CSV_HEADER = ("email", "name", "status")
 MAX_NAME = 200
@@ -137,8 +139,12 @@ def listing(conn: sqlite3.Connection, status: Status | None = None) -> list[Subs
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Subscribers per status; `pending` only when there are some."""
     found = dict(conn.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status"))
-    return {s: int(found.get(s, 0)) for s in STATUSES}
+    result: dict[str, int] = {s: int(found.get(s, 0)) for s in STATUSES}
+    if found.get("pending"):
+        result["pending"] = int(found["pending"])
+    return result
 
 
 def add(
@@ -151,14 +157,15 @@ def add(
     """Add an active subscriber. Returns (subscriber, True if the list changed).
 
     Someone who unsubscribed or bounced is not quietly put back: that takes
-    `resubscribe=True`, an explicit decision by the operator.
+    `resubscribe=True`, an explicit decision by the operator. An address still
+    `pending` confirmation is made active: the operator vouches for it.
     """
     email = normalise(address)
     name = clean_name(name)
     stamp = _stamp(now)
     existing = find(conn, email)
     if existing is not None:
-        if existing.status == "active" or not resubscribe:
+        if existing.status == "active" or not (resubscribe or existing.status == "pending"):
             return existing, False
         conn.execute(
             "UPDATE subscribers SET status = 'active', failures = 0, updated_at = ?, "
@@ -291,3 +298,56 @@ def export_csv(conn: sqlite3.Connection) -> str:
 def _stamp(now: datetime | None) -> str:
     # Bookkeeping only (never compared for behaviour): callers pass `now` when they have it.
     return now.isoformat() if now is not None else datetime.now().astimezone().isoformat()
+
+
+# -- the web's double opt-in -------------------------------------------------
+
+
+def add_pending(
+    conn: sqlite3.Connection, address: str, name: str, now: datetime
+) -> tuple[Subscriber, bool]:
+    """Record a sign-up from the web: a new address becomes `pending`.
+
+    Returns (subscriber, True if a row was created). An address already on
+    the list is left exactly as it is whatever its status: only confirming
+    (`confirm`) changes it, so a stranger typing someone's address changes
+    nothing but sending them a confirmation mail.
+    """
+    email = normalise(address)
+    name = clean_name(name)
+    existing = find(conn, email)
+    if existing is not None:
+        return existing, False
+    stamp = _stamp(now)
+    cur = conn.execute(
+        "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'pending', ?, ?)",
+        (email, email_key(email), name, stamp, stamp),
+    )
+    assert cur.lastrowid is not None
+    created = get(conn, cur.lastrowid)
+    assert created is not None
+    return created, True
+
+
+def by_key(conn: sqlite3.Connection, key: str) -> Subscriber | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+    ).fetchone()
+    return _row(row) if row else None
+
+
+def activate_key(conn: sqlite3.Connection, key: str, now: datetime) -> Subscriber | None:
+    """The owner of the address asked for mail (confirmed, or resubscribed from
+    the manage page): active, failures reset. None if the address is not on
+    the list. Idempotent: an active subscriber is returned unchanged."""
+    subscriber = by_key(conn, key)
+    if subscriber is None or subscriber.status == "active":
+        return subscriber
+    stamp = _stamp(now)
+    conn.execute(
+        "UPDATE subscribers SET status = 'active', failures = 0, updated_at = ?, "
+        "confirmed_at = ? WHERE id = ?",
+        (stamp, stamp, subscriber.id),
+    )
+    return get(conn, subscriber.id)

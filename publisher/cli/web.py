@@ -1,0 +1,54 @@
+"""`serve`: the list's public pages (subscribe, confirm, unsubscribe, manage, archive)."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import ExitCode
+from .common import Context, run_action
+from .service import _log_levels
+
+
+@click.command()
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Address to listen on (default: [web] listen, 127.0.0.1:8080).",
+)
+@click.option(
+    "--print-form",
+    is_flag=True,
+    help="Print an HTML sign-up form for your own site, then exit.",
+)
+@click.pass_obj
+def serve(ctx: Context, listen: str | None, print_form: bool) -> None:
+    """Serve the list's pages until stopped (SIGTERM or Ctrl-C).
+
+    \b
+    GET  /              subscribe form (double opt-in by email)
+    GET  /confirm       confirm button        POST /confirm
+    GET  /unsubscribe   unsubscribe button    POST /unsubscribe (RFC 8058 one-click)
+    GET  /manage        status and buttons    POST /manage
+    GET  /archive/      every digest sent
+    GET  /site/...      out/, for local preview
+
+    Put it behind a reverse proxy at [web] base_url. Needs PUBLISHER_SECRET
+    and [delivery] from (it mails the confirmation links).
+    """
+
+    def action() -> int:
+        config = ctx.config
+        if print_form:
+            from ..web.pages import Pages
+            from ..web.server import address, url_of
+
+            base = config.web.base_url.rstrip("/") or url_of(*address(config, listen))
+            click.echo(Pages(config, base, "").text("form-snippet.html"), nl=False)
+            return ExitCode.OK
+        from ..web.server import serve as run_server
+
+        _log_levels(ctx.verbose, ctx.quiet)
+        run_server(config, listen)
+        return ExitCode.OK
+
+    run_action(ctx, action)

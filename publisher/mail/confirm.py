@@ -1,0 +1,97 @@
+"""The one message the list's web app sends itself: "confirm your subscription".
+
+Double opt-in: nothing is active until the owner of the address presses the
+button behind this link. The message is transactional, not bulk: no
+List-Unsubscribe (there is nothing to leave yet), `Auto-Submitted` so no
+autoresponder answers it. Bodies come from `confirm.txt` and `confirm.html`
+in `[digest] templates`, each falling back to the package's own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import jinja2
+
+from ..config import Config
+from ..errors import TemplateError
+from ..newsletter import PACKAGE_TEMPLATES
+from .messages import HEADER_POLICY, Sender, one_line, sender_from_config
+from .transports import OutboxTransport, SmtpTransport, Transport, password_from_env
+
+TEXT_TEMPLATE = "confirm.txt"
+HTML_TEMPLATE = "confirm.html"
+
+
+def _environment(config: Config) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    site_templates = config.resolve(config.digest.templates)
+    if site_templates.is_dir():
+        loaders.append(jinja2.FileSystemLoader(site_templates))
+    loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html", "htm"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+class ConfirmationMessages:
+    """Builds confirmation messages; the templates are loaded once."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sender: Sender = sender_from_config(config)
+        env = _environment(config)
+        try:
+            self.text = env.get_template(TEXT_TEMPLATE)
+            self.html = env.get_template(HTML_TEMPLATE)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"confirmation email template failed to load: {exc}") from exc
+
+    def build(self, to: str, name: str, link: str, hours: int, now: datetime) -> bytes:
+        config = self.config
+        context = {
+            "site": {
+                "title": config.site.title,
+                "url": config.site_url,
+                "language": config.site.language,
+            },
+            "confirm_url": link,
+            "hours": hours,
+            "subscriber_name": name.strip(),
+        }
+        try:
+            text = self.text.render(context)
+            html = self.html.render(context)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"confirmation email template failed: {exc}") from exc
+        msg = EmailMessage(policy=HEADER_POLICY)
+        msg["From"] = self.sender.address
+        if self.sender.reply_to is not None:
+            msg["Reply-To"] = self.sender.reply_to
+        msg["To"] = to
+        msg["Subject"] = one_line(f"Confirm your subscription to {config.site.title}")
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = make_msgid(domain=self.sender.domain)
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text, charset="utf-8", cte="quoted-printable")
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        return msg.as_bytes(policy=HEADER_POLICY)
+
+
+def transport(config: Config, environ: Mapping[str, str] | None = None) -> Transport:
+    """The configured transport, as for digests."""
+    if config.delivery.transport == "smtp":
+        return SmtpTransport(config, password_from_env(config, environ))
+    return OutboxTransport(config.resolve(config.delivery.outbox))
+
+
+def label(now: datetime) -> str:
+    """An outbox file name that never overwrites another confirmation."""
+    return f"confirm-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(6)}"

@@ -1,0 +1,152 @@
+"""The store under the web app: pending subscribers, the migration that allows them,
+a private state file, and unsubscribes that land while a send is running."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from publisher.mail.delivery import deliver_pending
+from publisher.pipeline import publish
+from publisher.store import ledger
+from publisher.store import subscribers as subs
+from publisher.store.state import MIGRATIONS, open_state
+
+from .delivery_support import NOW, SECRET, make_site, write_post
+
+OLD = [m for m in MIGRATIONS if m[0] < "0004"]
+
+
+def old_database(path: Path) -> None:
+    """A store as publisher wrote it before pending subscribers existed."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in OLD:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO migrations VALUES (?, 'then')", (name,))
+    conn.executescript(
+        """
+        INSERT INTO subscribers (id, email, email_key, name, status, failures, created_at,
+            updated_at) VALUES
+            (5, 'ann@example.com', 'ann@example.com', 'Ann', 'active', 0, 't', 't'),
+            (9, 'bob@example.com', 'bob@example.com', '', 'bounced', 3, 't', 't');
+        INSERT INTO digests (id, slug, issued_at, cutoff, subject, html, text)
+            VALUES (1, '2026-01-01', '2026-01-01T00:00:00+00:00',
+                    '2026-01-01T00:00:00+00:00', 's', 'h', 't');
+        INSERT INTO sends (digest_id, subscriber_id, status) VALUES (1, 5, 'sent'),
+            (1, 9, 'pending');
+        """
+    )
+    conn.close()
+
+
+def test_migration_keeps_ids_and_sends_and_allows_pending(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old_database(path)
+    state = open_state(path)
+    try:
+        conn = state.conn
+        rows = conn.execute("SELECT id, email, status, failures FROM subscribers").fetchall()
+        assert rows == [(5, "ann@example.com", "active", 0), (9, "bob@example.com", "bounced", 3)]
+        assert conn.execute("SELECT * FROM sends ORDER BY subscriber_id").fetchall() == [
+            (1, 5, "sent", 0, "", None), (1, 9, "pending", 0, "", None)
+        ]
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        with state.transaction() as tx:
+            created, new = subs.add_pending(tx, "cy@example.com", "Cy", NOW)
+        assert new and created.status == "pending"
+        # Still the real foreign key: deleting a subscriber takes their sends along.
+        with state.transaction() as tx:
+            subs.remove(tx, "ann@example.com")
+        assert conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE subscribers SET status = 'nonsense' WHERE id = 9")
+    finally:
+        state.close()
+    again = open_state(path)  # applied once only
+    again.close()
+
+
+def test_state_file_is_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "state.db"
+    open_state(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_pending_is_never_mailed_and_operator_add_activates(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+    config = make_site(tmp_path)
+    state = open_state(config.state_file)
+    try:
+        with state.transaction() as conn:
+            subs.add(conn, "active@example.com", "", NOW)
+            subs.add_pending(conn, "pending@example.com", "", NOW)
+            subs.add_pending(conn, "also-pending@example.com", "", NOW)
+            # A sign-up for an address already on the list changes nothing.
+            same, created = subs.add_pending(conn, "active@example.com", "Other Name", NOW)
+            assert not created and same.status == "active" and same.name == ""
+        assert subs.counts(state.conn) == {"active": 1, "unsubscribed": 0, "bounced": 0,
+                                           "pending": 2}
+        with state.transaction() as conn:
+            _, changed = subs.add(conn, "also-pending@example.com", "", NOW)
+            assert changed  # the operator vouches for it
+    finally:
+        state.close()
+    result = publish(config, NOW)
+    assert result.delivery is not None and result.delivery.sent == 2
+    outbox = sorted((tmp_path / ".publisher" / "outbox").glob("*.eml"))
+    recipients = {p.read_bytes().split(b"\r\n", 1)[0].decode() for p in outbox}
+    assert recipients == {"To: active@example.com", "To: also-pending@example.com"}
+
+
+def test_unsubscribe_during_a_send_is_honoured_from_the_next_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+    config = make_site(tmp_path)
+    addresses = [f"reader{i:02d}@example.com" for i in range(20)]
+    state = open_state(config.state_file)
+    try:
+        with state.transaction() as conn:
+            for address in addresses:
+                subs.add(conn, address, "", NOW)
+    finally:
+        state.close()
+    write_post(tmp_path, "extra", "Extra", "2026-03-01T09:00:00")
+    # Issue without sending: the secret is missing the first time.
+    monkeypatch.delenv("PUBLISHER_SECRET")
+    assert publish(config, NOW).delivery_error is not None
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+
+    # Another connection (as the web app has) unsubscribes reader15 after the
+    # 5th message went out: the send loop read its work list long before.
+    other = open_state(config.state_file)
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done == 5:
+            with other.transaction() as conn:
+                subs.unsubscribe_key(conn, "reader15@example.com", NOW)
+
+    state = open_state(config.state_file)
+    try:
+        summary = deliver_pending(config, state, NOW, progress)
+        rows = dict(state.conn.execute(
+            "SELECT u.email, s.status FROM sends s JOIN subscribers u ON u.id = s.subscriber_id"
+        ).fetchall())
+        assert ledger.current_status(state.conn, 10_000) is None
+    finally:
+        state.close()
+        other.close()
+    assert summary.sent == 19 and summary.skipped == 1
+    assert rows["reader15@example.com"] == "skipped"
+    mailed = {p.read_bytes().split(b"\r\n", 1)[0].decode()[4:]
+              for p in (tmp_path / ".publisher" / "outbox").glob("*.eml")}
+    assert "reader15@example.com" not in mailed and len(mailed) == 19
