@@ -17,6 +17,7 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 
+MAIN_OUTPUTS = ("feed.xml", "rss.xml", "feed.json", "feeds.html")
 TRICKY_TITLE = 'Caf\u00e9 & "quotes" <b>bold</b> \u2014 \u4e2d\u6587 \U0001f600'
 
 
@@ -157,7 +158,7 @@ def test_rebuild_is_byte_identical_and_not_rewritten(site: SiteDir) -> None:
     config = site.config()
     first = build(config, NOW)
     assert all(f.written for f in first.feeds)
-    before = {n: (site.out / n).read_bytes() for n in ("feed.xml", "rss.xml")}
+    before = {n: (site.out / n).read_bytes() for n in MAIN_OUTPUTS}
     mtimes = {n: os.stat(site.out / n).st_mtime_ns for n in before}
     time.sleep(0.01)
     later = datetime(2026, 1, 20, tzinfo=NOW.tzinfo)
@@ -167,7 +168,7 @@ def test_rebuild_is_byte_identical_and_not_rewritten(site: SiteDir) -> None:
         assert (site.out / name).read_bytes() == data
         assert os.stat(site.out / name).st_mtime_ns == mtimes[name]
     # No temp files are left behind.
-    assert sorted(p.name for p in site.out.iterdir()) == ["feed.xml", "rss.xml"]
+    assert sorted(p.name for p in site.out.iterdir()) == sorted(MAIN_OUTPUTS)
 
 
 def test_limit_order_and_future_posts(site: SiteDir) -> None:
