@@ -77,10 +77,8 @@ class FeedCache:
 
     def fingerprint(self, feed: Feed) -> str:
         """What the feed's bytes depend on; "" if a post file is missing or racy."""
-        digest = hashlib.sha256()
-        identity = (FORMAT, self.config_fp, feed.kind, feed.format, feed.name, feed.slug,
-                    feed.path, feed.url, feed.title, feed.description)
-        digest.update(repr(identity).encode())
+        parts = [repr((FORMAT, self.config_fp, feed.kind, feed.format, feed.name, feed.slug,
+                       feed.path, feed.url, feed.title, feed.description))]
         for post in feed.posts:
             if post.path in self.stats:
                 stat = self.stats[post.path]
@@ -88,8 +86,8 @@ class FeedCache:
                 stat = self.stats[post.path] = _stat(post.path)
             if stat is None or stat[1] > self.racy_after:
                 return ""
-            digest.update(f"\n{post.path}\0{post.key}\0{stat[0]}\0{stat[1]}".encode())
-        return digest.hexdigest()
+            parts.append(f"{post.path}\0{post.key}\0{stat[0]}\0{stat[1]}")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def save(self) -> None:
         """Keep this run's feeds only; written when anything differs from the last run."""

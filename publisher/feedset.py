@@ -127,7 +127,10 @@ def main_path(config: Config, fmt: Format) -> str:
 
 def url_of(config: Config, path: str) -> str:
     """The absolute URL of a file in the output folder (non-ASCII percent-encoded)."""
-    return urljoin(config.site_url, quote(path))
+    path = quote(path)
+    if "./" in path or path.endswith("."):
+        return urljoin(config.site_url, path)
+    return config.site_url + path  # what urljoin gives without dot segments, faster
 
 
 def main(config: Config, fmt: Format, posts: tuple[Post, ...] = ()) -> Feed:
@@ -166,18 +169,19 @@ def plan(config: Config, site: Site) -> Plan:
         problems.extend(_clashes(groups, kind))
         for slug in sorted(groups):
             group = groups[slug]
+            name = group.listed or group.usual(kind)
             for fmt in fmts:
                 path = f"{FOLDERS[kind]}{slug}{SUFFIXES[fmt]}"
                 feeds.append(
                     Feed(
                         kind=kind,
                         format=fmt,
-                        name=group.name,
+                        name=name,
                         slug=slug,
                         path=path,
                         url=url_of(config, path),
-                        title=f"{title}: {kind} {group.name}",
-                        description=_description(kind, group.name, title),
+                        title=f"{title}: {kind} {name}",
+                        description=_description(kind, name, title),
                         home=config.site_url,
                         posts=tuple(group.posts[:limit]),
                     )
@@ -197,65 +201,79 @@ def _description(kind: str, name: str, site_title: str) -> str:
 
 @dataclass
 class _Group:
-    posts: list[Post]
-    spellings: Counter[str]
-    first_file: dict[str, str]  # spelling -> the first post file (by name) using it
+    posts: list[Post]  # newest first
+    spellings: list[str]  # the names that make this slug, as posts write them
     listed: str = ""  # the name as written in [feeds], when it is listed
 
-    @property
-    def usual(self) -> str:
-        """The spelling most posts use (the first in sort order on a tie); "" if none."""
-        if not self.spellings:
-            return ""
-        best = max(self.spellings.values())
-        return min(s for s, n in self.spellings.items() if n == best)
+    def uses(self, kind: Taxonomy) -> Counter[str]:
+        """How many posts use each spelling (counted only when there are several)."""
+        if len(self.spellings) < 2:
+            return Counter(self.spellings)
+        counts: Counter[str] = Counter()
+        for post in self.posts:
+            counts.update(n for n in _names(post, kind) if n in self.spellings)
+        return counts
 
-    @property
-    def name(self) -> str:
-        """What the feed is called: as listed in [feeds], else the usual spelling."""
-        return self.listed or self.usual
+    def usual(self, kind: Taxonomy) -> str:
+        """The spelling most posts use (the first in sort order on a tie); "" if none."""
+        counts = self.uses(kind)
+        if not counts:
+            return ""
+        best = max(counts.values())
+        return min(s for s, n in counts.items() if n == best)
+
+
+def _names(post: Post, kind: Taxonomy) -> tuple[str, ...]:
+    return post.categories if kind == "category" else post.tags
 
 
 def _groups(
     posts: Iterable[Post], kind: Taxonomy, wanted: str | tuple[str, ...]
 ) -> dict[str, _Group]:
-    """Posts by the slug of each of their categories (or tags), newest first."""
+    """Posts by the slug of each of their categories (or tags), newest first.
+
+    Runs over every post of the site, so it does the least per name: a dict
+    look-up of a slug already made, and an append.
+    """
     groups: dict[str, _Group] = {}
     if isinstance(wanted, tuple):
         for name in wanted:
             name = " ".join(name.split())
-            groups.setdefault(slugify(name), _Group([], Counter(), {}, listed=name))
+            groups.setdefault(slugify(name), _Group([], [], listed=name))
+    every = wanted == "all"
     slugs: dict[str, str] = {}
     for post in posts:
-        names = post.categories if kind == "category" else post.tags
-        for name in names:
+        for name in post.categories if kind == "category" else post.tags:
             slug = slugs.get(name)
             if slug is None:
                 slug = slugs[name] = slugify(name)
+                group = groups.get(slug)
+                if group is None and every:
+                    group = groups[slug] = _Group([], [])
+                if group is not None:
+                    group.spellings.append(name)
             group = groups.get(slug)
             if group is None:
-                if wanted != "all":
-                    continue
-                group = groups[slug] = _Group([], Counter(), {})
+                continue
             if not group.posts or group.posts[-1] is not post:  # "a b" and "a-b" on one post
                 group.posts.append(post)
-            group.spellings[name] += 1
-            first = group.first_file.get(name)
-            if first is None or post.name < first:
-                group.first_file[name] = post.name
     return groups
 
 
 def _clashes(groups: dict[str, _Group], kind: Taxonomy) -> list[Problem]:
-    """A warning for each spelling that shares its feed with a more used one."""
+    """A warning for each spelling that shares its feed with a more used one,
+    naming the first post file (by name) that writes it so."""
     problems = []
     for slug, group in sorted(groups.items()):
-        usual = group.usual
+        if len(group.spellings) < 2:
+            continue
+        usual = group.usual(kind)
         path = f"{FOLDERS[kind]}{slug}{SUFFIXES['atom']}"
         for other in sorted(s for s in group.spellings if s != usual):
+            first = min(p.name for p in group.posts if other in _names(p, kind))
             problems.append(
                 Problem(
-                    group.first_file[other],
+                    first,
                     f"{kind} {other!r} has the same feed as {kind} {usual!r} ({path}): "
                     "one feed holds the posts of both; write them alike to keep this quiet",
                     severity="warning",
