@@ -32,9 +32,9 @@ p { margin: .5rem 0; }
 .muted { color: var(--muted); }
 ul { list-style: none; margin: 0; padding: 0; }
 li { display: flex; flex-wrap: wrap; gap: .25rem .75rem; align-items: center; margin: .35rem 0; }
-.format { min-width: 5.5rem; font-weight: 600; }
-input { flex: 1 1 18rem; font: 14px ui-monospace, SFMono-Regular, Menlo, monospace;
-  padding: .3rem .45rem; border: 1px solid var(--line); border-radius: 4px;
+.format { min-width: 6.5rem; font-weight: 600; }
+input { flex: 1 1 18rem; font: 14px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace;
+  padding: .25rem .45rem; border: 1px solid var(--line); border-radius: 4px;
   background: var(--box); color: var(--fg); }
 a { color: var(--accent); }
 """

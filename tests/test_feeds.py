@@ -413,6 +413,11 @@ def test_category_feeds_are_byte_stable_and_cost_what_changed(site: SiteDir) -> 
     assert renderer.memo == {}  # nothing rendered, nothing built
     assert {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in files} == before
     assert [f.name for f in second] == [f.name for f in first]
+    # Built again from scratch (no feed cache), every feed has the same bytes.
+    (site.root / ".publisher" / "feeds.cache").unlink()
+    rebuilt = build_feeds(config, load(config, NOW), Renderer())
+    assert not [f for f in rebuilt if f.written]
+    assert {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in files} == before
 
     site.post("2026-01-04-d.md", "title: D edited\ncategories: [News]")
     os.utime(site.posts / "2026-01-04-d.md", (past + 1, past + 1))

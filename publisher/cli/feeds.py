@@ -26,13 +26,16 @@ def feeds(ctx: Context, as_html: bool, future: bool, now_text: str | None) -> No
     paste them into the <head> of your site's pages so browsers and readers
     find the feeds.
     """
+    from ..cache import PostCache, config_fingerprint
     from ..feedpage import link_tags
     from ..feedset import FORMAT_NAMES, plan
     from ..pipeline import load
 
     def action() -> int:
         config = ctx.config
-        site = load(config, parse_now(now_text), include_future=future)
+        # Read through the post cache publish keeps (not saved: this command writes nothing).
+        known = PostCache.load(config.state_dir, config_fingerprint(config))
+        site = load(config, parse_now(now_text), include_future=future, post_cache=known)
         found = plan(config, site)
         for problem in found.problems:
             ctx.say(str(problem), err=True)
