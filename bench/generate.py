@@ -139,12 +139,22 @@ class _Fill(dict[str, str]):
         return rng.choice(EMOJI)
 
 
+def category_names(count: int) -> tuple[str, ...]:
+    """`count` distinct category names, some non-ASCII, for sites with many categories."""
+    suffixes = ("Desk", "Weekly", "Zürich", "Bogotá", "Łódź", "東京")
+    names = [f"{w.capitalize()} {s}" for s in suffixes for w in WORDS]
+    if count > len(names):
+        raise ValueError(f"at most {len(names)} categories")
+    return tuple(names[:count])
+
+
 class PostMaker:
     """Makes post i of a site; post 0 is the newest."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, categories: int = 0) -> None:
         self.rng = random.Random(seed)
         self.pool = [_paragraph(self.rng) for _ in range(POOL_SIZE)]
+        self.categories = category_names(categories) if categories else CATEGORIES
 
     def date(self, index: int) -> datetime:
         # About one post an hour: 100k posts span ~11 years, like a busy news site.
@@ -173,7 +183,7 @@ class PostMaker:
             f"title: {_quote(title)}",
             f"date: {when:%Y-%m-%dT%H:%M:%S}",
             f"author: {_quote(rng.choice(AUTHORS))}",
-            f"categories: [{', '.join(rng.sample(CATEGORIES, rng.choice((1, 1, 1, 2))))}]",
+            f"categories: [{', '.join(rng.sample(self.categories, rng.choice((1, 1, 1, 2))))}]",
             f"tags: [{', '.join(rng.sample(TAGS, rng.randint(0, 4)))}]",
         ]
         if rng.random() < 0.4:
@@ -185,10 +195,13 @@ class PostMaker:
         return f"{when:%Y-%m-%d}-{slug}.md", "\n".join(lines) + "\n" + self.body()
 
 
-def write_posts(folder: Path, count: int, seed: int = 1) -> list[Path]:
-    """Write `count` posts into `folder` (created); returns their paths, newest first."""
+def write_posts(folder: Path, count: int, seed: int = 1, categories: int = 0) -> list[Path]:
+    """Write `count` posts into `folder` (created); returns their paths, newest first.
+
+    With `categories`, posts are spread over that many categories instead of the usual 8.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    maker = PostMaker(seed)
+    maker = PostMaker(seed, categories)
     paths = []
     for index in range(count):
         name, text = maker.post(index)
@@ -231,9 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("target", type=Path, help="folder for posts, file for subscribers")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--categories", type=int, default=0,
+                        help="spread posts over this many categories (default: 8)")
     args = parser.parse_args(argv)
     if args.what == "posts":
-        write_posts(args.target, args.count, args.seed)
+        write_posts(args.target, args.count, args.seed, args.categories)
     else:
         write_subscribers(args.target, args.count, args.seed)
 

@@ -40,13 +40,18 @@ SECRET = "bench-only-secret-not-for-production"
 DELIVERY_SITE_POSTS = 200
 
 POST_SCENARIOS = ("cold", "nochange", "edit", "add")
+# A site with a feed per category (issue 13): many feeds must not mean many re-renders.
+CATEGORY_SCENARIOS = ("catnochange", "catedit")
 DELIVERY_SCENARIOS = ("import", "outbox", "smtp")
-SCENARIOS = POST_SCENARIOS + DELIVERY_SCENARIOS
+SCENARIOS = POST_SCENARIOS + CATEGORY_SCENARIOS + DELIVERY_SCENARIOS
+CATEGORIES = 200
 LABELS = {
     "cold": "publish, cold",
     "nochange": "publish, nothing changed",
     "edit": "publish, one post edited",
     "add": "publish, one post added",
+    "catnochange": f"nothing changed, {CATEGORIES} category feeds",
+    "catedit": f"one post edited, {CATEGORIES} category feeds",
     "import": "subscribers import",
     "outbox": "digest to outbox",
     "smtp": "digest via SMTP",
@@ -78,6 +83,8 @@ TARGETS: dict[tuple[str, int], Target] = {
     ("edit", 10_000): Target(seconds=0.4),
     ("cold", 100_000): Target(seconds=15, rss_mb=600),
     ("nochange", 100_000): Target(seconds=1.0),
+    # 600 category feeds (Atom, RSS, JSON Feed) cost a no-change run nothing more.
+    ("catnochange", 10_000): Target(seconds=0.15),
     ("outbox", 100_000): Target(seconds=30, rss_mb=300),
     ("smtp", 10_000): Target(rate=500),
 }
@@ -243,20 +250,31 @@ def site_config(transport: str = "outbox", window: int = 7) -> str:
     return CONFIG.format(transport=transport, window=window)
 
 
-def make_site(folder: Path, posts: int, seed: int, window: int = 7) -> Path:
-    """A site with `posts` generated posts; reused when the marker matches."""
+def make_site(
+    folder: Path, posts: int, seed: int, window: int = 7, categories: int = 0
+) -> Path:
+    """A site with `posts` generated posts; reused when the marker matches.
+
+    With `categories`, the posts are spread over that many categories and the
+    site writes a feed for each of them.
+    """
     marker = folder / "bench-site.json"
-    want = {"version": generate.VERSION, "posts": posts, "seed": seed}
+    want: dict[str, int] = {"version": generate.VERSION, "posts": posts, "seed": seed}
+    if categories:
+        want["categories"] = categories
     if marker.is_file() and json.loads(marker.read_text()) == want:
         reset_outputs(folder)
     else:
         if folder.exists():
             shutil.rmtree(folder)
         started = time.perf_counter()
-        generate.write_posts(folder / "content", posts, seed)
+        generate.write_posts(folder / "content", posts, seed, categories)
         marker.write_text(json.dumps(want))
         print(f"  generated {posts:,} posts in {time.perf_counter() - started:.1f} s", flush=True)
-    (folder / "publisher.toml").write_text(site_config(window=window), encoding="utf-8")
+    config = site_config(window=window)
+    if categories:
+        config = config.replace("[feeds]\n", '[feeds]\ncategories = "all"\n')
+    (folder / "publisher.toml").write_text(config, encoding="utf-8")
     return folder
 
 
@@ -341,6 +359,53 @@ def post_scenarios(
     finally:
         for path in added:
             path.unlink(missing_ok=True)
+    return results
+
+
+def category_scenarios(
+    work: Path, size: int, runs: int, only: set[str], seed: int, log: Path
+) -> list[Result]:
+    """A no-change run and a one-post edit on a site with a feed per category."""
+    wanted = [s for s in CATEGORY_SCENARIOS if s in only]
+    if not wanted:
+        return []
+    site = make_site(work / f"posts-{size}-categories", size, seed, categories=CATEGORIES)
+    results = []
+    # Post 100 is past the main feed but among the newest of its categories.
+    (edited,) = (site / "content").glob(f"*-{min(100, size - 1)}.md")
+    # Posts written in the last 2 s are not trusted by the unchanged-run shortcut
+    # (see cache.RACY_NS): let a freshly generated site settle first.
+    newest = max(p.stat().st_mtime for p in (site / "content").iterdir())
+    time.sleep(max(0.0, newest + 2.5 - time.time()))
+    try:
+        run_cli(site, publish_args(), log, ok=(0, 3))  # untimed: build the state first
+    except BenchError as exc:
+        return [Result(s, size, "posts", status=f"error: {exc}") for s in wanted]
+
+    def nochange(index: int) -> Run:
+        return run_cli(site, publish_args(), log)
+
+    def edit(index: int) -> Run:
+        text = edited.read_text(encoding="utf-8")
+        end = text.index("\n---\n", 4) + 5
+        body = generate.PostMaker(seed * 1000 + index + 1).body()
+        edited.write_text(text[:end] + "\n" + body, encoding="utf-8")
+        stamp = time.time() + index + 1  # newer than anything a cache may hold
+        os.utime(edited, (stamp, stamp))
+        return run_cli(site, publish_args(), log)
+
+    for scenario, one_run in (("catnochange", nochange), ("catedit", edit)):
+        if scenario not in only:
+            continue
+        result = Result(scenario, size, "posts")
+        results.append(result)
+        print(f"  {LABELS[scenario]} ({size:,} posts) x{runs}", flush=True)
+        try:
+            for index in range(runs):
+                result.runs.append(one_run(index))
+        except BenchError as exc:
+            result.status = f"error: {exc}"
+        result.judge()
     return results
 
 
@@ -599,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         if only & set(POST_SCENARIOS):
             results.extend(post_scenarios(work, size, runs, only, args.seed, log))
+        results.extend(category_scenarios(work, size, runs, only, args.seed, log))
     results.extend(delivery_scenarios(work, subscribers, smtp, runs, only, args.seed, log))
     ratio = ratio_row(results)
 

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 from . import __version__
 from .config import Config
 from .files import write_atomic
-from .model import Image, Person, Post, Problem, Summary
+from .model import Enclosure, Image, Person, Post, Problem, Summary
 
-FORMAT = 1  # of the post and render caches; part of their fingerprint
+FORMAT = 2  # of the post and render caches; 2: posts carry an enclosure and a banner image
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
 RUN_FILE = "last-run.json"
@@ -70,11 +70,16 @@ def encode_post(post: Post) -> tuple[Any, ...]:
         image,
         post.format,
         post.visible,
+        (post.enclosure.url, post.enclosure.length, post.enclosure.type)
+        if post.enclosure
+        else None,
+        post.banner,
     )
 
 
 def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
-    (key, url, title, date, updated, author, cats, tags, excerpt, sep, image, fmt, visible) = row
+    (key, url, title, date, updated, author, cats, tags, excerpt, sep, image, fmt, visible,
+     enclosure, banner) = row
     return Post(
         path=path,
         name=name,
@@ -92,6 +97,8 @@ def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
         format=fmt,
         size=size,
         visible=visible,
+        enclosure=Enclosure(*enclosure) if enclosure else None,
+        banner=banner,
     )
 
 

@@ -62,6 +62,13 @@ class FeedsConfig:
     limit: int = 20
     atom: str = "feed.xml"
     rss: str = "rss.xml"
+    json: str = "feed.json"  # JSON Feed 1.1; "" writes none
+    # Per-category and per-tag feeds: "all", "none" or a list of names.
+    categories: str | tuple[str, ...] = "none"
+    tags: str | tuple[str, ...] = "none"
+    hub: str = ""  # a WebSub hub to announce and ping; "" for none
+    hub_timeout: float = 10.0  # seconds per request to the hub
+    page: str = "feeds.html"  # the page listing every feed; "" writes none
 
 
 @dataclass(frozen=True)
@@ -295,11 +302,22 @@ def _convert(value: Any, hint: Any) -> Any:
         return _BAD
     if hint is str:
         return value if isinstance(value, str) else _BAD
-    if hint == tuple[str, ...]:
+    names = _is_names(hint)
+    if names and isinstance(value, str):
+        return value
+    if names or hint == tuple[str, ...]:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
+            return tuple(value)  # a tuple: the Config stays hashable
         return _BAD
     return _BAD
+
+
+def _is_names(hint: Any) -> bool:
+    """`str | tuple[str, ...]`: a keyword such as "all", or a list of names."""
+    return isinstance(hint, types.UnionType) and set(typing.get_args(hint)) == {
+        str,
+        tuple[str, ...],
+    }
 
 
 def _describe(hint: Any) -> str:
@@ -311,6 +329,8 @@ def _describe(hint: Any) -> str:
         return "true or false"
     if hint is str:
         return "a string"
+    if _is_names(hint):
+        return "a string or an array of strings"
     if hint == tuple[str, ...]:
         return "an array of strings"
     return 'a name or a table {name = "…", email = "…"}'
@@ -353,8 +373,8 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
             '(use an IANA name such as "Europe/Paris" or "UTC")'
         )
     feeds: FeedsConfig | None = tables.get("feeds")
-    if feeds is not None and feeds.limit < 1:
-        problems.append(f"{f}: [feeds] limit: must be at least 1, got {feeds.limit}")
+    if feeds is not None:
+        problems.extend(_feeds_problems(feeds, f))
     digest: DigestConfig | None = tables.get("digest")
     if digest is not None:
         if digest.max_posts < 1:
@@ -395,6 +415,47 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
                 f'{f}: [schedule] digest: expected a cron expression of five fields '
                 f'such as "0 8 * * mon", got {schedule.digest!r}'
             )
+
+
+def _feeds_problems(feeds: FeedsConfig, f: str) -> list[str]:
+    problems = []
+    if feeds.limit < 1:
+        problems.append(f"{f}: [feeds] limit: must be at least 1, got {feeds.limit}")
+    names = {"atom": feeds.atom, "rss": feeds.rss, "json": feeds.json, "page": feeds.page}
+    for key, name in names.items():
+        if not name and key in ("atom", "rss"):
+            # The digest links to both, so neither can be switched off.
+            problems.append(f"{f}: [feeds] {key}: required, a file name in the output folder")
+        elif name and (name.startswith(("/", "\\")) or ".." in name.split("/")):
+            problems.append(
+                f"{f}: [feeds] {key}: must be a path inside the output folder, got {name!r}"
+            )
+        elif name.split("/")[0] == "feed":
+            problems.append(
+                f"{f}: [feeds] {key}: feed/ holds the category and tag feeds; "
+                f"choose another name than {name!r}"
+            )
+    used = [name for name in names.values() if name]
+    for name in sorted({n for n in used if used.count(n) > 1}):
+        keys = ", ".join(k for k, v in names.items() if v == name)
+        problems.append(f"{f}: [feeds] {keys}: each needs its own file name, all are {name!r}")
+    for key in ("categories", "tags"):
+        value = getattr(feeds, key)
+        if isinstance(value, str) and value not in ("all", "none"):
+            problems.append(
+                f'{f}: [feeds] {key}: must be "all", "none" or a list of names, got {value!r}'
+            )
+        elif isinstance(value, tuple) and not all(v.strip() for v in value):
+            problems.append(f"{f}: [feeds] {key}: a name in the list is empty")
+    if feeds.hub:
+        parts = urlsplit(feeds.hub)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                f"{f}: [feeds] hub: must be an absolute http(s) URL, got {feeds.hub!r}"
+            )
+    if feeds.hub_timeout <= 0:
+        problems.append(f"{f}: [feeds] hub_timeout: must be positive")
+    return problems
 
 
 SUBJECT_FIELDS = {"site", "first_title", "count", "date"}

@@ -4,6 +4,10 @@ Two FeedGenerator instances, one per format: feedgen shares one set of links
 between the formats and the RSS channel <link> would otherwise be whichever
 link was added last. Everything time-like comes from the posts, never the
 clock, so an unchanged site yields byte-identical feeds.
+
+Each builder takes the `feedset.Feed` it builds (the main feed by default):
+its title, id and self link say whether it is the whole site, a category or a
+tag. With `[feeds] hub`, both formats name the WebSub hub (`rel="hub"`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from feedgen.util import xml_elem
 
 from . import __version__
 from .config import Config
+from .feedset import Feed, main, url_of
 from .model import Person
 from .render import Rendered
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 class _AtomLinks(BaseEntryExtension):  # type: ignore[misc]
@@ -53,6 +60,32 @@ class _AtomLinks(BaseEntryExtension):  # type: ignore[misc]
         return item
 
 
+class _RssHub(BaseEntryExtension):  # type: ignore[misc]
+    """Adds <atom:link rel="hub"> to the RSS channel, after the self link.
+
+    feedgen writes only the self link among a channel's atom:links.
+    """
+
+    def __init__(self) -> None:
+        self.hub = ""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {}
+
+    def extend_rss(self, feed: Any) -> Any:
+        if self.hub:
+            channel = feed.find("channel")
+            found = channel.find(f"{{{ATOM_NS}}}link")
+            position = list(channel).index(found) + 1 if found is not None else len(channel)
+            link = xml_elem(f"{{{ATOM_NS}}}link", channel, href=self.hub, rel="hub")
+            channel.remove(link)
+            channel.insert(position, link)
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        return feed
+
+
 def entry_id(key: str, config: Config) -> str:
     """An IRI for the post: its `id` if that is already one, else made absolute
     against the site as jekyll-feed does."""
@@ -62,7 +95,7 @@ def entry_id(key: str, config: Config) -> str:
 
 
 def feed_url(config: Config, name: str) -> str:
-    return urljoin(config.site_url, name)
+    return url_of(config, name)
 
 
 def newest_update(items: Sequence[Rendered], config: Config) -> datetime:
@@ -72,10 +105,12 @@ def newest_update(items: Sequence[Rendered], config: Config) -> datetime:
     return max(r.post.updated for r in items)
 
 
-def _channel(fg: FeedGenerator, config: Config, items: Sequence[Rendered]) -> None:
+def _channel(
+    fg: FeedGenerator, config: Config, items: Sequence[Rendered], feed: Feed
+) -> None:
     site = config.site
-    fg.title(site.title)
-    fg.description(site.description or site.title)
+    fg.title(feed.title)
+    fg.description(feed.description)
     fg.language(site.language)
     fg.generator("publisher", version=__version__)
     fg.updated(newest_update(items, config))
@@ -113,7 +148,7 @@ def _common_entry(fe: FeedEntry, item: Rendered, config: Config, with_content: b
         fe.media.content(url=post.image.url, medium="image", group=None)
 
 
-def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
+def build_atom(items: Sequence[Rendered], config: Config, feed: Feed | None = None) -> bytes:
     """The Atom 1.0 document for `items` (newest first, already limited), as UTF-8 bytes.
 
     Pure: no I/O and no clock. The feed's `updated` is the newest entry's, so
@@ -121,13 +156,16 @@ def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
     write. Entries keep the given order (feedgen prepends unless told to
     append). Posts over `[content] max_post_bytes` carry their summary only.
     """
+    feed = feed or main(config, "atom")
     fg = FeedGenerator()
     fg.load_extension("media", atom=True, rss=False)
-    _channel(fg, config, items)
-    fg.id(config.site_url)
-    fg.subtitle(config.site.description or config.site.title)
-    fg.link(href=config.site_url, rel="alternate", type="text/html")
-    fg.link(href=feed_url(config, config.feeds.atom), rel="self", type="application/atom+xml")
+    _channel(fg, config, items, feed)
+    fg.id(feed.feed_id)
+    fg.subtitle(feed.description)
+    fg.link(href=feed.home, rel="alternate", type="text/html")
+    fg.link(href=feed.url, rel="self", type=feed.media_type)
+    if config.feeds.hub:
+        fg.link(href=config.feeds.hub, rel="hub")
     for item in items:
         fe = fg.add_entry(order="append")
         _common_entry(fe, item, config, _wants_content(item, config))
@@ -135,21 +173,31 @@ def build_atom(items: Sequence[Rendered], config: Config) -> bytes:
         fe.link(alternate)
         fe.register_extension("publisher_links", _AtomLinks, atom=True, rss=False)
         fe.publisher_links.links.append(alternate)
+        enclosure = item.post.enclosure
+        if enclosure is not None:
+            link = {"href": enclosure.url, "rel": "enclosure", "type": enclosure.type}
+            if enclosure.length:
+                link["length"] = str(enclosure.length)  # RFC 4287: a hint, left out if unknown
+            fe.link(link)
+            fe.publisher_links.links.append(link)
         if item.post.author is not None:
             fe.author(_author_dict(item.post.author))
     data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     return data
 
 
-def build_rss(items: Sequence[Rendered], config: Config) -> bytes:
+def build_rss(items: Sequence[Rendered], config: Config, feed: Feed | None = None) -> bytes:
     """The RSS 2.0 twin of `build_atom`: same entries, ids (guid) and byte stability."""
+    feed = feed or main(config, "rss")
     fg = FeedGenerator()
     fg.load_extension("media", atom=False, rss=True)
     fg.load_extension("dc", atom=False, rss=True)
-    _channel(fg, config, items)
+    fg.register_extension("publisher_hub", _RssHub, BaseEntryExtension, atom=False, rss=True)
+    fg.publisher_hub.hub = config.feeds.hub
+    _channel(fg, config, items, feed)
     # RSS <link> is the last link set: the self link first, the site last.
-    fg.link(href=feed_url(config, config.feeds.rss), rel="self", type="application/rss+xml")
-    fg.link(href=config.site_url, rel="alternate")
+    fg.link(href=feed.url, rel="self", type=feed.media_type)
+    fg.link(href=feed.home, rel="alternate")
     fg.lastBuildDate(newest_update(items, config))
     for item in items:
         post = item.post
@@ -165,6 +213,9 @@ def build_rss(items: Sequence[Rendered], config: Config) -> bytes:
                 fe.author(_author_dict(author))
             else:
                 fe.dc.dc_creator(author.name)
+        if post.enclosure is not None:
+            # RSS requires length; 0 says "unknown" (RSS Best Practices Profile).
+            fe.enclosure(post.enclosure.url, str(post.enclosure.length), post.enclosure.type)
     data: bytes = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     return data
 

@@ -23,6 +23,15 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Enclosure:
+    """A media file published with a post (a podcast episode): RSS <enclosure>."""
+
+    url: str  # absolute http(s)
+    length: int  # bytes; 0 when unknown, as the RSS Best Practices Profile advises
+    type: str  # MIME type, such as audio/mpeg
+
+
+@dataclass(frozen=True)
 class Post:
     """One post's metadata. The body is read again only when it is rendered."""
 
@@ -42,6 +51,8 @@ class Post:
     format: Literal["markdown", "html", "text"]
     size: int
     visible: bool  # false for `published: false` and drafts
+    enclosure: Enclosure | None = None  # front matter `enclosure` or `audio`
+    banner: str | None = None  # front matter `banner_image`, an absolute URL
 
 
 @dataclass(frozen=True)

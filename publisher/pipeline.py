@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .mail.delivery import DeliverySummary, Progress
     from .newsletter import Letter
     from .render import Renderer
+    from .websub import PingReport
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,9 @@ class FeedResult:
     name: str
     path: Path
     written: bool
-    entries: int
+    entries: int  # posts in the feed; feeds listed, for the page
+    kind: str = "main"  # "main", "category", "tag", or "page" for the feeds page
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class PublishResult:
     # Delivery can fail after the feeds and the digest are done; the result
     # still reports those, then the CLI shows this error.
     delivery_error: PublisherError | None = None
+    websub: PingReport | None = None  # with [feeds] hub, when a feed changed
 
     @property
     def exit_code(self) -> ExitCode:
@@ -72,26 +77,69 @@ def load(
     post_cache: cache.PostCache | None = None,
     scanned: content.Listing | None = None,
 ) -> Site:
-    return content.load_site(
+    from . import feedset
+
+    site = content.load_site(
         config, now, include_future=include_future, cache=post_cache, scanned=scanned
     )
+    # Names that share a feed are the site's problem too: reported with the posts.
+    clashes = feedset.problems(config, site)
+    if clashes:
+        ordered = sorted(site.problems + clashes, key=lambda p: (p.file, p.line or 0))
+        site = replace(site, problems=tuple(ordered))
+    return site
 
 
 def build_feeds(
     config: Config, site: Site, renderer: Renderer | None = None
 ) -> tuple[FeedResult, ...]:
+    """Write every feed of `feedset.plan` whose bytes changed, then the feeds page.
+
+    A feed whose posts and settings are as when it was last written is not
+    even built (`feedcache`): a run costs what changed, not what exists.
+    """
+    from . import feedset
+    from .feedcache import FeedCache
+    from .feedpage import page
     from .feeds import build_atom, build_rss
     from .files import write_if_changed
+    from .jsonfeed import build_json
     from .render import Renderer
 
+    builders = {"atom": build_atom, "rss": build_rss, "json": build_json}
     renderer = renderer or Renderer()
-    items = renderer(site.posts[: config.feeds.limit])
+    stored = FeedCache.load(config)
+    feeds = feedset.plan(config, site).feeds
     results = []
-    for name, builder in ((config.feeds.atom, build_atom), (config.feeds.rss, build_rss)):
-        path = config.out_dir / name
-        written = write_if_changed(path, builder(items, config))
-        results.append(FeedResult(name, path, written, len(items)))
+    for feed in feeds:
+        path = config.out_dir / feed.path
+        written = False
+        if not stored.fresh(feed):
+            written = write_if_changed(
+                path, builders[feed.format](renderer(feed.posts), config, feed)
+            )
+            stored.put(feed)
+        results.append(
+            FeedResult(feed.path, path, written, len(feed.posts), feed.kind, feed.url)
+        )
+    stored.save()
+    if config.feeds.page:
+        path = config.out_dir / config.feeds.page
+        written = write_if_changed(path, page(config, feeds))
+        url = feedset.url_of(config, config.feeds.page)
+        results.append(FeedResult(config.feeds.page, path, written, len(feeds), "page", url))
     return tuple(results)
+
+
+def announce(config: Config, feeds: Sequence[FeedResult]) -> PingReport | None:
+    """Ping the WebSub hub for each feed whose bytes changed; None without a hub
+    or a change. Never raises: a hub that fails is a warning in the report."""
+    changed = [f.url for f in feeds if f.written and f.kind != "page"]
+    if not config.feeds.hub or not changed:
+        return None
+    from .websub import ping
+
+    return ping(config.feeds.hub, changed, timeout=config.feeds.hub_timeout)
 
 
 def _no_new_posts(config: Config, since: datetime) -> str:
@@ -183,10 +231,11 @@ def publish(
             renderer = Renderer(stored=cache.RenderCache.load(config.state_dir, fingerprint))
             site = load(config, now, include_future, post_cache, listing)
             feeds = build_feeds(config, site, renderer)
+            pinged = announce(config, feeds)
             digest = run_digest(config, site, state, now, renderer) if state is not None else None
             post_cache.save()
             renderer.save()
-            result = PublishResult(Summary.of(site), feeds, digest, 0.0)
+            result = PublishResult(Summary.of(site), feeds, digest, 0.0, websub=pinged)
             guard.remember(
                 result.summary,
                 entries=feeds[0].entries,
@@ -211,10 +260,7 @@ def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime
 
 def _replayed(config: Config, replay: cache.Replay, with_digest: bool) -> PublishResult:
     """Steps 1-3 as the last full run reported them: nothing written, nothing issued."""
-    feeds = tuple(
-        FeedResult(name, config.out_dir / name, False, replay.entries)
-        for name in (config.feeds.atom, config.feeds.rss)
-    )
+    feeds = _replayed_feeds(config, replay.entries)
     digest = DigestResult(None, 0, 0, replay.digest_reason) if with_digest else None
     return PublishResult(replay.summary, feeds, digest, 0.0, unchanged=True)
 
@@ -247,6 +293,31 @@ def _deliver(
         delivery_error=error,
         seconds=time.perf_counter() - started,
     )
+
+
+def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
+    """The feeds of the last full run, all unchanged, as `feedcache` listed them."""
+    from .feedcache import FeedCache
+    from .feedset import url_of
+
+    listed = FeedCache.load(config).last_written()
+    if not listed:  # no feed cache: the main feeds, as before it existed
+        listed = [
+            (name, entries, "main", url_of(config, name))
+            for name in (config.feeds.atom, config.feeds.rss, config.feeds.json)
+            if name
+        ]
+    feeds = [
+        FeedResult(name, config.out_dir / name, False, count, kind, url)
+        for name, count, kind, url in listed
+    ]
+    if config.feeds.page:
+        page = config.feeds.page
+        feeds.append(
+            FeedResult(page, config.out_dir / page, False, len(listed), "page",
+                       url_of(config, page))
+        )
+    return tuple(feeds)
 
 
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:

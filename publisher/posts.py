@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 from .config import Config
 from .errors import ContentError
-from .model import Image, Person, Post, Problem
+from .model import Enclosure, Image, Person, Post, Problem
 
 if TYPE_CHECKING:
     import yaml
@@ -50,6 +50,29 @@ URL_SAFE_CHARS = "/:@-._~!$&'()*+,;=%?#"
 URL_SAFE = re.compile(r"[A-Za-z0-9/:@\-._~!$&'()*+,;=%?#]*")
 SEGMENT_SAFE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+# type/subtype (RFC 6838 names), optionally with parameters: audio/ogg; codecs=opus
+MIME_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+    r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"]*\"|[A-Za-z0-9!#$&^_.+-]+))*"
+)
+# Media types for the enclosure files podcasts use, where `type` is left out;
+# Python's mimetypes table differs between platforms for some of these.
+MEDIA_SUFFIXES = {
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".pdf": "application/pdf",
+    ".epub": "application/epub+zip",
+}
 
 
 @dataclass
@@ -272,6 +295,23 @@ def _build_post(
     if meta.get("image") is not None and image is None:
         warn("image", "image must be a path or {path, alt}; ignored")
 
+    enclosure = None
+    for key in ("enclosure", "audio"):
+        if meta.get(key) is not None:
+            found = _enclosure(meta[key], config.site_url)
+            if isinstance(found, str):
+                warn(key, f"{key}: {found}; published without it")
+            else:
+                enclosure = found
+            break
+    banner = None
+    if meta.get("banner_image") is not None:
+        banner_image = _image(meta["banner_image"], config.site_url)
+        if banner_image is None:
+            warn("banner_image", "banner_image must be a path or URL; ignored")
+        else:
+            banner = banner_image.url
+
     ext_format = FORMATS[path.suffix.lower()]
     permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
     url = _on_site(config.site_url, permalink)
@@ -302,7 +342,44 @@ def _build_post(
         format=ext_format,
         size=size if size is not None else path.stat().st_size,
         visible=visible,
+        enclosure=enclosure,
+        banner=banner,
     )
+
+
+def _enclosure(value: Any, site_url: str) -> Enclosure | str:
+    """`url`, or `{url, length, type}` (`path` for url too): the Enclosure, or
+    what is wrong with it. A site-relative URL is made absolute, as for images;
+    a missing type is taken from the file suffix; a missing length is 0."""
+    if isinstance(value, str):
+        value = {"url": value}
+    if not isinstance(value, dict):
+        return "expected a URL or {url, length, type}"
+    unknown = sorted(str(k) for k in value if k not in ("url", "path", "length", "type"))
+    if unknown:
+        return f"unknown key {unknown[0]!r} (use url, length, type)"
+    url = value.get("url", value.get("path"))
+    if not isinstance(url, str) or not url.strip():
+        return "url is missing"
+    url = url.strip()
+    if SCHEME.match(url):
+        if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc:
+            return f"url must be http(s), got {url!r}"
+    else:
+        url = _on_site(site_url, url)
+    length = value.get("length", 0)
+    if isinstance(length, str) and length.strip().isdigit():
+        length = int(length.strip())
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        return f"length must be a whole number of bytes, 0 or more, got {length!r}"
+    kind = value.get("type")
+    if kind is None:
+        kind = MEDIA_SUFFIXES.get(PurePosixPath(urlsplit(url).path).suffix.lower())
+        if kind is None:
+            return f"type is missing and cannot be told from {url!r}; add type: audio/mpeg"
+    if not isinstance(kind, str) or not MIME_TYPE.fullmatch(kind.strip()):
+        return f"type must be a MIME type such as audio/mpeg, got {kind!r}"
+    return Enclosure(url=url, length=length, type=kind.strip())
 
 
 def parse_date(value: Any, tz: tzinfo) -> datetime | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from .config import Config
 from .digest import digest_paths
 from .errors import ExitCode, PublisherError
-from .pipeline import PublishResult
+from .pipeline import FeedResult, PublishResult
+
+KIND_NAMES = {"category": "Category", "tag": "Tag"}
 
 
 def error_lines(exc: PublisherError) -> list[str]:
@@ -39,9 +41,13 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
         parts.append(f"{len(site.errors)} skipped for errors")
     read = "files checked, none changed" if result.unchanged else "files read"
     lines = [f"Posts: {site.files_read} {read}; " + ", ".join(parts) + "."]
-    for feed in result.feeds:
-        state = "written" if feed.written else "unchanged"
-        lines.append(f"Feed: {feed.path} {state} ({feed.entries} entries).")
+    lines.extend(feed_lines(result.feeds))
+    if result.websub is not None:
+        ping = result.websub
+        total = len(ping.pinged) + len(ping.failed)
+        lines.append(
+            f"WebSub: {len(ping.pinged)} of {total} changed feeds announced to {ping.hub}."
+        )
     if result.digest is not None:
         d = result.digest
         if d.record is None:
@@ -54,6 +60,35 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
         lines.append(result.delivery.line())
     lines.append(f"Done in {result.seconds:.2f} s.")
     return lines
+
+
+def feed_lines(feeds: tuple[FeedResult, ...]) -> list[str]:
+    """A line per main feed and for the page; one per kind for the (many)
+    category and tag feeds, with counts."""
+    lines = []
+    for feed in feeds:
+        state = "written" if feed.written else "unchanged"
+        if feed.kind == "main":
+            lines.append(f"Feed: {feed.path} {state} ({feed.entries} entries).")
+        elif feed.kind == "page":
+            lines.append(f"Feed page: {feed.path} {state} ({feed.entries} feeds listed).")
+    for kind, label in KIND_NAMES.items():
+        group = [f for f in feeds if f.kind == kind]
+        if group:
+            written = sum(f.written for f in group)
+            folder = group[0].path.parent
+            lines.append(
+                f"{label} feeds: {len(group)} in {folder}/: "
+                f"{written} written, {len(group) - written} unchanged."
+            )
+    return lines
+
+
+def warning_lines(result: PublishResult) -> list[str]:
+    """Warnings about the run that are no post's fault (the WebSub hub), for stderr."""
+    if result.websub is None:
+        return []
+    return [f"warning: {text}" for text in result.websub.warnings]
 
 
 def skipped_note(result: PublishResult) -> str:
@@ -70,7 +105,15 @@ def skipped_note(result: PublishResult) -> str:
 def rebuild_line(result: PublishResult) -> str:
     """The service's one log line per rebuild. Log watchers count this wording."""
     site = result.summary
-    feeds = ", ".join(f"{f.name} {'written' if f.written else 'unchanged'}" for f in result.feeds)
+    feeds = ", ".join(
+        f"{f.name} {'written' if f.written else 'unchanged'}"
+        for f in result.feeds
+        if f.kind in ("main", "page")
+    )
+    for kind in KIND_NAMES:
+        group = [f for f in result.feeds if f.kind == kind]
+        if group:
+            feeds += f", {len(group)} {kind} feeds ({sum(f.written for f in group)} written)"
     return (
         f"rebuilt feeds in {round(result.seconds * 1000)} ms: {site.published} posts, "
         f"{site.scheduled} scheduled, {len(site.errors)} errors; {feeds}"

@@ -44,7 +44,7 @@ from .config import Config
 from .errors import PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
-from .report import error_line, rebuild_line
+from .report import error_line, rebuild_line, warning_lines
 from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
@@ -389,6 +389,8 @@ class Service:
             else:
                 log.warning("%s", problem)
         log.info("%s", rebuild_line(result))
+        for line in warning_lines(result):
+            log.warning("%s", line.removeprefix("warning: "))
 
     def _schedule_due(self, site: Summary) -> None:
         when = site.next_due

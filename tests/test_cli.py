@@ -170,3 +170,55 @@ def test_exit_codes_say_the_same_in_help_readme_and_code() -> None:
     assert set(rows) == {int(c) for c in ExitCode}
     for code in ExitCode:
         assert rows[int(code)].startswith(code.meaning), (code, rows[int(code)])
+
+
+def test_feeds_html_prints_a_link_tag_per_feed(site: SiteDir) -> None:
+    from .test_feeds import Links
+
+    site.write_config('[feeds]\ncategories = "all"\ntags = ["Café au lait"]\n')
+    site.post("2026-01-09-a.md", "title: A\ncategories: [News]\ntags: [café au lait]")
+    result = run(site, "feeds", "--html", "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    tags = Links()
+    tags.feed(result.stdout)
+    assert [(a["type"], a["href"], a["title"]) for a in tags.alternates] == [
+        ("application/atom+xml", "https://example.org/blog/feed.xml", "Example & <Co> (Atom)"),
+        ("application/rss+xml", "https://example.org/blog/rss.xml", "Example & <Co> (RSS)"),
+        ("application/feed+json", "https://example.org/blog/feed.json",
+         "Example & <Co> (JSON Feed)"),
+        ("application/atom+xml", "https://example.org/blog/feed/news.xml",
+         "Example & <Co>: category News (Atom)"),
+        ("application/rss+xml", "https://example.org/blog/feed/news.rss.xml",
+         "Example & <Co>: category News (RSS)"),
+        ("application/feed+json", "https://example.org/blog/feed/news.json",
+         "Example & <Co>: category News (JSON Feed)"),
+        ("application/atom+xml", "https://example.org/blog/feed/by_tag/caf%C3%A9-au-lait.xml",
+         "Example & <Co>: tag Café au lait (Atom)"),
+        ("application/rss+xml",
+         "https://example.org/blog/feed/by_tag/caf%C3%A9-au-lait.rss.xml",
+         "Example & <Co>: tag Café au lait (RSS)"),
+        ("application/feed+json", "https://example.org/blog/feed/by_tag/caf%C3%A9-au-lait.json",
+         "Example & <Co>: tag Café au lait (JSON Feed)"),
+    ]
+    assert len(result.stdout.splitlines()) == 9
+    assert not site.out.exists()  # listing writes nothing
+    listing = run(site, "feeds", "--now", NOW)
+    assert listing.returncode == 0
+    lines = listing.stdout.splitlines()
+    assert len(lines) == 9
+    assert lines[3].split() == [
+        "Atom", "category", "'News'", str(site.out / "feed" / "news.xml"),
+        "https://example.org/blog/feed/news.xml", "(1", "entries)",
+    ]
+
+
+def test_check_reports_names_that_share_a_feed(site: SiteDir) -> None:
+    site.write_config('[feeds]\ntags = "all"\n')
+    site.post("2026-01-08-a.md", "title: A\ntags: [Python]")
+    site.post("2026-01-09-b.md", "title: B\ntags: [python]")
+    result = run(site, "check", "--strict", "--now", NOW)
+    assert result.returncode == 1
+    assert (
+        "2026-01-09-b.md: warning: tag 'python' has the same feed as tag 'Python' "
+        "(feed/by_tag/python.xml)" in result.stderr
+    )

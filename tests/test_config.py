@@ -105,3 +105,46 @@ def test_subject_placeholders_are_bare_names(site: SiteDir) -> None:
     good = '[site]\nurl = "https://x.org"\n[digest]\nsubject = "{count} new: {first_title}"\n'
     site.write_config(text=good)
     assert site.config().digest.subject == "{count} new: {first_title}"
+
+
+def test_feeds_keys(site: SiteDir) -> None:
+    config = site.config()
+    feeds = config.feeds
+    assert (feeds.json, feeds.page, feeds.hub) == ("feed.json", "feeds.html", "")
+    assert (feeds.categories, feeds.tags, feeds.hub_timeout) == ("none", "none", 10.0)
+    site.write_config(
+        '[feeds]\ncategories = "all"\ntags = ["python", "Café"]\njson = ""\n'
+        'hub = "https://hub.example.org/"\nhub_timeout = 3\n'
+    )
+    feeds = site.config().feeds
+    assert feeds.categories == "all" and feeds.tags == ("python", "Café")
+    assert feeds.json == "" and feeds.hub == "https://hub.example.org/"
+    assert feeds.hub_timeout == 3.0
+    hash(site.config())  # a list setting keeps the Config hashable
+
+
+def test_feeds_values_are_checked(site: SiteDir) -> None:
+    base = '[site]\nurl = "https://x.org"\n[feeds]\n'
+    err = error_for(
+        site,
+        base + 'categories = "some"\ntags = [1, 2]\nhub = "ftp://hub"\nhub_timeout = 0\n'
+        'atom = ""\nrss = "feed.json"\npage = "../feeds.html"\n',
+    )
+    assert err.message.splitlines() == [
+        "publisher.toml: [feeds] tags: expected a string or an array of strings, "
+        "got an array [1, 2]",
+        "publisher.toml: [feeds] atom: required, a file name in the output folder",
+        "publisher.toml: [feeds] page: must be a path inside the output folder, "
+        "got '../feeds.html'",
+        "publisher.toml: [feeds] rss, json: each needs its own file name, all are 'feed.json'",
+        'publisher.toml: [feeds] categories: must be "all", "none" or a list of names, '
+        "got 'some'",
+        "publisher.toml: [feeds] hub: must be an absolute http(s) URL, got 'ftp://hub'",
+        "publisher.toml: [feeds] hub_timeout: must be positive",
+    ]
+    err = error_for(site, base + 'json = "feed/all.json"\ncategories = ["ok", " "]\n')
+    assert err.message.splitlines() == [
+        "publisher.toml: [feeds] json: feed/ holds the category and tag feeds; "
+        "choose another name than 'feed/all.json'",
+        "publisher.toml: [feeds] categories: a name in the list is empty",
+    ]

@@ -2,21 +2,28 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from xml.etree import ElementTree as ET
 
 import feedparser
+import pytest
 
-from publisher.pipeline import build
+from publisher.pipeline import build, build_feeds, load, publish
+from publisher.render import Renderer
+from publisher.report import rebuild_line, summary_lines
 
 from .conftest import NOW, SiteDir
+from .feedcheck import check
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 
+MAIN_OUTPUTS = ("feed.xml", "rss.xml", "feed.json", "feeds.html")
 TRICKY_TITLE = 'Caf\u00e9 & "quotes" <b>bold</b> \u2014 \u4e2d\u6587 \U0001f600'
 
 
@@ -157,7 +164,7 @@ def test_rebuild_is_byte_identical_and_not_rewritten(site: SiteDir) -> None:
     config = site.config()
     first = build(config, NOW)
     assert all(f.written for f in first.feeds)
-    before = {n: (site.out / n).read_bytes() for n in ("feed.xml", "rss.xml")}
+    before = {n: (site.out / n).read_bytes() for n in MAIN_OUTPUTS}
     mtimes = {n: os.stat(site.out / n).st_mtime_ns for n in before}
     time.sleep(0.01)
     later = datetime(2026, 1, 20, tzinfo=NOW.tzinfo)
@@ -167,7 +174,7 @@ def test_rebuild_is_byte_identical_and_not_rewritten(site: SiteDir) -> None:
         assert (site.out / name).read_bytes() == data
         assert os.stat(site.out / name).st_mtime_ns == mtimes[name]
     # No temp files are left behind.
-    assert sorted(p.name for p in site.out.iterdir()) == ["feed.xml", "rss.xml"]
+    assert sorted(p.name for p in site.out.iterdir()) == sorted(MAIN_OUTPUTS)
 
 
 def test_limit_order_and_future_posts(site: SiteDir) -> None:
@@ -200,3 +207,318 @@ def test_empty_site_gives_valid_feeds(site: SiteDir) -> None:
     for name in ("feed.xml", "rss.xml"):
         feed, _ = parse(site.out / name)
         assert feed.entries == []
+
+
+# -- every feed valid ---------------------------------------------------------
+
+
+def test_main_feeds_pass_the_validity_checks(site: SiteDir) -> None:
+    tricky_site(site)
+    site.write_config('[feeds]\nhub = "https://hub.example.org/"\n')
+    build(site.config(), NOW)
+    atom, rss, doc = (check(site.out / n) for n in ("feed.xml", "rss.xml", "feed.json"))
+    hub = "https://hub.example.org/"
+    assert [lk.get("href") for lk in atom.findall(f"{ATOM}link") if lk.get("rel") == "hub"] == [hub]
+    channel = rss.find("channel")
+    rss_hubs = [lk.get("href") for lk in channel.findall(f"{ATOM}link") if lk.get("rel") == "hub"]
+    assert rss_hubs == [hub]
+    assert doc["hubs"] == [{"type": "WebSub", "url": hub}]
+    links = {link.rel: link.href for link in feedparser.parse(site.out / "feed.xml").feed.links}
+    assert links["hub"] == hub
+
+
+# -- enclosures -----------------------------------------------------------------
+
+
+def podcast_site(site: SiteDir) -> None:
+    site.post(
+        "2026-01-03-episode.md",
+        "title: Episode 2\n"
+        "enclosure: {url: /media/ep2.mp3, length: 31415927, type: audio/mpeg}",
+    )
+    site.post("2026-01-02-audio.md", "title: Episode 1\naudio: https://cdn.example.org/ep1.m4a")
+    site.post("2026-01-01-plain.md", "title: No audio")
+
+
+def test_enclosures_in_every_format(site: SiteDir) -> None:
+    podcast_site(site)
+    result = build(site.config(), NOW)
+    assert result.summary.problems == ()
+    ep2 = "https://example.org/blog/media/ep2.mp3"
+    ep1 = "https://cdn.example.org/ep1.m4a"
+
+    rss = check(site.out / "rss.xml")
+    items = rss.find("channel").findall("item")
+    assert [i.find("enclosure").attrib if i.find("enclosure") is not None else None
+            for i in items] == [
+        {"url": ep2, "length": "31415927", "type": "audio/mpeg"},
+        {"url": ep1, "length": "0", "type": "audio/mp4"},  # 0: unknown, as advised
+        None,
+    ]
+    parsed = feedparser.parse(site.out / "rss.xml")
+    assert [(e.href, e.length, e.type) for e in parsed.entries[0].enclosures] == [
+        (ep2, "31415927", "audio/mpeg")
+    ]
+
+    atom = check(site.out / "feed.xml")
+    entries = atom.findall(f"{ATOM}entry")
+    encl = [[lk.attrib for lk in e.findall(f"{ATOM}link") if lk.get("rel") == "enclosure"]
+            for e in entries]
+    assert encl == [
+        [{"href": ep2, "rel": "enclosure", "type": "audio/mpeg", "length": "31415927"}],
+        [{"href": ep1, "rel": "enclosure", "type": "audio/mp4"}],  # no length: unknown
+        [],
+    ]
+    parsed = feedparser.parse(site.out / "feed.xml")
+    assert [(e.href, e.type) for e in parsed.entries[1].enclosures] == [(ep1, "audio/mp4")]
+    assert parsed.entries[0].link == "https://example.org/blog/2026/01/03/episode.html"
+
+    doc = check(site.out / "feed.json")
+    assert [i.get("attachments") for i in doc["items"]] == [
+        [{"url": ep2, "mime_type": "audio/mpeg", "size_in_bytes": 31415927}],
+        [{"url": ep1, "mime_type": "audio/mp4"}],
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("front", "message"),
+    [
+        ("enclosure: {url: ftp://example.org/a.mp3, type: audio/mpeg}",
+         "enclosure: url must be http(s), got 'ftp://example.org/a.mp3'"),
+        ("enclosure: {url: /a.mp3, length: -5}",
+         "enclosure: length must be a whole number of bytes, 0 or more, got -5"),
+        ("enclosure: {url: /a.mp3, length: big}",
+         "enclosure: length must be a whole number of bytes, 0 or more, got 'big'"),
+        ("enclosure: {url: /a.mp3, type: mp3}",
+         "enclosure: type must be a MIME type such as audio/mpeg, got 'mp3'"),
+        ("audio: /episode",
+         "audio: type is missing and cannot be told from "
+         "'https://example.org/blog/episode'; add type: audio/mpeg"),
+        ("enclosure: {length: 5}", "enclosure: url is missing"),
+        ("audio: [a, b]", "audio: expected a URL or {url, length, type}"),
+        ("enclosure: {url: /a.mp3, size: 5}",
+         "enclosure: unknown key 'size' (use url, length, type)"),
+    ],
+)
+def test_a_bad_enclosure_is_a_warning_and_the_post_publishes(
+    site: SiteDir, front: str, message: str
+) -> None:
+    site.post("2026-01-03-ep.md", f"title: Episode\ndate: 2026-01-03\n{front}")
+    result = build(site.config(), NOW)
+    (problem,) = result.summary.problems
+    assert problem.severity == "warning" and problem.file == "2026-01-03-ep.md"
+    assert problem.line == 4  # the key's line in the file
+    assert problem.message == f"{message}; published without it"
+    feed = feedparser.parse(site.out / "rss.xml")
+    assert [e.title for e in feed.entries] == ["Episode"]
+    assert feed.entries[0].enclosures == []
+
+
+def test_enclosure_survives_the_post_cache(site: SiteDir) -> None:
+    podcast_site(site)
+    past = time.time() - 60
+    for path in site.posts.iterdir():
+        os.utime(path, (past, past))
+    config = site.config()
+    first = build(config, NOW)
+    (site.root / ".publisher" / "last-run.json").unlink()
+    (site.root / ".publisher" / "feeds.cache").unlink()
+    (site.out / "rss.xml").unlink()
+    again = build(config, NOW)  # posts from the cache this time
+    assert again.summary == first.summary
+    assert "31415927" in (site.out / "rss.xml").read_text()
+
+
+# -- category and tag feeds -----------------------------------------------------
+
+
+def taxonomy_site(site: SiteDir) -> None:
+    site.write_config('[feeds]\nlimit = 2\ncategories = "all"\ntags = "all"\n')
+    site.post("2026-01-01-a.md", "title: A\ncategories: [Cafés]\ntags: [Ümlaut tag, C++]")
+    site.post("2026-01-02-b.md", "title: B\ncategories: Cafés\ntags: [c++]")
+    site.post("2026-01-03-c.md", "title: C\ncategories: [Cafés, News]\ntags: [東京]")
+    site.post("2026-01-04-d.md", "title: D\ncategories: [News]")
+
+
+def test_category_and_tag_feeds_read_back_field_by_field(site: SiteDir) -> None:
+    taxonomy_site(site)
+    result = build(site.config(), NOW)
+    main = feedparser.parse(site.out / "feed.xml")
+    main_ids = {e.title: e.id for e in main.entries}
+    for title in ("A", "B"):  # beyond the limit in the main feed: read them from a category
+        main_ids[title] = f"https://example.org/blog/caf%C3%A9s/2026/01/0{ord(title) - 64}/" \
+            f"{title.lower()}.html"
+    expect = {
+        "feed/cafés": ("category Cafés", ["C", "B"]),
+        "feed/news": ("category News", ["D", "C"]),
+        "feed/by_tag/c-plus-plus": ("tag C++", ["B", "A"]),
+        "feed/by_tag/ümlaut-tag": ("tag Ümlaut tag", ["A"]),
+        "feed/by_tag/東京": ("tag 東京", ["C"]),
+    }
+    for stem, (what, titles) in expect.items():
+        base = "https://example.org/blog/" + urllib.parse.quote(stem)
+        title = f"Example & <Co>: {what}"
+
+        atom = check(site.out / f"{stem}.xml")
+        parsed = feedparser.parse(site.out / f"{stem}.xml")
+        assert parsed.version == "atom10"
+        assert parsed.feed.title == title
+        assert parsed.feed.id == base + ".xml"
+        links = {lk.rel: lk for lk in parsed.feed.links}
+        assert links["self"].href == base + ".xml"
+        assert links["self"].type == "application/atom+xml"
+        assert links["alternate"].href == "https://example.org/blog/"
+        assert [e.title for e in parsed.entries] == titles
+        assert [e.id for e in parsed.entries] == [main_ids[t] for t in titles]
+        assert atom.findtext(f"{ATOM}subtitle").endswith("on Example & <Co>")
+
+        check(site.out / f"{stem}.rss.xml")
+        parsed = feedparser.parse(site.out / f"{stem}.rss.xml")
+        assert parsed.version == "rss20"
+        assert parsed.feed.title == title
+        assert parsed.feed.link == "https://example.org/blog/"
+        rss_self = [lk.href for lk in parsed.feed.links if lk.rel == "self"]
+        assert rss_self == [base + ".rss.xml"]
+        assert [e.title for e in parsed.entries] == titles
+        assert [e.id for e in parsed.entries] == [main_ids[t] for t in titles]
+
+        doc = check(site.out / f"{stem}.json")
+        assert doc["title"] == title and doc["feed_url"] == base + ".json"
+        assert [i["title"] for i in doc["items"]] == titles
+        assert [i["id"] for i in doc["items"]] == [main_ids[t] for t in titles]
+    # One warning: "c++" and "C++" share a feed; nothing was dropped.
+    (problem,) = result.summary.problems
+    assert problem.file == "2026-01-02-b.md" and problem.severity == "warning"
+    assert "tag 'c++' has the same feed as tag 'C++'" in problem.message
+    written = {f.kind: 0 for f in result.feeds}
+    for f in result.feeds:
+        written[f.kind] += f.written
+    assert written == {"main": 3, "page": 1, "category": 6, "tag": 9}
+
+
+def test_category_feeds_are_byte_stable_and_cost_what_changed(site: SiteDir) -> None:
+    taxonomy_site(site)
+    past = time.time() - 60
+    for path in site.posts.iterdir():
+        os.utime(path, (past, past))
+    config = site.config()
+    first = build_feeds(config, load(config, NOW), Renderer())
+    files = sorted(p for p in site.out.rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in files}
+    time.sleep(0.01)
+
+    renderer = Renderer()
+    second = build_feeds(config, load(config, NOW), renderer)
+    assert not [f for f in second if f.written]
+    assert renderer.memo == {}  # nothing rendered, nothing built
+    assert {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in files} == before
+    assert [f.name for f in second] == [f.name for f in first]
+    # Built again from scratch (no feed cache), every feed has the same bytes.
+    (site.root / ".publisher" / "feeds.cache").unlink()
+    rebuilt = build_feeds(config, load(config, NOW), Renderer())
+    assert not [f for f in rebuilt if f.written]
+    assert {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in files} == before
+
+    site.post("2026-01-04-d.md", "title: D edited\ncategories: [News]")
+    os.utime(site.posts / "2026-01-04-d.md", (past + 1, past + 1))
+    renderer = Renderer()
+    third = build_feeds(config, load(config, NOW), renderer)
+    changed = sorted(f.name for f in third if f.written)
+    assert changed == sorted(
+        ["feed.xml", "rss.xml", "feed.json", "feed/news.xml", "feed/news.rss.xml",
+         "feed/news.json"]
+    )
+    # Rendered only the posts of the feeds that changed: the main feed's and News's.
+    assert sorted(p.title for p in (r.post for r in renderer.memo.values())) == ["C", "D edited"]
+
+
+def test_a_deleted_category_feed_ends_the_shortcut(site: SiteDir) -> None:
+    taxonomy_site(site)
+    past = time.time() - 60
+    for path in site.posts.iterdir():
+        os.utime(path, (past, past))
+    config = site.config()
+    publish(config, NOW, with_digest=False)
+    assert publish(config, NOW, with_digest=False).unchanged
+    (site.out / "feed" / "news.rss.xml").unlink()
+    again = publish(config, NOW, with_digest=False)
+    assert not again.unchanged
+    assert [f.name for f in again.feeds if f.written] == ["feed/news.rss.xml"]
+    check(site.out / "feed" / "news.rss.xml")
+    replay = publish(config, NOW, with_digest=False)
+    assert replay.unchanged
+    assert [(f.name, f.kind, f.entries) for f in replay.feeds] == [
+        (f.name, f.kind, f.entries) for f in again.feeds
+    ]
+
+
+def test_summary_has_one_line_per_kind(site: SiteDir) -> None:
+    taxonomy_site(site)
+    config = site.config()
+    lines = summary_lines(build(config, NOW), config)
+    out = site.out
+    assert lines[1:8] == [
+        f"Feed: {out}/feed.xml written (2 entries).",
+        f"Feed: {out}/rss.xml written (2 entries).",
+        f"Feed: {out}/feed.json written (2 entries).",
+        f"Feed page: {out}/feeds.html written (18 feeds listed).",
+        f"Category feeds: 6 in {out}/feed/: 6 written, 0 unchanged.",
+        f"Tag feeds: 9 in {out}/feed/by_tag/: 9 written, 0 unchanged.",
+        lines[7],
+    ]
+    assert lines[7].startswith("Done in ")
+    line = rebuild_line(build(config, NOW))
+    assert line.endswith(
+        "feed.xml unchanged, rss.xml unchanged, feed.json unchanged, feeds.html unchanged, "
+        "6 category feeds (0 written), 9 tag feeds (0 written)"
+    )
+
+
+# -- the feeds page and autodiscovery -------------------------------------------
+
+
+class Links(HTMLParser):
+    """Collects <link rel=alternate> tags, inputs and anchors of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alternates: list[dict[str, str | None]] = []
+        self.inputs: list[str | None] = []
+        self.hrefs: list[str | None] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "link" and a.get("rel") == "alternate":
+            self.alternates.append(a)
+        elif tag == "input":
+            self.inputs.append(a.get("value"))
+        elif tag == "a":
+            self.hrefs.append(a.get("href"))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_feeds_page_lists_every_feed(site: SiteDir) -> None:
+    taxonomy_site(site)
+    result = build(site.config(), NOW)
+    urls = [f.url for f in result.feeds if f.kind != "page"]
+    page = Links()
+    page.feed((site.out / "feeds.html").read_text(encoding="utf-8"))
+    assert [a["href"] for a in page.alternates] == urls
+    assert page.inputs == urls  # each address in a box to copy
+    assert [h for h in page.hrefs if h and h.startswith("feed:")] == [f"feed:{u}" for u in urls]
+    text = " ".join(page.text)
+    assert "Follow Example & <Co>" in text and "Open in your reader" in text
+    for heading in ("Everything", "By category", "By tag", "Cafés", "Ümlaut tag", "東京"):
+        assert heading in text
+    assert page.alternates[3] == {
+        "rel": "alternate",
+        "type": "application/atom+xml",
+        "title": "Example & <Co>: category Cafés (Atom)",
+        "href": "https://example.org/blog/feed/caf%C3%A9s.xml",
+    }
+    site.write_config('[feeds]\npage = ""\n')
+    assert "feeds.html" not in [f.name for f in build(site.config(), NOW).feeds]

@@ -1,8 +1,9 @@
 """The command line: `publisher` and its commands.
 
 Each command group lives in its own module and is registered here, by name:
-`publish` (publish, build, digest, check), `subscribers` (the list and
-unsubscribe), `send` (delivery), `service` (run), `web` (serve). They share `common`.
+`publish` (publish, build, digest, check), `feeds` (the feed list and
+autodiscovery tags), `subscribers` (the list and unsubscribe), `send` (delivery),
+`service` (run), `web` (serve). They share `common`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import publish, send, service, subscribers, web
+from . import feeds, publish, send, service, subscribers, web
 from .common import EXIT_CODES_HELP, Context
 
 
@@ -53,6 +54,7 @@ for command in (
     publish.build,
     publish.digest,
     publish.check,
+    feeds.feeds,
     send.send,
     subscribers.subscribers,
     subscribers.unsubscribe,

@@ -8,7 +8,7 @@ import click
 
 from ..errors import ExitCode, PublisherError
 from ..model import Problem
-from ..report import skipped_note, summary_lines
+from ..report import skipped_note, summary_lines, warning_lines
 from .common import NOW_OPTION, Context, parse_now, progress, run_action, show_error, site_lock
 
 
@@ -53,6 +53,8 @@ def _publish_and_report(
             ctx.say(str(problem), err=True)
         for line in summary_lines(result, ctx.config):
             ctx.say(line)
+        for line in warning_lines(result):
+            ctx.say(line, err=True)
         if result.delivery_error is not None:
             show_error(ctx, result.delivery_error)
         note = skipped_note(result)
@@ -142,7 +144,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
     Exits non-zero if any post has an error (or a warning, with --strict).
     Also renders every post, so Markdown or HTML that breaks shows up here.
     """
-    from ..content import load_site
+    from ..pipeline import load
     from ..render import render
 
     def action() -> int:
@@ -154,7 +156,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         if config.delivery.sender or config.delivery.unsubscribe_url:
             settings += mail_problems(config)
         raise_problems(settings)
-        site = load_site(config, parse_now(now_text), include_future=True)
+        site = load(config, parse_now(now_text), include_future=True)
         problems = list(site.problems)
         for post in site.posts:
             try:
