@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import string
 import tomllib
 import types
@@ -50,6 +51,9 @@ class ContentConfig:
     excerpt_separator: str = ""
     # Above this size a post's full text stays out of the feeds (summary only).
     max_post_bytes: int = 1_000_000
+    # Follow symbolic links that lead out of the posts folder (never by default:
+    # a link could publish any file this user can read).
+    follow_symlinks: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
         tables["site"] = SiteConfig()
     _check_semantics(tables, file, problems)
     _check_web(tables, file, problems)
+    _check_safety(tables, file, problems)
     if problems:
         raise ConfigError(
             "\n".join(problems),
@@ -463,9 +468,15 @@ SUBJECT_FIELDS = {"site", "first_title", "count", "date"}
 
 def _subject_problem(subject: str) -> str:
     """Only bare placeholder names: `{site.title}` or `{site[0]}` would format
-    without error here and put a Python repr into every subject."""
+    without error here and put a Python repr into every subject, and a format
+    such as `{first_title:>99999999999}` would ask for gigabytes of padding."""
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(subject) if f is not None]
+        parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(subject)]
+        fields = [f for f, _, _ in parsed if f is not None]
+        for name, spec, conversion in parsed:
+            if spec or conversion:
+                written = f"{name}{'!' + conversion if conversion else ''}:{spec}".rstrip(":")
+                return f"placeholders take no format or conversion, got {{{written[:60]}}}"
         subject.format(site="", first_title="", count=0, date="")
     except (KeyError, IndexError, ValueError) as exc:
         return f"bad placeholder {exc}"
@@ -530,3 +541,115 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     if not host or any(c.isspace() or c in "/[]" for c in host):
         return None
     return host, int(port)
+
+
+# Upper bounds on numbers: past these, settings overflow the clock, timers
+# and timedeltas that use them. Every number must also be finite (TOML
+# allows nan and inf).
+MAX_NUMBER = 1_000_000_000
+MAX_DAYS = 36_500  # [digest] first_window_days: a century
+MAX_HOURS = 87_600  # [web] confirm_hours: ten years
+MAX_SECONDS = 315_360_000  # ten years
+
+
+def _check_safety(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
+    """Settings that would publish private data, write outside the output
+    folder, or overflow what uses them: each an error naming the key."""
+    f = file.name
+    for name, table in tables.items():
+        for item in dataclasses.fields(table):
+            value = getattr(table, item.name)
+            key = next((k for (t, k), a in RENAMED.items() if t == name and a == item.name),
+                       item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{f}: [{name}] {key}: must be a finite number, got {value!r}")
+            elif (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and abs(value) > MAX_NUMBER):
+                problems.append(
+                    f"{f}: [{name}] {key}: {value!r} is out of range (at most {MAX_NUMBER:,})"
+                )
+    bounds = [
+        ("digest", "first_window_days", MAX_DAYS),
+        ("web", "confirm_hours", MAX_HOURS),
+        ("schedule", "misfire_grace_seconds", MAX_SECONDS),
+        ("schedule", "poll_seconds", MAX_SECONDS),
+        ("schedule", "lock_timeout", MAX_SECONDS),
+    ]
+    for table_name, key, bound in bounds:
+        value = getattr(tables.get(table_name), key, None)
+        if isinstance(value, (int, float)) and math.isfinite(value) and bound < value <= MAX_NUMBER:
+            problems.append(f"{f}: [{table_name}] {key}: at most {bound:,}, got {value!r}")
+    content: ContentConfig | None = tables.get("content")
+    if content is not None and content.max_post_bytes < 0:
+        problems.append(
+            f"{f}: [content] max_post_bytes: must be 0 or more, got {content.max_post_bytes}"
+        )
+    for table_name, key in (("site", "url"), ("feeds", "hub"), ("web", "base_url")):
+        value = getattr(tables.get(table_name), key, "")
+        if value and (urlsplit(value).username is not None or "@" in urlsplit(value).netloc):
+            problems.append(
+                f"{f}: [{table_name}] {key}: must not hold a user name or password "
+                "(user:pass@): it would be published in every feed"
+            )
+    site: SiteConfig = tables["site"]
+    for key in ("icon", "logo"):
+        value = getattr(site, key)
+        if value and ":" in value.split("/", 1)[0] and urlsplit(value).scheme not in (
+            "http", "https"
+        ):
+            problems.append(
+                f"{f}: [site] {key}: must be a site path or an http(s) URL, got {value!r}"
+            )
+    if site.author is not None and site.author.uri and urlsplit(
+        site.author.uri
+    ).scheme not in ("http", "https"):
+        problems.append(
+            f"{f}: [site] author: uri must be an http(s) URL, got {site.author.uri!r}"
+        )
+    feeds: FeedsConfig = tables.get("feeds", FeedsConfig())
+    for key in ("atom", "rss", "json", "page"):
+        name = getattr(feeds, key)
+        if name and (
+            any(ord(c) < 0x20 or c == "\x7f" or c == "\\" for c in name)
+            or name in (".", "..")
+            or name.endswith("/")
+        ):
+            problems.append(
+                f"{f}: [feeds] {key}: must be a file name in the output folder "
+                f"(no control characters, backslashes or trailing /), got {name!r}"
+            )
+    _check_private_paths(tables, file, problems)
+
+
+def _check_private_paths(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
+    """Nothing private under the public output folder, and that folder is not `/`."""
+    f = file.name
+    root = file.parent
+    output: OutputConfig = tables.get("output", OutputConfig())
+    if "\x00" in output.path:
+        problems.append(f"{f}: [output] path: contains a NUL character")
+        return
+    out = (root / output.path).resolve()
+    if out == Path(out.anchor):
+        problems.append(
+            f"{f}: [output] path: {output.path!r} is the root of the file system; "
+            'use a folder of its own, such as "out"'
+        )
+        return
+    private = [
+        ("state", "path", tables.get("state", StateConfig()).path,
+         "the subscriber list and the send log would be uploaded"),
+        ("delivery", "outbox", tables.get("delivery", DeliveryConfig()).outbox,
+         "messages with addresses and personal links would be uploaded"),
+    ]
+    for table_name, key, value, why in private:
+        if "\x00" in value:
+            problems.append(f"{f}: [{table_name}] {key}: contains a NUL character")
+            continue
+        where = (root / value).resolve()
+        if where == out or out in where.parents:
+            problems.append(
+                f"{f}: [{table_name}] {key}: {value!r} is inside the output folder "
+                f"{output.path!r}: {why}; keep it outside (the default is "
+                f"{getattr(StateConfig() if table_name == 'state' else DeliveryConfig(), key)!r})"
+            )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import posts as post_files
+from . import scan
 from .cache import RACY_NS
 from .config import Config
 from .errors import ContentError
@@ -30,65 +31,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = tuple(FORMATS)
-# Jekyll keeps posts in `_posts`; every other `_x` or `.x` is private.
-UNDERSCORE_ALLOWED = {"_posts"}
+SUFFIXES = tuple(FORMATS)  # the same as scan.SUFFIXES (tests/test_scan.py)
 # Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MIN = 2000
 
 
-def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk(
+    posts_dir: Path, follow_symlinks: bool = False, problems: list[Problem] | None = None
+) -> Iterator[tuple[str, str, os.stat_result]]:
     """(name relative to posts_dir, absolute path, stat) of every candidate post
-    file, in a stable order. Plain strings: this runs on every file, every run.
+    file, in a stable order (see `scan`: links, loops, odd names).
 
     ContentError if `posts_dir` exists but cannot be listed; a subfolder or
-    file that cannot be is skipped with a warning."""
-    root = str(posts_dir)
-    stack = [("", root)]
-    while stack:
-        prefix, folder = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=_entry_name)
-        except OSError as exc:
-            if not prefix and not isinstance(exc, FileNotFoundError):
-                # Going on would publish empty feeds over the real ones. (A
-                # missing folder is no files: check_posts_dir reports it.)
-                raise ContentError(
-                    f"posts folder {folder} cannot be read: {exc.strerror}",
-                    hint="check that it is a folder and that this user may read it",
-                ) from exc
-            log.warning("%s: cannot list folder: %s", folder, exc.strerror)
-            continue
-        subfolders = []
-        for entry in entries:
-            name = entry.name
-            if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
-                continue
-            try:
-                # Suffix first: most entries are posts, and it needs no system call.
-                if name.lower().endswith(SUFFIXES) and entry.is_file():
-                    st = entry.stat()
-                elif entry.is_dir():
-                    subfolders.append((f"{prefix}{name}/", entry.path))
-                    continue
-                else:
-                    continue
-            except FileNotFoundError:
-                continue  # removed while we looked
-            except OSError as exc:  # a symlink loop, say
-                log.warning("%s: skipped: %s", entry.path, exc.strerror)
-                continue
-            yield f"{prefix}{name}", entry.path, st
-        stack.extend(reversed(subfolders))
+    file that cannot be is skipped with a warning (in `problems`, if given)."""
+    try:
+        yield from scan.walk(posts_dir, follow_symlinks, problems)
+    except OSError as exc:
+        # Going on would publish empty feeds over the real ones. (A missing
+        # folder is no files: check_posts_dir reports it.)
+        raise ContentError(
+            f"posts folder {posts_dir} cannot be read: {exc.strerror}",
+            hint="check that it is a folder and that this user may read it",
+        ) from exc
 
 
-_entry_name = operator.attrgetter("name")
 _date = operator.attrgetter("date")
 
 
-def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
+def discover(
+    posts_dir: Path, follow_symlinks: bool = False
+) -> Iterator[tuple[Path, os.stat_result]]:
     """Every candidate post file under `posts_dir`, with its stat, in a stable order."""
-    for _name, path, st in walk(posts_dir):
+    for _name, path, st in walk(posts_dir, follow_symlinks):
         yield Path(path), st
 
 
@@ -98,6 +72,7 @@ class Listing:
 
     entries: list[tuple[str, str, os.stat_result]]  # as `walk` yields them
     settled: bool  # no file changed so recently that its mtime could lie (cache.RACY_NS)
+    problems: tuple[Problem, ...] = ()  # files the walk skipped (links, odd names)
 
     @property
     def fingerprint(self) -> str:
@@ -108,12 +83,13 @@ class Listing:
         return digest.hexdigest()
 
 
-def listing(posts_dir: Path) -> Listing:
+def listing(posts_dir: Path, follow_symlinks: bool = False) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
-    entries = list(walk(posts_dir))
+    skipped: list[Problem] = []
+    entries = list(walk(posts_dir, follow_symlinks, skipped))
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
-    return Listing(entries, settled)
+    return Listing(entries, settled, tuple(skipped))
 
 
 def check_posts_dir(config: Config) -> Path:
@@ -150,7 +126,9 @@ def load_site(
     a feed or a digest shows.
     """
     posts_dir = check_posts_dir(config)
-    entries = scanned.entries if scanned is not None else list(walk(posts_dir))
+    if scanned is None:
+        scanned = listing(posts_dir, config.content.follow_symlinks)
+    entries = scanned.entries
     racy_after = clock.time_ns() - RACY_NS
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
     todo: list[tuple[str, str, int]] = []
@@ -167,7 +145,7 @@ def load_site(
         st = stats[name]
         if cache is not None and st.st_mtime_ns < racy_after:
             cache.put(name, st.st_size, st.st_mtime_ns, post, found)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(scanned.problems)
     posts: list[Post] = []
     for name, _path, _st in entries:
         post, found = results[name]

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+# What must not reach a terminal or a log line raw: control characters (a
+# newline in a file name would start a fake log line), line separators, and
+# the lone surrogates that stand for undecodable bytes in a file name.
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line, every unprintable character escaped: `\\n`, `\\x1b`,
+    and an undecodable byte of a file name as `\\xff`."""
+    if not UNPRINTABLE.search(text):
+        return text
+    return UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the byte code - 0xDC00
+        return f"\\x{code - 0xDC00:02x}"
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.severity}: {self.message}"
+        return printable(f"{where}: {self.severity}: {self.message}")
 
 
 def _of_severity(problems: tuple[Problem, ...], severity: Severity) -> tuple[Problem, ...]:

@@ -107,7 +107,7 @@ def build_feeds(
     from .render import Renderer
 
     builders = {"atom": build_atom, "rss": build_rss, "json": build_json}
-    renderer = renderer or Renderer()
+    renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
     stored = FeedCache.load(config)
     feeds = feedset.plan(config, site).feeds
     results = []
@@ -160,7 +160,7 @@ def run_digest(
     selection = digest.select(site, state, config, now)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since))
-    renderer = renderer or Renderer()
+    renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
     shown = selection.posts[: config.digest.max_posts]
     letter = compose(config, renderer(shown), now, total=len(selection.posts))
     record = digest.issue(config, state, letter, selection, now)
@@ -210,7 +210,7 @@ def publish(
     """
     started = time.perf_counter()
     content.check_posts_dir(config)
-    listing = content.listing(config.posts_dir)
+    listing = content.listing(config.posts_dir, config.content.follow_symlinks)
     state = open_state(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(
@@ -228,7 +228,10 @@ def publish(
 
             fingerprint = cache.config_fingerprint(config)
             post_cache = cache.PostCache.load(config.state_dir, fingerprint)
-            renderer = Renderer(stored=cache.RenderCache.load(config.state_dir, fingerprint))
+            renderer = Renderer(
+                stored=cache.RenderCache.load(config.state_dir, fingerprint),
+                max_post_bytes=config.content.max_post_bytes,
+            )
             site = load(config, now, include_future, post_cache, listing)
             feeds = build_feeds(config, site, renderer)
             pinged = announce(config, feeds)
@@ -335,7 +338,8 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     if not selection.posts:
         return site, None
     shown = selection.posts[: config.digest.max_posts]
-    letter = compose(config, Renderer()(shown), now, total=len(selection.posts))
+    renderer = Renderer(max_post_bytes=config.content.max_post_bytes)
+    letter = compose(config, renderer(shown), now, total=len(selection.posts))
     # Not issued, so it has no page of its own yet: link to the latest one.
     html, text = with_web_url(config, letter.html, letter.text, "latest")
     return site, replace(letter, html=html, text=text)

@@ -19,10 +19,12 @@ from urllib.parse import quote, urljoin, urlsplit
 from .config import Config
 from .errors import ContentError
 from .model import Enclosure, Image, Person, Post, Problem
+from .urls import clean_post_urls
 
 if TYPE_CHECKING:
     import yaml
-    from frontmatter.default_handlers import YAMLHandler
+
+    from .safeyaml import Handler
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +171,11 @@ def read_post(
         return None
     fm_text, _body, _ = parts
     try:
-        meta = _handler().load(fm_text)
+        meta, notes = _handler().load_with_notes(fm_text)
     except _yaml_error() as exc:
         problems.append(_yaml_problem(name, exc))
         return None
+    problems.extend(Problem(name, note, line=at, severity="warning") for at, note in notes)
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -188,11 +191,12 @@ def read_post(
 
 
 @lru_cache(maxsize=1)
-def _handler() -> YAMLHandler:
+def _handler() -> Handler:
     # Imported on first use: a run with nothing changed parses no YAML at all.
-    from frontmatter.default_handlers import YAMLHandler
+    # Bounded against alias bombs, huge numbers and escaped control characters.
+    from .safeyaml import Handler
 
-    return YAMLHandler()
+    return Handler()
 
 
 def _yaml_error() -> type[yaml.YAMLError]:
@@ -278,11 +282,16 @@ def _build_post(
             "date", "no date: add `date:` to the front matter or name the file YYYY-MM-DD-slug"
         )
 
+    if not in_range(when):
+        raise _Invalid(
+            "date", f"date {when.isoformat()} is out of range: a post must be dated "
+            "between the years 1 and 9999 in every timezone"
+        )
     updated = when
     for key in ("last_modified_at", "updated"):
         if meta.get(key) is not None:
             parsed = parse_date(meta[key], tz)
-            if parsed is None:
+            if parsed is None or not in_range(parsed):
                 warn(key, f"{key} {meta[key]!r} is not a date; ignored")
             else:
                 updated = max(parsed, when)
@@ -324,6 +333,10 @@ def _build_post(
     published = meta.get("published", True)
     draft = meta.get("draft", False)
     visible = published is not False and draft is not True
+    image, author, banner, key, dropped = clean_post_urls(image, author, banner, key, url)
+    for field, value in dropped:
+        warn(field, f"{field}: {value!r} is not a web address (http or https; for an id "
+                    "also tag:, urn: or a path); left out")
 
     return Post(
         path=str(path),
@@ -395,14 +408,13 @@ def parse_date(value: Any, tz: tzinfo) -> datetime | None:
         return None
     year, month, day, hour, minute, second, micro, offset = m.groups()
     zone: tzinfo = tz
-    if offset:
+    try:
         if offset == "Z":
             zone = UTC
-        else:
+        elif offset:
             digits = offset[1:].replace(":", "")
             delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            zone = timezone(delta if offset[0] == "+" else -delta)
-    try:
+            zone = timezone(delta if offset[0] == "+" else -delta)  # ValueError past 24 h
         return datetime(
             int(year),
             int(month),
@@ -415,6 +427,17 @@ def parse_date(value: Any, tz: tzinfo) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+# A day inside datetime's range at each end, so that the date can be shown in
+# any timezone (offsets are under a day) without OverflowError.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def in_range(when: datetime) -> bool:
+    """True if `when` (timezone-aware) can be converted to any timezone."""
+    return EARLIEST <= when <= LATEST
 
 
 def _words(value: Any, key: str) -> tuple[str, ...]:

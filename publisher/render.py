@@ -9,6 +9,7 @@ it against.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from urllib.parse import urljoin
 
 import nh3
 
-from .model import Post
+from .model import Post, printable
 from .posts import read_body
+from .urls import safe_srcset, safe_url
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -28,9 +30,26 @@ if TYPE_CHECKING:
     # without the cache module and the cache never needs this one.
     from .cache import RenderCache
 
+log = logging.getLogger(__name__)
+
 URL_ATTRIBUTES = {"href", "src", "poster", "cite", "background"}
 SRCSET_ATTRIBUTES = {"srcset"}
 EXCERPT_LIMIT = 600
+# Source text rendered for an excerpt: far more than EXCERPT_LIMIT characters
+# of text, and a bound on the work a huge first paragraph can cost.
+EXCERPT_SOURCE_LIMIT = 64 * 1024
+# nh3 (html5ever) takes time quadratic in nesting depth: 100,000 nested <div>s
+# cost a minute. Real posts nest a few dozen levels; deeper ones are hostile
+# and published as text (see `tame`).
+MAX_NESTING = 500
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*>")
+# Elements that never hold others (void), or that the HTML parser closes by
+# itself when the next one starts: neither makes the tree deeper.
+_FLAT = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody",
+    "thead", "tfoot", "rb", "rt", "rp", "colgroup", "caption",
+})
 
 # Feed content keeps what a reader can show; scripts, styles and forms go.
 FEED_TAGS = set(nh3.ALLOWED_TAGS) | {
@@ -98,18 +117,58 @@ def to_html(source: str, fmt: str) -> str:
     return source
 
 
+def too_deep(fragment: str, limit: int = MAX_NESTING) -> bool:
+    """True if elements in `fragment` nest more than `limit` deep (one linear scan)."""
+    if fragment.count("<") <= limit:
+        return False  # the common case: not even that many tags
+    depth = 0
+    for m in _TAG.finditer(fragment):
+        name = m.group(2).lower()
+        if name in _FLAT or m.group(0).endswith("/>"):
+            continue
+        if m.group(1):
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
+def tame(fragment: str) -> str:
+    """`fragment`, or its text as one escaped paragraph when it nests too deep
+    for the sanitiser to handle in reasonable time."""
+    if not too_deep(fragment):
+        return fragment
+    text = " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+    return f"<p>{html.escape(text, quote=False)}</p>\n"
+
+
+def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """Only web addresses in URL attributes (and mailto: in links); see `urls`."""
+    if attribute in URL_ATTRIBUTES:
+        return safe_url(value, allow_mailto=attribute == "href")
+    if attribute in SRCSET_ATTRIBUTES:
+        return safe_srcset(value)
+    return value
+
+
 def absolutize(fragment: str, base_url: str, tags: set[str] | None = None) -> str:
-    """Sanitise `fragment` and make every URL in it absolute against `base_url`."""
+    """Sanitise `fragment` and make every URL in it absolute against `base_url`.
+
+    A URL that is not a web address afterwards (`javascript:`, `data:`) is
+    removed with its attribute; a fragment nested too deep becomes its text.
+    """
 
     def fix(tag: str, attribute: str, value: str) -> str | None:
         if attribute in URL_ATTRIBUTES:
-            return urljoin(base_url, value.strip())
-        if attribute in SRCSET_ATTRIBUTES:
-            return _absolute_srcset(value, base_url)
-        return value
+            value = urljoin(base_url, value.strip())
+        elif attribute in SRCSET_ATTRIBUTES:
+            value = _absolute_srcset(value, base_url)
+        return _safe_attribute(tag, attribute, value)
 
     cleaned: str = nh3.clean(
-        fragment,
+        tame(fragment),
         tags=tags if tags is not None else FEED_TAGS,
         attributes=ATTRIBUTES,
         attribute_filter=fix,
@@ -132,7 +191,7 @@ def _absolute_srcset(value: str, base_url: str) -> str:
 
 def plain_text(fragment: str) -> str:
     """Visible text of an HTML fragment, whitespace collapsed."""
-    text = nh3.clean(fragment, tags=set())
+    text = nh3.clean(tame(fragment), tags=set())
     return " ".join(html.unescape(text).split())
 
 
@@ -143,12 +202,18 @@ def excerpt_of(post: Post, body: str) -> str:
         chunk = body.split(post.excerpt_separator, 1)[0]
         return plain_text(to_html(chunk, post.format))
     # Jekyll's default: the first paragraph. Skip blocks with no text (images).
-    for block in re.split(r"\n\s*\n", body):
+    # Blocks are found one at a time: a 50 MB body is not split whole.
+    start = 0
+    for gap in _BLANK_LINE.finditer(body + "\n\n"):
+        block, start = body[start : gap.start()], gap.end()
         if block.strip():
-            text = plain_text(to_html(block, post.format))
+            text = plain_text(to_html(block[:EXCERPT_SOURCE_LIMIT], post.format))
             if text:
                 return _shorten(text)
     return ""
+
+
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
@@ -158,7 +223,7 @@ def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
     return cut.rstrip(",;:.") + "…"
 
 
-def render(post: Post) -> Rendered:
+def render(post: Post, max_post_bytes: int | None = None) -> Rendered:
     """The post's body as sanitised HTML with absolute URLs, and its plain-text excerpt.
 
     Reads the post's file again (the model holds no bodies), converts Markdown
@@ -170,9 +235,21 @@ def render(post: Post) -> Rendered:
     Cost: the expensive step of a run (~0.6 ms a typical post, more for long
     ones), which is why only the posts a feed or a digest shows are rendered,
     through a `Renderer`.
+
+    A post over `max_post_bytes` is published with its summary only, so its
+    body is never converted or sanitised: `html` is "".
     """
     body = read_body(post)
-    full = absolutize(to_html(body, post.format), post.url)
+    if max_post_bytes is not None and post.size > max_post_bytes:
+        return Rendered(post=post, html="", excerpt=excerpt_of(post, body))
+    source = to_html(body, post.format)
+    if too_deep(source):
+        log.warning(
+            "%s: HTML elements nest more than %d levels deep: published as plain text",
+            printable(post.name), MAX_NESTING,
+        )
+        source = tame(source)
+    full = absolutize(source, post.url)
     return Rendered(post=post, html=full, excerpt=excerpt_of(post, body))
 
 
@@ -187,6 +264,7 @@ class Renderer:
 
     memo: dict[str, Rendered] = field(default_factory=dict)
     stored: RenderCache | None = None  # what earlier runs rendered
+    max_post_bytes: int | None = None  # [content] max_post_bytes: bigger posts, summary only
 
     def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
         out = []
@@ -197,7 +275,7 @@ class Renderer:
                 if known is not None:
                     item = Rendered(post=post, html=known[0], excerpt=known[1])
                 else:
-                    item = render(post)
+                    item = render(post, self.max_post_bytes)
                     if self.stored is not None:
                         self.stored.put(post, item.html, item.excerpt)
                 self.memo[post.key] = item
@@ -211,4 +289,11 @@ class Renderer:
 
 def for_email(fragment: str) -> str:
     """Post HTML as an email may carry it: no scripts, handlers, forms or embeds."""
-    return nh3.clean(fragment, tags=EMAIL_TAGS, attributes=ATTRIBUTES, link_rel=None)
+    cleaned: str = nh3.clean(
+        tame(fragment),
+        tags=EMAIL_TAGS,
+        attributes=ATTRIBUTES,
+        attribute_filter=_safe_attribute,
+        link_rel=None,
+    )
+    return cleaned

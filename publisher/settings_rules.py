@@ -121,6 +121,10 @@ def sender_problems(config: Config) -> list[SettingProblem]:
                 f"required, the https URL of your unsubscribe page (got {base!r})",
                 'e.g. unsubscribe_url = "https://example.org/unsubscribe" (each message adds '
                 "?token=...); mail providers require one-click unsubscribe over https")
+    elif parts.username is not None or "@" in parts.netloc:
+        problem("unsubscribe_url",
+                f"{base!r} holds a user name or password (user:pass@); it would go out in "
+                "every message", "remove it: the page must be public")
     elif parts.fragment:
         problem("unsubscribe_url",
                 f"has a #fragment ({base!r}); the token goes in the query, which a one-click "

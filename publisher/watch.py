@@ -95,8 +95,9 @@ def signature(st: os.stat_result) -> Signature:
 class Watcher:
     """Remembers the last scan of `posts_dir` and reports the difference."""
 
-    def __init__(self, posts_dir: Path) -> None:
+    def __init__(self, posts_dir: Path, follow_symlinks: bool = False) -> None:
         self.posts_dir = posts_dir
+        self.follow_symlinks = follow_symlinks
         # Keyed by str: hashing and comparing Path objects costs several times
         # more, and an unchanged scan of a big folder is mostly dict lookups.
         self._cache: dict[str, Signature] = {}
@@ -106,7 +107,7 @@ class Watcher:
 
     def scan(self) -> Changes:
         current: dict[str, Signature] = {}
-        for path, st in discover(self.posts_dir):
+        for path, st in discover(self.posts_dir, self.follow_symlinks):
             name = os.fspath(path)
             if not is_temp(os.path.basename(name)):
                 current[name] = signature(st)

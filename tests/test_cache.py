@@ -74,9 +74,9 @@ def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -
     rendered: list[str] = []
     real = render.render
 
-    def counting(post):  # type: ignore[no-untyped-def]
+    def counting(post, *args):  # type: ignore[no-untyped-def]
         rendered.append(post.name)
-        return real(post)
+        return real(post, *args)
 
     monkeypatch.setattr(render, "render", counting)
     publish(config, NOW)

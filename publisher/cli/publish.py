@@ -160,7 +160,7 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         problems = list(site.problems)
         for post in site.posts:
             try:
-                render(post)
+                render(post, config.content.max_post_bytes)
             except PublisherError as exc:
                 problems.append(Problem(post.name, f"cannot render: {exc}"))
         for problem in problems:

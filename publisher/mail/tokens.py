@@ -29,6 +29,8 @@ from ..errors import SecretMissing, SubscriberError
 
 SECRET_ENV = "PUBLISHER_SECRET"
 MIN_SECRET_LENGTH = 16
+# A secret of 16 spaces, or of one letter repeated, is long enough and no secret.
+MIN_SECRET_KINDS = 8
 # Domain separation: the same secret may sign other things later.
 _PURPOSE = b"publisher-unsubscribe-v1\x00"
 _MAC_BYTES = 16  # 128 bits: far beyond guessing, and a shorter URL
@@ -47,6 +49,14 @@ def secret_from_env(environ: Mapping[str, str] | None = None) -> bytes:
         raise SecretMissing(
             f"{SECRET_ENV} is too short ({len(value)} characters; at least "
             f"{MIN_SECRET_LENGTH}): it would make guessable unsubscribe links",
+            hint="use a long random value, e.g. from `python3 -c \"import secrets; "
+            'print(secrets.token_urlsafe(32))"`',
+        )
+    if len(set(value.strip())) < MIN_SECRET_KINDS:
+        raise SecretMissing(
+            f"{SECRET_ENV} is blank or nearly so (only {len(set(value.strip()))} different "
+            f"characters; at least {MIN_SECRET_KINDS}): it would make guessable "
+            "unsubscribe links",
             hint="use a long random value, e.g. from `python3 -c \"import secrets; "
             'print(secrets.token_urlsafe(32))"`',
         )

@@ -70,7 +70,7 @@ def normalise(address: str) -> str:
             f"{raw!r}: invalid local part (letters, digits, dots and !#$%&'*+/=?^_`{{|}}~- only)"
         )
     try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
+        ascii_domain = _ascii_domain(domain)
     except UnicodeError as exc:
         raise SubscriberError(f"{raw!r}: invalid domain {domain!r}") from exc
     labels = ascii_domain.split(".")
@@ -85,6 +85,20 @@ def normalise(address: str) -> str:
     if len(result) > 254:
         raise SubscriberError(f"{raw!r}: longer than 254 characters")
     return result
+
+
+def _ascii_domain(domain: str) -> str:
+    """The domain's ASCII form by IDNA 2008 with UTS 46 mapping, lowercased.
+
+    Not Python's "idna" codec: that is IDNA 2003, which maps `straße.de` to
+    `strasse.de`, another domain, whose owner would get the mail and the
+    personal unsubscribe link. UnicodeError (idna.IDNAError) if it is invalid.
+    """
+    if domain.isascii():
+        return domain.lower()  # the common case; checked label by label by the caller
+    import idna
+
+    return str(idna.encode(domain, uts46=True).decode("ascii")).lower()
 
 
 def email_key(address: str) -> str:
@@ -234,15 +248,24 @@ def import_csv(
     return import_rows(conn, _csv_lines(text), path.name, now)
 
 
-def _csv_lines(text: str) -> Iterable[tuple[int, list[str]]]:
+def _csv_lines(text: str) -> Iterable[tuple[int, list[str] | csv.Error]]:
+    """(line, cells), or (line, the error) for a line the csv module refuses
+    (a field over its 131,072-character limit): the reader goes on after it."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, exc
+            continue
         yield reader.line_num, row
 
 
 def import_rows(
     conn: sqlite3.Connection,
-    rows: Iterable[tuple[int, list[str]]],
+    rows: Iterable[tuple[int, list[str] | csv.Error]],
     source: str,
     now: datetime | None = None,
 ) -> ImportResult:
@@ -251,6 +274,9 @@ def import_rows(
     columns = {"email": 0, "name": 1, "status": 2}
     first = True
     for line, row in rows:
+        if isinstance(row, csv.Error):
+            problems.append(f"{source}:{line}: cannot be read as CSV: {row}")
+            continue
         cells = [c.strip() for c in row]
         if not any(cells):
             continue

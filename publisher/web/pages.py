@@ -18,11 +18,14 @@ HTML = "text/html; charset=utf-8"
 def mask(address: str) -> str:
     """`a•••@example.org`: enough for its owner to recognise, not enough to harvest.
 
-    An international domain is shown as written, not in its xn-- form.
+    An international domain is shown as written, not in its xn-- form (IDNA
+    2008, as it was stored: Python's own codec cannot show `straße.de`).
     """
+    import idna
+
     local, _, domain = address.rpartition("@")
     try:
-        shown = domain.encode("ascii").decode("idna")
+        shown = idna.decode(domain) if "xn--" in domain else domain
     except UnicodeError:
         shown = domain
     return f"{local[:1]}•••@{shown}"

@@ -1,0 +1,194 @@
+"""Which files under the posts folder are candidate posts: a safe folder walk.
+
+Posts folders come from anywhere (a git checkout, a shared drive), so the walk
+trusts nothing in them:
+
+- **Symbolic links** are followed only when their target stays inside the
+  posts folder, unless `[content] follow_symlinks = true`: a link to
+  `/etc/passwd.md` or to a private notes folder publishes nothing.
+- **One file is published once**, whichever names reach it (a link to a post,
+  a link to a folder of posts, a hard link): the first name found keeps it,
+  and real names are found before names through links.
+- **Loops** (`loop -> .`, `self -> self`) are a warning, never a hang or an
+  `OSError`.
+- **File names that are not UTF-8** (a byte 0xff) cannot become a URL or a
+  message: the file is skipped with an error naming it escaped (`a\\xff.md`).
+
+Problems go to the caller's list when one is given, else to the log.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Iterator
+
+from .model import Problem, printable
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".md", ".markdown", ".txt", ".html")
+# Jekyll keeps posts in `_posts`; every other `_x` or `.x` is private.
+UNDERSCORE_ALLOWED = {"_posts"}
+
+Entry = tuple[str, str, os.stat_result]  # name relative to the folder, path, stat
+
+
+def walk(
+    posts_dir: os.PathLike[str] | str,
+    follow_symlinks: bool = False,
+    problems: list[Problem] | None = None,
+) -> Iterator[Entry]:
+    """(name relative to posts_dir, absolute path, stat) of every candidate post
+    file, in a stable order: the folder's own files depth-first by name, then
+    those reached through symbolic links. Plain strings: this runs on every
+    file, every run.
+
+    Raises OSError only if `posts_dir` itself cannot be listed (a missing
+    folder is no files); a subfolder or file that cannot be is a warning.
+    """
+    root = os.fspath(posts_dir)
+    walker = _Walk(root, follow_symlinks, problems)
+    yield from walker.folder("", root, top=True)
+    # Links last, so that a file's real name wins over a name through a link.
+    while walker.links:
+        name, path = walker.links.pop(0)
+        yield from walker.link(name, path)
+
+
+class _Walk:
+    def __init__(self, root: str, follow: bool, problems: list[Problem] | None) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.follow = follow
+        self.problems = problems
+        self.seen_files: dict[tuple[int, int], str] = {}
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.links: list[tuple[str, str]] = []
+        try:
+            st = os.stat(root)
+            self.seen_dirs.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+
+    def problem(self, name: str, message: str, severity: str = "warning") -> None:
+        shown = printable(name)
+        if self.problems is not None:
+            self.problems.append(Problem(shown, message, severity=severity))  # type: ignore[arg-type]
+        elif severity == "error":
+            log.error("%s: %s", shown, message)
+        else:
+            log.warning("%s: %s", shown, message)
+
+    def folder(self, prefix: str, folder: str, top: bool = False) -> Iterator[Entry]:
+        stack = [(prefix, folder)]
+        while stack:
+            prefix, folder = stack.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=_name)
+            except OSError as exc:
+                if top and not prefix:
+                    if isinstance(exc, FileNotFoundError):
+                        return
+                    raise
+                self.problem(prefix.rstrip("/") or folder,
+                             f"cannot list folder: {exc.strerror}; skipped")
+                continue
+            subfolders = []
+            for entry in entries:
+                name = entry.name
+                if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
+                    continue
+                full = f"{prefix}{name}"
+                try:
+                    # d_type answers these without a system call.
+                    if entry.is_symlink():
+                        self.links.append((full, entry.path))
+                        continue
+                    if name.lower().endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
+                        if not _utf8(full, self):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                        if self.first_name(full, st):
+                            yield full, entry.path, st
+                    elif entry.is_dir(follow_symlinks=False):
+                        if not _utf8(full, self, folder=True):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                        if (st.st_dev, st.st_ino) not in self.seen_dirs:
+                            self.seen_dirs.add((st.st_dev, st.st_ino))
+                            subfolders.append((f"{full}/", entry.path))
+                except FileNotFoundError:
+                    continue  # removed while we looked
+                except OSError as exc:
+                    self.problem(full, f"skipped: {exc.strerror}")
+            stack.extend(reversed(subfolders))
+
+    def link(self, name: str, path: str) -> Iterator[Entry]:
+        """A symbolic link met by the walk: followed if it may be, once."""
+        is_post = name.lower().endswith(SUFFIXES)
+        try:
+            st = os.stat(path)
+            real = os.path.realpath(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.problem(name, "symbolic link loop: skipped")
+            elif is_post:
+                self.problem(name, f"symbolic link to nothing ({exc.strerror}): skipped")
+            return
+        if not self.follow and not _inside(real, self.real_root):
+            if is_post or stat.S_ISDIR(st.st_mode):
+                self.problem(
+                    name,
+                    "symbolic link to a file outside the posts folder: not followed "
+                    "(set [content] follow_symlinks = true in publisher.toml to publish it)",
+                )
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if not _utf8(name, self, folder=True):
+                return
+            if (st.st_dev, st.st_ino) in self.seen_dirs:
+                self.problem(
+                    name, "symbolic link to a folder already read (a loop?): not followed"
+                )
+                return
+            self.seen_dirs.add((st.st_dev, st.st_ino))
+            yield from self.folder(f"{name}/", path)
+        elif (
+            stat.S_ISREG(st.st_mode) and is_post and _utf8(name, self)
+            and self.first_name(name, st)
+        ):
+            yield name, path, st
+
+    def first_name(self, name: str, st: os.stat_result) -> bool:
+        """True the first time this file is met; a warning when it is met again."""
+        key = (st.st_dev, st.st_ino)
+        first = self.seen_files.setdefault(key, name)
+        if first != name:
+            self.problem(name, f"the same file as {printable(first)}: published once, "
+                               "under that name")
+            return False
+        return True
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _utf8(name: str, walk: _Walk, folder: bool = False) -> bool:
+    """False, with an error, for a name with bytes that are not UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        what = "folder" if folder else "file"
+        then = "its posts are skipped" if folder else "skipped"
+        walk.problem(name, f"the {what} name is not valid UTF-8: {then}; rename it",
+                     severity="error")
+        return False
+    return True
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
