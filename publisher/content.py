@@ -177,15 +177,48 @@ def parse_many(
 
     # fork is fast and safe from a single-threaded process; with threads about
     # (the scheduler) a forked child could inherit a held lock, so spawn.
+    # Either way the workers hold no lock (lock.py closes held locks' files in
+    # a forked child) and die with this process, even on SIGKILL.
     method = "fork" if threading.active_count() == 1 else "spawn"
     size = max(200, len(todo) // (workers * 4) + 1)
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         for rows in pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks]):
             for name, path_str, size_, row, found_rows in rows:
                 post = decode_post(row, path_str, name, size_) if row else None
                 yield name, post, [Problem(*p) for p in found_rows]
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker process: be killed when `parent` dies, however it dies.
+
+    Linux's PR_SET_PDEATHSIG does it in the kernel; elsewhere a thread polls
+    the parent pid. Either way, a worker whose parent is already gone exits.
+    """
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        armed = libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:
+        os._exit(1)  # orphaned before the signal was armed
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                clock.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="publisher-parent-watch", daemon=True).start()
 
 
 def _parse_chunk(

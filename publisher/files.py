@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
@@ -149,3 +151,33 @@ def _file_in_the_way(path: Path) -> Path | None:
         except OSError:
             return None
     return None
+
+
+# What `_create_temp` names its files: `.{name}.XXXXXXXX.tmp` (mkstemp's eight
+# characters) or `.{name}.tmp`.
+TEMP_NAME = re.compile(r"\..+?(\.[a-z0-9_]{8})?\.tmp")
+
+
+def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temp files a killed process left in `folders` (not below).
+
+    Only safe while no other process may be writing there: call it holding
+    the site lock, which every writer of out/ and the state folder holds. A
+    temp file under out/ would otherwise be uploaded with the site. Returns
+    what was removed; a folder or file that cannot be read or removed is left.
+    """
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and TEMP_NAME.fullmatch(entry.name):
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+                except OSError:
+                    continue
+    return removed

@@ -210,6 +210,7 @@ def publish(
     """
     started = time.perf_counter()
     content.check_posts_dir(config)
+    _clean_temps(config)
     listing = content.listing(config.posts_dir, config.content.follow_symlinks)
     state = open_state(config.state_file) if with_digest else None
     try:
@@ -250,6 +251,20 @@ def publish(
     finally:
         if state is not None:
             state.close()
+
+
+def _clean_temps(config: Config) -> None:
+    """Temp files a killed run left where we write: never uploaded with out/."""
+    from .feedset import FOLDERS
+    from .files import remove_stale_temps
+
+    out = config.out_dir
+    names = (config.feeds.atom, config.feeds.rss, config.feeds.json, config.feeds.page)
+    folders = {out, out / "digest", config.state_dir}
+    folders.update(out / folder for folder in FOLDERS.values())
+    folders.update((out / name).parent for name in names if name)
+    for path in remove_stale_temps(sorted(folders)):
+        log.info("removed %s, left by an interrupted run", path)
 
 
 def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime) -> str:

@@ -6,12 +6,35 @@ same result objects, so a run reads the same whichever way it was started.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from .config import Config
 from .digest import digest_paths
 from .errors import ExitCode, PublisherError
 from .pipeline import FeedResult, PublishResult
 
 KIND_NAMES = {"category": "Category", "tag": "Tag"}
+
+
+def as_publisher_error(exc: BaseException) -> PublisherError | None:
+    """A failure of the machine rather than of publisher, in words: the last
+    net under the command line and the service's jobs, so that a full disk,
+    a read-only folder or no memory never ends in a traceback. None for
+    anything else (a bug, which deserves its traceback)."""
+    from .files import output_error
+    from .store.state import state_error
+
+    if isinstance(exc, sqlite3.Error):
+        return state_error(None, exc, "the state store failed")
+    if isinstance(exc, OSError):
+        where = Path(exc.filename) if exc.filename else Path(".")
+        return output_error(where, exc, "cannot read or write")
+    if isinstance(exc, MemoryError):
+        return PublisherError(
+            "out of memory", hint="free some memory, or run it on a machine with more"
+        )
+    return None
 
 
 def error_lines(exc: PublisherError) -> list[str]:

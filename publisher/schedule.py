@@ -44,7 +44,7 @@ from .config import Config
 from .errors import PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
-from .report import error_line, rebuild_line, warning_lines
+from .report import as_publisher_error, error_line, rebuild_line, warning_lines
 from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
@@ -307,8 +307,12 @@ class Service:
                 work()
             except PublisherError as exc:
                 log.error("%s failed: %s", name, error_line(exc))
-            except Exception:
-                log.exception("%s failed unexpectedly", name)
+            except Exception as exc:
+                known = as_publisher_error(exc)  # a full disk, say: no traceback
+                if known is None:
+                    log.exception("%s failed unexpectedly", name)
+                else:
+                    log.error("%s failed: %s", name, error_line(known))
 
         return job
 

@@ -8,6 +8,7 @@ exit code, with the traceback only under --verbose.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 import traceback
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import EXIT_MEANINGS, PublisherError
-from ..report import error_lines
+from ..report import as_publisher_error, error_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,6 +81,14 @@ def run_action(ctx: Context, action: Callable[[], int]) -> None:
     except PublisherError as exc:
         show_error(ctx, exc)
         sys.exit(int(exc.exit_code))
+    except (OSError, sqlite3.Error, MemoryError) as exc:
+        # A full disk or a read-only folder that no library code expected.
+        error = as_publisher_error(exc)
+        if error is None:
+            raise
+        error.__cause__ = exc  # for the traceback under --verbose
+        show_error(ctx, error)
+        sys.exit(int(error.exit_code))
     sys.exit(int(code))
 
 

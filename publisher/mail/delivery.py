@@ -30,6 +30,7 @@ from ..store.state import DigestRecord, State, open_state
 from ..store.subscribers import email_key, normalise
 from . import messages, tokens
 from .transports import (
+    NoReplyAfterData,
     OutboxTransport,
     Permanent,
     SmtpTransport,
@@ -53,6 +54,7 @@ class DeliverySummary:
     deferred: int = 0  # temporary failures past this run's retries: still pending
     bounced: int = 0  # subscribers marked bounced by this run
     busy: bool = False  # another process was delivering; nothing done
+    unanswered: int = 0  # got no reply after their data once: perhaps delivered twice
 
     def line(self) -> str:
         if self.busy:
@@ -67,6 +69,11 @@ class DeliverySummary:
             text += f", {self.deferred} deferred (run `publisher send` later)"
         if self.bounced:
             text += f"; {self.bounced} subscriber(s) now marked bounced"
+        if self.unanswered:
+            text += (
+                f"; {self.unanswered} got no reply from the server after the message was "
+                "sent, and went out once more at most (a duplicate is possible)"
+            )
         return text + "."
 
 
@@ -74,6 +81,7 @@ class DeliverySummary:
 class _Outcome:
     kind: Literal["sent", "failed", "deferred"]
     error: str = ""
+    unanswered: bool = False  # a NoReplyAfterData on the way
 
 
 class _RateLimiter:
@@ -106,10 +114,12 @@ class _Worker:
         self.transport = transport
         self.limiter = limiter
         self.sleep = sleep
+        self.silent = 0  # messages in a row that never got a reply after their data
 
     def deliver(self, msg: bytes, envelope_from: str, to: str, label: str) -> _Outcome:
         delay = self.smtp.retry_delay
         last: Temporary | None = None
+        unanswered = False
         for attempt in range(self.smtp.retries + 1):
             if attempt:
                 self.sleep(min(delay, self.smtp.retry_max_delay))
@@ -117,12 +127,23 @@ class _Worker:
             self.limiter.wait()
             try:
                 self.transport.send(msg, envelope_from, to, label)
-                return _Outcome("sent")
+                self.silent = 0
+                return _Outcome("sent", unanswered=unanswered)
             except Permanent as exc:
-                return _Outcome("failed", str(exc))
+                self.silent = 0
+                return _Outcome("failed", str(exc), unanswered)
+            except NoReplyAfterData as exc:
+                # It may have arrived: one more try at most in this run, then
+                # it waits for the next (a duplicate is better than a loss).
+                if unanswered:
+                    return self._silent(exc)
+                unanswered = True
+                last = exc
             except Temporary as exc:
                 last = exc
         assert last is not None
+        if unanswered and not last.connection:
+            return _Outcome("deferred", str(last), unanswered=True)
         if last.connection:
             # The server is unreachable, not this recipient: stop the run.
             raise DeliveryError(
@@ -131,6 +152,23 @@ class _Worker:
                 "`publisher send`",
             ) from last
         return _Outcome("deferred", str(last))
+
+
+    def _silent(self, last: Temporary) -> _Outcome:
+        """A message sent twice without a reply: left pending for the next run
+        (it may have arrived twice already, so not a third time now), unless
+        the message before it went the same way, which means the server takes
+        messages and never answers: then the run stops."""
+        self.silent += 1
+        if self.silent >= 2:
+            raise DeliveryError(
+                f"{self.transport.name}: two messages in a row got no reply after their "
+                f"data ({last})",
+                hint="the server takes messages and never answers, or hangs up while it "
+                "reads them; check it, then `publisher send` (this message and the rest "
+                "stay pending)",
+            ) from last
+        return _Outcome("deferred", str(last), unanswered=True)
 
 
 def make_transport(config: Config, environ: Mapping[str, str] | None = None) -> Transport:
@@ -222,7 +260,9 @@ def _run(
     conn = state.conn
     work = [(r, item) for r in records for item in ledger.pending(conn, r.id)]
     total = len(work)
-    counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0}
+    counts = {
+        "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0, "unanswered": 0
+    }
     connections = 1 if config.delivery.transport == "outbox" else max(1, config.smtp.connections)
     local = threading.local()
     transports: list[Transport] = []
@@ -247,6 +287,7 @@ def _run(
         else:
             ledger.mark_deferred(conn, item, outcome.error)
         counts[outcome.kind] += 1
+        counts["unanswered"] += outcome.unanswered
 
     done = 0
     templates: dict[int, messages.Template] = {}
@@ -327,6 +368,7 @@ def _run(
         skipped=counts["skipped"],
         deferred=counts["deferred"],
         bounced=counts["bounced"],
+        unanswered=counts["unanswered"],
     )
 
 

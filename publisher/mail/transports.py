@@ -4,22 +4,35 @@ A transport's `send` returns only once the message is accepted (the file is
 renamed into place, or the server answered 250 to the data). Failures are
 sorted for the retry loop in delivery.py: `Temporary` (4xx, dropped or refused
 connections) may be retried, `Permanent` (5xx for this recipient) may not, and
-`DeliveryError`/`AuthenticationError` stop the whole run.
+`DeliveryError`/`AuthenticationError` stop the whole run. Two cases have their
+own class, because they are neither:
+
+- `MessageRejected` (a DeliveryError): the server took the recipient, then
+  refused the message itself after its data (550/552/554 at DATA: too big, a
+  content filter). The next recipient would get the same answer; it is no
+  recipient's bounce, so it counts against nobody and stops the run.
+- `NoReplyAfterData` (a Temporary): the whole message went out, then the
+  server hung or closed the connection instead of answering. It may well have
+  been delivered, so delivery.py retries it once at most, and reports it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..config import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
-from ..files import reason, write_atomic
+from ..files import hint_for, reason, write_atomic
 from ..settings_rules import login_problems, raise_problems
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
 
@@ -34,6 +47,17 @@ class Temporary(Exception):
 
 class Permanent(Exception):
     """The server refused this recipient or message for good (5xx)."""
+
+
+class MessageRejected(DeliveryError):
+    """5xx after the data: the message, not the recipient, was refused."""
+
+
+class NoReplyAfterData(Temporary):
+    """The message was sent in full, but no reply came: it may have been delivered."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, connection=True)
 
 
 class Transport(Protocol):
@@ -93,11 +117,11 @@ class OutboxTransport:
             raise self._error(exc.__cause__) from exc
 
     def _error(self, cause: BaseException | None) -> DeliveryError:
-        why = reason(cause) if isinstance(cause, OSError) else str(cause)
-        return DeliveryError(
-            f"{self.folder}: cannot write to the outbox: {why}",
-            hint="check [delivery] outbox and the folder's permissions",
-        )
+        if isinstance(cause, OSError):
+            why, hint = reason(cause), hint_for(self.folder / "x.eml", cause)
+        else:
+            why, hint = str(cause), "check [delivery] outbox and the folder's permissions"
+        return DeliveryError(f"{self.folder}: cannot write to the outbox: {why}", hint=hint)
 
     def close(self) -> None:
         pass
@@ -113,6 +137,36 @@ def _classify(code: int, text: bytes | str, what: str) -> Exception:
     if 400 <= code < 500:
         return Temporary(message)
     return Permanent(message)
+
+
+# RFC 3463 enhanced status codes: class.subject.detail. Subjects 1 (addressing)
+# and 2 (mailbox: full, disabled) are about the recipient; the others (3 mail
+# system, 6 content, 7 policy...) about the message or the sender.
+_ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.\d{1,3}\b")
+
+
+def _about_recipient(reply: str) -> bool:
+    m = _ENHANCED.match(reply)
+    return m is not None and m.group(1) in ("1", "2")
+
+
+class _Watched(smtplib.SMTP):
+    """Knows when the message's final dot has gone out and its reply is awaited.
+
+    smtplib sends the whole message, ending in CRLF.CRLF, in one `send`; the
+    next command's `send` clears the flag."""
+
+    awaiting_reply = False
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        self.awaiting_reply = False
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.awaiting_reply = True
+
+
+class _WatchedSSL(_Watched, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpTransport:
@@ -138,12 +192,12 @@ class SmtpTransport:
         client: smtplib.SMTP | None = None
         try:
             if cfg.security == "ssl":
-                client = smtplib.SMTP_SSL(
+                client = _WatchedSSL(
                     cfg.host, cfg.port, local_hostname=self.helo, timeout=cfg.timeout,
                     context=context,
                 )
             else:
-                client = smtplib.SMTP(
+                client = _Watched(
                     cfg.host, cfg.port, local_hostname=self.helo, timeout=cfg.timeout
                 )
             client.ehlo()
@@ -195,6 +249,8 @@ class SmtpTransport:
             self.used += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
+            if code == 421:  # the server is closing the connection
+                self._drop()
             raise _classify(code, text, f"{to} refused") from exc
         except smtplib.SMTPSenderRefused as exc:
             if 400 <= exc.smtp_code < 500:
@@ -205,13 +261,30 @@ class SmtpTransport:
                 hint=f"check {self.file}: [delivery] from is allowed for this account",
             ) from exc
         except smtplib.SMTPDataError as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error, f"message to {to} refused") from exc
+            reply = _text(exc.smtp_error)
+            if exc.smtp_code >= 500 and not _about_recipient(reply):
+                raise MessageRejected(
+                    f"{self.name}: the server refused the message itself, after its data: "
+                    f"{exc.smtp_code} {reply}",
+                    hint="a refusal of the message (its size, its content), not of a "
+                    f"recipient: nobody is counted as bounced and {to} and everyone after "
+                    "stay pending; fix what the server objects to, then `publisher send`",
+                ) from exc
+            if exc.smtp_code == 421:
+                self._drop()
+            raise _classify(exc.smtp_code, reply, f"message to {to} refused") from exc
         except smtplib.SMTPResponseException as exc:
             # An unexpected reply mid-transaction leaves the session in doubt.
             self._drop()
             raise _classify(exc.smtp_code, exc.smtp_error, f"{self.name}") from exc
         except OSError as exc:  # SMTPServerDisconnected, resets, timeouts
+            after_data = getattr(client, "awaiting_reply", False)
             self._drop()
+            if after_data:
+                raise NoReplyAfterData(
+                    f"{self.name}: no reply after the message to {to} was sent in full "
+                    f"({exc}); it may have been delivered"
+                ) from exc
             raise Temporary(f"{self.name}: connection lost: {exc}", connection=True) from exc
 
     def _drop(self) -> None:

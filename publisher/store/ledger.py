@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
+from .state import path_of, rollback, state_error
+
 if TYPE_CHECKING:
     from .subscribers import Status
 
@@ -141,7 +143,19 @@ class _commit:
         self.conn = conn
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise state_error(path_of(self.conn), exc) from exc
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is not None:
+            rollback(self.conn)
+            if isinstance(value, sqlite3.Error):
+                raise state_error(path_of(self.conn), value) from value
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            rollback(self.conn)
+            raise state_error(path_of(self.conn), exc) from exc

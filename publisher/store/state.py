@@ -148,15 +148,24 @@ class State:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front so two writers queue."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE: take the write lock up front so two writers queue.
+
+        An SQLite error (a full disk, a read-only file) leaves as a StateError
+        naming the file; the transaction is rolled back, nothing half-done."""
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                rollback(self.conn)
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                rollback(self.conn)
+                raise
+        except sqlite3.Error as exc:
+            raise state_error(self.path, exc) from exc
 
     # -- digests ----------------------------------------------------------
 
@@ -316,7 +325,30 @@ def open_state(path: Path) -> State:
     return State(conn, path)
 
 
-def _open_hint(path: Path, exc: sqlite3.DatabaseError) -> str:
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite has already rolled
+    back by itself after some errors ("database or disk is full")."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def state_error(path: Path | None, exc: sqlite3.Error, doing: str = "cannot write") -> StateError:
+    """`exc` as a StateError: the file, SQLite's words, and what to do."""
+    where = path if path is not None else Path("state store")
+    return StateError(f"{where}: {doing}: {exc}", hint=_open_hint(where, exc))
+
+
+def path_of(conn: sqlite3.Connection) -> Path | None:
+    """The file behind `conn`, for messages; None if SQLite cannot say."""
+    try:
+        row = conn.execute("PRAGMA database_list").fetchone()
+    except sqlite3.Error:
+        return None
+    return Path(row[2]) if row and row[2] else None
+
+
+def _open_hint(path: Path, exc: sqlite3.Error) -> str:
     """What to do, by SQLite's error name (SQLITE_CANTOPEN, SQLITE_READONLY_...)."""
     name = getattr(exc, "sqlite_errorname", "")
     folder = path.parent
@@ -330,11 +362,27 @@ def _open_hint(path: Path, exc: sqlite3.DatabaseError) -> str:
             f"check that this user may write to {path} and to {folder} "
             "(SQLite keeps -wal and -shm files next to the database)"
         )
-    if name.startswith("SQLITE_FULL"):
+    if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR") and _nearly_full(folder)):
+        # A full disk shows as "disk I/O error" too, when SQLite cannot grow
+        # its -shm or -wal file.
         return f"free some space on the disk that holds {folder}, then run again"
+    if name.startswith("SQLITE_IOERR"):
+        return (
+            f"the disk that holds {folder} failed a read or write: check it (the system "
+            "log says more), then run again"
+        )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return "another process is holding the database: try again when it has finished"
     return "check the file is a publisher state database and not in use elsewhere"
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than a megabyte free where the state store lives."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def migrate(conn: sqlite3.Connection) -> None:
