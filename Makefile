@@ -5,19 +5,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: publish test lint bench bench-smoke clean
+.PHONY: publish test lint bench bench-smoke torture torture-short clean
 
 publish: $(VENV)/.installed
 	$(BIN)/publisher publish
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check publisher tests bench
+	$(BIN)/ruff check publisher tests bench torture
 	$(BIN)/mypy publisher
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check publisher tests bench
+	$(BIN)/ruff check publisher tests bench torture
 	$(BIN)/mypy publisher
 	$(BIN)/lint-imports --no-cache
 
@@ -26,6 +26,14 @@ bench: $(VENV)/.installed-test
 
 bench-smoke: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run --smoke
+
+# Kill anywhere, full disks (tmpfs: needs root), concurrency, SMTP faults,
+# hostile input; several minutes. torture-short is what .ci/run runs.
+torture: $(VENV)/.installed-test
+	$(BIN)/python -m torture
+
+torture-short: $(VENV)/.installed-test
+	$(BIN)/python -m torture --short
 
 $(VENV)/.created:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "publisher needs Python 3.11 or newer")'

@@ -47,12 +47,16 @@ def walk(
     try:
         yield from scan.walk(posts_dir, follow_symlinks, problems)
     except OSError as exc:
-        # Going on would publish empty feeds over the real ones. (A missing
-        # folder is no files: check_posts_dir reports it.)
-        raise ContentError(
-            f"posts folder {posts_dir} cannot be read: {exc.strerror}",
-            hint="check that it is a folder and that this user may read it",
-        ) from exc
+        raise _unreadable(posts_dir, exc) from exc
+
+
+def _unreadable(posts_dir: Path, exc: OSError) -> ContentError:
+    # Going on would publish empty feeds over the real ones. (A missing
+    # folder is no files: check_posts_dir reports it.)
+    return ContentError(
+        f"posts folder {posts_dir} cannot be read: {exc.strerror}",
+        hint="check that it is a folder and that this user may read it",
+    )
 
 
 _date = operator.attrgetter("date")
@@ -61,8 +65,11 @@ _date = operator.attrgetter("date")
 def discover(
     posts_dir: Path, follow_symlinks: bool = False
 ) -> Iterator[tuple[Path, os.stat_result]]:
-    """Every candidate post file under `posts_dir`, with its stat, in a stable order."""
-    for _name, path, st in walk(posts_dir, follow_symlinks):
+    """Every candidate post file under `posts_dir`, with its stat, in a stable order.
+
+    Files the walk skips are not reported here: the load that follows a
+    change reports them once, not every scan."""
+    for _name, path, st in walk(posts_dir, follow_symlinks, problems=[]):
         yield Path(path), st
 
 
@@ -86,7 +93,10 @@ class Listing:
 def listing(posts_dir: Path, follow_symlinks: bool = False) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
     skipped: list[Problem] = []
-    entries = list(walk(posts_dir, follow_symlinks, skipped))
+    try:
+        entries = list(scan.walk(posts_dir, follow_symlinks, skipped))
+    except OSError as exc:
+        raise _unreadable(posts_dir, exc) from exc
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled, tuple(skipped))

@@ -334,9 +334,8 @@ def _build_post(
     draft = meta.get("draft", False)
     visible = published is not False and draft is not True
     image, author, banner, key, dropped = clean_post_urls(image, author, banner, key, url)
-    for field, value in dropped:
-        warn(field, f"{field}: {value!r} is not a web address (http or https; for an id "
-                    "also tag:, urn: or a path); left out")
+    for field, value, what in dropped:
+        warn(field, f"{field}: {value!r} is not {what}; left out")
 
     return Post(
         path=str(path),

@@ -26,7 +26,7 @@ def as_publisher_error(exc: BaseException) -> PublisherError | None:
     from .store.state import state_error
 
     if isinstance(exc, sqlite3.Error):
-        return state_error(None, exc, "the state store failed")
+        return state_error(None, exc, "failed")
     if isinstance(exc, OSError):
         where = Path(exc.filename) if exc.filename else Path(".")
         return output_error(where, exc, "cannot read or write")

@@ -64,6 +64,9 @@ class _Walk:
         self.real_root = os.path.realpath(root)
         self.follow = follow
         self.problems = problems
+        # Files by (device, inode) that could be met again: hard-linked ones,
+        # and those reached through links. A file with one name is met again
+        # only through a link, which `link` recognises by its real path.
         self.seen_files: dict[tuple[int, int], str] = {}
         self.seen_dirs: set[tuple[int, int]] = set()
         self.links: list[tuple[str, str]] = []
@@ -82,7 +85,11 @@ class _Walk:
         else:
             log.warning("%s: %s", shown, message)
 
-    def folder(self, prefix: str, folder: str, top: bool = False) -> Iterator[Entry]:
+    def folder(
+        self, prefix: str, folder: str, top: bool = False, linked: bool = False
+    ) -> Iterator[Entry]:
+        """The files under `folder`; `linked` when it was reached through a
+        link, where every file is checked against those already met."""
         stack = [(prefix, folder)]
         while stack:
             prefix, folder = stack.pop()
@@ -103,23 +110,24 @@ class _Walk:
                     continue
                 full = f"{prefix}{name}"
                 try:
-                    # d_type answers these without a system call.
-                    if entry.is_symlink():
-                        self.links.append((full, entry.path))
-                        continue
+                    # d_type answers these without a system call; a symbolic
+                    # link is neither a file nor a folder for them.
                     if name.lower().endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
-                        if not _utf8(full, self):
+                        if not name.isascii() and not _utf8(full, self):
                             continue
                         st = entry.stat(follow_symlinks=False)
-                        if self.first_name(full, st):
+                        # Only a hard-linked file can be met again under a real name.
+                        if (st.st_nlink == 1 and not linked) or self.first_name(full, st):
                             yield full, entry.path, st
                     elif entry.is_dir(follow_symlinks=False):
-                        if not _utf8(full, self, folder=True):
+                        if not name.isascii() and not _utf8(full, self, folder=True):
                             continue
                         st = entry.stat(follow_symlinks=False)
                         if (st.st_dev, st.st_ino) not in self.seen_dirs:
                             self.seen_dirs.add((st.st_dev, st.st_ino))
                             subfolders.append((f"{full}/", entry.path))
+                    elif entry.is_symlink():
+                        self.links.append((full, entry.path))
                 except FileNotFoundError:
                     continue  # removed while we looked
                 except OSError as exc:
@@ -155,12 +163,27 @@ class _Walk:
                 )
                 return
             self.seen_dirs.add((st.st_dev, st.st_ino))
-            yield from self.folder(f"{name}/", path)
-        elif (
-            stat.S_ISREG(st.st_mode) and is_post and _utf8(name, self)
-            and self.first_name(name, st)
-        ):
-            yield name, path, st
+            yield from self.folder(f"{name}/", path, linked=True)
+        elif stat.S_ISREG(st.st_mode) and is_post and _utf8(name, self):
+            walked = self.walked_name(real)
+            if walked is not None:
+                self.problem(name, f"the same file as {printable(walked)}: published once, "
+                                   "under that name")
+            elif self.first_name(name, st):
+                yield name, path, st
+
+    def walked_name(self, real: str) -> str | None:
+        """The name under which the walk itself (no links) met the file at the
+        real path `real`, or None if it did not."""
+        if not _inside(real, self.real_root) or real == self.real_root:
+            return None
+        relative = os.path.relpath(real, self.real_root).replace(os.sep, "/")
+        parts = relative.split("/")
+        if any(p[0] == "." or (p[0] == "_" and p not in UNDERSCORE_ALLOWED) for p in parts):
+            return None  # a hidden file: the walk skipped it
+        if not parts[-1].lower().endswith(SUFFIXES):
+            return None
+        return relative
 
     def first_name(self, name: str, st: os.stat_result) -> bool:
         """True the first time this file is met; a warning when it is met again."""

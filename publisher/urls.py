@@ -28,6 +28,9 @@ WEB = frozenset({"http", "https"})
 LINK = WEB | {"mailto"}
 ID = WEB | {"tag", "urn"}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+# An address as feeds may print it (RSS <author> must be one): one @, a dot in
+# the domain, none of the characters that would end or break it.
+_EMAIL = re.compile(r"[^@\s<>()\[\]\\,;:\"]{1,64}@[^@\s<>()\[\]\\,;:\"]+\.[^@\s<>()\[\]\\,;:\"]+")
 _IGNORED = re.compile(r"[\t\n\r]")  # removed anywhere by the WHATWG URL parser
 _AROUND = "".join(chr(c) for c in range(0x21))  # C0 controls and space, stripped
 
@@ -66,25 +69,35 @@ def safe_srcset(value: str) -> str | None:
     return ", ".join(kept) or None
 
 
+WEB_ADDRESS = "a web address (http or https)"
+
+
 def clean_post_urls(
     image: Image | None, author: Person | None, banner: str | None, key: str, url: str
-) -> tuple[Image | None, Person | None, str | None, str, list[tuple[str, str]]]:
+) -> tuple[Image | None, Person | None, str | None, str, list[tuple[str, str, str]]]:
     """A post's URL fields with what may not be published taken out.
 
-    Returns the fields and a list of (front matter key, value) that were
-    dropped, for a warning each. An unsafe `id` falls back to the post's URL.
+    Returns the fields and a list of (front matter key, value, what it should
+    have been) for each value dropped, for a warning each. An unsafe `id`
+    falls back to the post's URL; an author's `email` that is not an address
+    is dropped too (RSS prints it raw in <author>).
     """
-    dropped: list[tuple[str, str]] = []
+    dropped: list[tuple[str, str, str]] = []
     if image is not None and safe_url(image.url) is None:
-        dropped.append(("image", image.url))
+        dropped.append(("image", image.url, WEB_ADDRESS))
         image = None
     if banner is not None and safe_url(banner) is None:
-        dropped.append(("banner_image", banner))
+        dropped.append(("banner_image", banner, WEB_ADDRESS))
         banner = None
     if author is not None and author.uri and safe_url(author.uri) is None:
-        dropped.append(("author", author.uri))
+        dropped.append(("author", author.uri, WEB_ADDRESS))
         author = replace(author, uri="")
+    if author is not None and author.email and not (
+        len(author.email) <= 254 and _EMAIL.fullmatch(author.email)
+    ):
+        dropped.append(("author", author.email, "an email address"))
+        author = replace(author, email="")
     if not safe_id(key):
-        dropped.append(("id", key))
+        dropped.append(("id", key, "a web address, tag:, urn: or a path"))
         key = url
     return image, author, banner, key, dropped

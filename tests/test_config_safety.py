@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from publisher import config as config_mod
-from publisher.errors import ConfigError, PublisherError
+from publisher.errors import ConfigError, PublisherError, SecretMissing
+from publisher.mail import tokens
 from publisher.pipeline import build
 from publisher.settings_rules import mail_problems, schedule_problems
 
@@ -138,3 +139,26 @@ def test_the_defaults_are_safe(site: SiteDir, tmp_path: Path) -> None:
     config = site.config()
     assert config.out_dir not in config.state_file.parents
     assert not config.content.follow_symlinks
+
+
+def test_password_in_the_unsubscribe_url_blocks_mail(site: SiteDir) -> None:
+    site.write_config(
+        '[delivery]\nfrom = "News <news@example.org>"\n'
+        'unsubscribe_url = "https://list:hunter2@example.org/unsubscribe"\n'
+    )
+    problems = [p.message for p in mail_problems(site.config())]
+    assert problems == [
+        "publisher.toml: [delivery] unsubscribe_url: 'https://list:hunter2@example.org/"
+        "unsubscribe' holds a user name or password (user:pass@); it would go out in every "
+        "message"
+    ]
+
+
+@pytest.mark.parametrize("secret", [" " * 16, "a" * 40, "abab" * 8, " x " * 10])
+def test_a_blank_or_repetitive_secret_is_refused(secret: str) -> None:
+    with pytest.raises(SecretMissing, match="blank or nearly so"):
+        tokens.secret_from_env({"PUBLISHER_SECRET": secret})
+
+
+def test_a_real_secret_is_accepted() -> None:
+    assert tokens.secret_from_env({"PUBLISHER_SECRET": "Zq3-x9_Lk2vT8mWb"}) == b"Zq3-x9_Lk2vT8mWb"

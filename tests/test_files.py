@@ -206,7 +206,11 @@ def test_outbox_under_a_plain_file_is_a_delivery_error(tmp_path: Path) -> None:
     assert caught.value.message == (
         f"{tmp_path / 'blocker' / 'outbox'}: cannot write to the outbox: Not a directory"
     )
-    assert caught.value.hint == "check [delivery] outbox and the folder's permissions"
+    # The hint names what is in the way, as for out/ (a full disk says "free
+    # some space", a read-only one "mount it writable").
+    assert caught.value.hint == (
+        f"{tmp_path / 'blocker'} is a file, not a folder: move it away or choose another path"
+    )
 
 
 def test_outbox_write_failure_is_a_delivery_error(tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ class DeliverySummary:
     deferred: int = 0  # temporary failures past this run's retries: still pending
     bounced: int = 0  # subscribers marked bounced by this run
     busy: bool = False  # another process was delivering; nothing done
-    unanswered: int = 0  # got no reply after their data once: perhaps delivered twice
+    unanswered: int = 0  # no reply after their data once: perhaps delivered twice
+    unconfirmed: int = 0  # no reply after their data twice: counted as sent, never re-sent
 
     def line(self) -> str:
         if self.busy:
@@ -74,6 +75,11 @@ class DeliverySummary:
                 f"; {self.unanswered} got no reply from the server after the message was "
                 "sent, and went out once more at most (a duplicate is possible)"
             )
+        if self.unconfirmed:
+            text += (
+                f"; {self.unconfirmed} of them got no reply the second time either: counted "
+                "as sent and not sent again (it may not have arrived; the server's log says)"
+            )
         return text + "."
 
 
@@ -82,6 +88,7 @@ class _Outcome:
     kind: Literal["sent", "failed", "deferred"]
     error: str = ""
     unanswered: bool = False  # a NoReplyAfterData on the way
+    unconfirmed: bool = False  # sent twice, no reply either time
 
 
 class _RateLimiter:
@@ -142,8 +149,9 @@ class _Worker:
             except Temporary as exc:
                 last = exc
         assert last is not None
-        if unanswered and not last.connection:
-            return _Outcome("deferred", str(last), unanswered=True)
+        if unanswered:
+            # It went out once with no reply, then could not be sent again.
+            return _Outcome("sent", f"unconfirmed: {last}", unanswered=True, unconfirmed=True)
         if last.connection:
             # The server is unreachable, not this recipient: stop the run.
             raise DeliveryError(
@@ -155,20 +163,41 @@ class _Worker:
 
 
     def _silent(self, last: Temporary) -> _Outcome:
-        """A message sent twice without a reply: left pending for the next run
-        (it may have arrived twice already, so not a third time now), unless
-        the message before it went the same way, which means the server takes
-        messages and never answers: then the run stops."""
+        """A message sent twice without a reply either time: it may well have
+        arrived twice, so it is counted as sent, noted as unconfirmed, and not
+        sent a third time. If the message before it went the same way, the
+        server takes messages and never answers (or hangs up while reading
+        them): the run stops rather than treat every message so."""
         self.silent += 1
+        outcome = _Outcome("sent", f"unconfirmed: {last}", unanswered=True, unconfirmed=True)
         if self.silent >= 2:
-            raise DeliveryError(
+            raise _ServerSilent(
                 f"{self.transport.name}: two messages in a row got no reply after their "
                 f"data ({last})",
                 hint="the server takes messages and never answers, or hangs up while it "
-                "reads them; check it, then `publisher send` (this message and the rest "
-                "stay pending)",
+                "reads them; check it and its log, then `publisher send` (the rest stay "
+                "pending)",
+                outcome=outcome,
             ) from last
-        return _Outcome("deferred", str(last), unanswered=True)
+        return outcome
+
+
+class _ServerSilent(DeliveryError):
+    """Stops the run; the message that showed it is still recorded (`outcome`)."""
+
+    def __init__(self, message: str, hint: str = "", outcome: _Outcome | None = None) -> None:
+        super().__init__(message, hint)
+        self.outcome = outcome
+
+
+def _outcome(future: Future[_Outcome]) -> tuple[_Outcome | None, BaseException | None]:
+    """(what to record, what stops the run): a _ServerSilent has both."""
+    try:
+        return future.result(), None
+    except _ServerSilent as exc:
+        return exc.outcome, exc
+    except BaseException as exc:
+        return None, exc
 
 
 def make_transport(config: Config, environ: Mapping[str, str] | None = None) -> Transport:
@@ -261,7 +290,8 @@ def _run(
     work = [(r, item) for r in records for item in ledger.pending(conn, r.id)]
     total = len(work)
     counts = {
-        "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0, "unanswered": 0
+        "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0, "unanswered": 0,
+        "unconfirmed": 0,
     }
     connections = 1 if config.delivery.transport == "outbox" else max(1, config.smtp.connections)
     local = threading.local()
@@ -280,7 +310,7 @@ def _run(
 
     def record(item: Pending, outcome: _Outcome) -> None:
         if outcome.kind == "sent":
-            ledger.mark_sent(conn, item, now)
+            ledger.mark_sent(conn, item, now, outcome.error)
         elif outcome.kind == "failed":
             if ledger.mark_failed(conn, item, outcome.error, config.delivery.max_failures, now):
                 counts["bounced"] += 1
@@ -288,6 +318,7 @@ def _run(
             ledger.mark_deferred(conn, item, outcome.error)
         counts[outcome.kind] += 1
         counts["unanswered"] += outcome.unanswered
+        counts["unconfirmed"] += outcome.unconfirmed
 
     done = 0
     templates: dict[int, messages.Template] = {}
@@ -300,10 +331,14 @@ def _run(
             finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             for future in finished:
                 item = inflight.pop(future)
+                outcome, error = _outcome(future)
                 try:
-                    record(item, future.result())
-                except BaseException as exc:  # recorded after the others are settled
-                    fatal = fatal or exc
+                    if outcome is not None:
+                        record(item, outcome)
+                except BaseException as exc:
+                    error = error or exc
+                if error is not None:  # raised after the others are settled
+                    fatal = fatal or error
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -344,8 +379,10 @@ def _run(
             if future.cancel():
                 continue
             # The first error is the one to report; later ones are dropped.
-            with suppress(BaseException):
-                record(item, future.result())
+            outcome, _error = _outcome(future)
+            if outcome is not None:
+                with suppress(BaseException):
+                    record(item, outcome)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -369,6 +406,7 @@ def _run(
         deferred=counts["deferred"],
         bounced=counts["bounced"],
         unanswered=counts["unanswered"],
+        unconfirmed=counts["unconfirmed"],
     )
 
 

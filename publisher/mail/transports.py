@@ -12,8 +12,8 @@ own class, because they are neither:
   content filter). The next recipient would get the same answer; it is no
   recipient's bounce, so it counts against nobody and stops the run.
 - `NoReplyAfterData` (a Temporary): the whole message went out, then the
-  server hung or closed the connection instead of answering. It may well have
-  been delivered, so delivery.py retries it once at most, and reports it.
+  server said nothing until the timeout. It may well have been delivered, so
+  delivery.py retries it once at most, and reports it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class MessageRejected(DeliveryError):
 
 
 class NoReplyAfterData(Temporary):
-    """The message was sent in full, but no reply came: it may have been delivered."""
+    """The message was sent in full, then no reply came before the timeout:
+    it may have been delivered."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, connection=True)
@@ -278,9 +279,15 @@ class SmtpTransport:
             self._drop()
             raise _classify(exc.smtp_code, exc.smtp_error, f"{self.name}") from exc
         except OSError as exc:  # SMTPServerDisconnected, resets, timeouts
-            after_data = getattr(client, "awaiting_reply", False)
+            # A server that hangs up after the data aborts the transaction
+            # (RFC 5321 wants a reply first): retried as any dropped
+            # connection. One that is still silent when the timeout ends may
+            # be busy delivering it.
+            silent = getattr(client, "awaiting_reply", False) and (
+                isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+            )
             self._drop()
-            if after_data:
+            if silent:
                 raise NoReplyAfterData(
                     f"{self.name}: no reply after the message to {to} was sent in full "
                     f"({exc}); it may have been delivered"

@@ -71,12 +71,13 @@ def current_status(conn: sqlite3.Connection, subscriber_id: int) -> Status | Non
     return cast("Status", row[0]) if row else None
 
 
-def mark_sent(conn: sqlite3.Connection, item: Pending, now: datetime) -> None:
+def mark_sent(conn: sqlite3.Connection, item: Pending, now: datetime, note: str = "") -> None:
+    """`note`: what is uncertain about it (no reply from the server), or ""."""
     with _commit(conn):
         conn.execute(
             "UPDATE sends SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-            "last_error = '' WHERE digest_id = ? AND subscriber_id = ?",
-            (now.isoformat(), item.digest_id, item.subscriber_id),
+            "last_error = ? WHERE digest_id = ? AND subscriber_id = ?",
+            (now.isoformat(), note, item.digest_id, item.subscriber_id),
         )
         # Bounces count consecutive failures; an accepted message resets them.
         conn.execute(

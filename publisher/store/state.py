@@ -335,8 +335,13 @@ def rollback(conn: sqlite3.Connection) -> None:
 
 def state_error(path: Path | None, exc: sqlite3.Error, doing: str = "cannot write") -> StateError:
     """`exc` as a StateError: the file, SQLite's words, and what to do."""
-    where = path if path is not None else Path("state store")
-    return StateError(f"{where}: {doing}: {exc}", hint=_open_hint(where, exc))
+    if path is None:  # SQLite could not even say which file
+        return StateError(
+            f"the state store: {doing}: {exc}",
+            hint="check the disk that holds [state] path (free space, permissions), then "
+            "run again",
+        )
+    return StateError(f"{path}: {doing}: {exc}", hint=_open_hint(path, exc))
 
 
 def path_of(conn: sqlite3.Connection) -> Path | None:
