@@ -214,7 +214,9 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
 
 def _qp(value: str) -> str:
     # The email package's own encoder, on UTF-8 bytes seen as latin-1, as it does.
-    encoded: str = quoprimime.body_encode(value.encode("utf-8").decode("latin-1"), 76, "\r\n")
+    # 75 columns, not RFC 2045's 76: `_fill` ends a piece's last line with one
+    # more "=", the soft break before or after a personal value.
+    encoded: str = quoprimime.body_encode(value.encode("utf-8").decode("latin-1"), 75, "\r\n")
     return encoded
 
 
@@ -244,12 +246,14 @@ def _to_header(recipient: Recipient) -> str:
         return f"To: {address}\r\n"
     if _PLAIN_NAME.fullmatch(name):
         return f"To: {name} <{address}>\r\n"
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'To: "{quoted}" <{address}>\r\n'
     # One RFC 2047 encoded-word, as the email package writes it under the
     # 998-column policy: split words are re-joined with spaces by some
-    # readers (Python's own parser among them).
+    # readers (Python's own parser among them). ASCII that looks like an
+    # encoded-word is encoded too: lenient readers (Python's again) decode
+    # one even inside quotes, and would show "x" for "=?utf-8?q?x?=".
     word = f"=?utf-8?b?{base64.b64encode(name.encode('utf-8')).decode('ascii')}?="
     line = f"To: {word} <{address}>\r\n"
     if len(line) <= 998:
