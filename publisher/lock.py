@@ -1,6 +1,6 @@
-"""One writer at a time: the site lock and the service lock.
+"""One writer at a time: the site lock, the service lock and the send lock.
 
-Both are advisory `fcntl.flock` locks on files in the state folder. The kernel
+All are advisory `fcntl.flock` locks on files in the state folder. The kernel
 drops a flock when its process dies, so a crash never leaves a stale lock; the
 file itself is only a place to hang the lock and to say who holds it.
 
@@ -10,6 +10,8 @@ file itself is only a place to hang the lock and to say who holds it.
   `LockBusy` (exit status 4).
 - `service.lock` is held for the whole life of a `publisher run`, never waited
   for: a second service on the same site refuses to start.
+- `send.lock` is held while one process delivers mail, never waited for: a
+  second delivery leaves the pending messages to the first.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import LockBusy
+from .files import output_error
 
 SITE_LOCK = "publisher.lock"
 SERVICE_LOCK = "service.lock"
@@ -110,8 +113,6 @@ def try_acquire(path: Path, purpose: str) -> FileLock | None:
     except OSError as exc:
         if fd is not None:
             os.close(fd)
-        from .files import output_error  # only this path needs it
-
         raise output_error(path, exc, "cannot take the lock") from exc
 
 
@@ -179,3 +180,8 @@ def service_lock(config: Config) -> FileLock:
             "`publisher publish` still works alongside it",
         )
     return lock
+
+
+def send_lock(config: Config) -> FileLock | None:
+    """The lock a delivery run holds while it sends; None if another process is delivering."""
+    return try_acquire(config.state_dir / "send.lock", "delivery")

@@ -14,7 +14,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from ..config import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
@@ -37,6 +37,8 @@ class Permanent(Exception):
 
 
 class Transport(Protocol):
+    """A context manager: leaving the `with` closes it (see `close`)."""
+
     name: str
 
     def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None: ...
@@ -44,6 +46,10 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
     def describe(self, label: str) -> str: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def password_from_env(config: Config, environ: Mapping[str, str] | None = None) -> str:
@@ -101,6 +107,12 @@ class OutboxTransport:
 
     def close(self) -> None:
         pass
+
+    def __enter__(self) -> OutboxTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _text(reply: bytes | str) -> str:
@@ -221,6 +233,12 @@ class SmtpTransport:
     def close(self) -> None:
         _quietly_close(self.client)
         self.client = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _quietly_close(client: smtplib.SMTP | None, polite: bool = True) -> None:
