@@ -253,7 +253,7 @@ class Renderer:
                 if known is not None:
                     item = Rendered(post=post, html=known[0], excerpt=known[1])
                 else:
-                    item = render(post, self.jekyll)
+                    item = render(post) if self.jekyll is None else render(post, self.jekyll)
                     if self.stored is not None:
                         self.stored.put(post, item.html, item.excerpt)
                 self.memo[post.key] = item

@@ -67,9 +67,14 @@ def relative(settings: Settings, name: str) -> str:
     return name
 
 
+# Markdown by name, even where markdown_ext leaves them out (Jekyll would then
+# publish the Markdown source unconverted).
+MARKDOWN_EXTS = frozenset((".md", ".markdown", ".mkdn", ".mkd", ".mdown", ".mkdown"))
+
+
 def fmt(settings: Settings, suffix: str) -> str | None:
     suffix = suffix.lower()
-    if suffix in settings.markdown_exts:
+    if suffix in settings.markdown_exts or suffix in MARKDOWN_EXTS:
         return "markdown"
     if suffix in HTML_EXTS:
         return "html"
