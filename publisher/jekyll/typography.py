@@ -26,11 +26,13 @@ def smartify(text: str) -> str:
     """Straight quotes made curly and symbols replaced, as kramdown's SmartyPants
     would; markup (`<…>`) and entities pass through untouched."""
     out: list[str] = []
+    before = " "  # the last character of text seen: tags do not count
     for piece in re.split(r"(<[^>]*>)", text):
         if piece.startswith("<") and piece.endswith(">"):
             out.append(piece)
             continue
-        out.append(_quotes(symbols(piece), out[-1][-1] if out and out[-1] else " "))
+        out.append(_quotes(symbols(piece), before))
+        before = out[-1][-1] if out[-1] else before
     return "".join(out)
 
 
