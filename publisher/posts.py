@@ -455,7 +455,9 @@ def _build_jekyll_post(
             categories=doc.categories,
             tags=doc.tags,
             format=doc.format,  # type: ignore[arg-type]
-            visible=meta.get("published", True) is not False,
+            # jekyll-feed leaves drafts out unless they are asked for (--drafts).
+            visible=meta.get("published", True) is not False
+            and (meta.get("draft") is not True or site.drafts),
             excerpt_only=isinstance(feed, dict) and feed.get("excerpt_only") is True,
             own_id=front_id not in (None, ""),
         ),
