@@ -205,7 +205,7 @@ def check(
         for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
             click.echo(str(problem), err=True)
         for post in site.skipped:
-            ctx.say(f"{post.name}: not published: {_why_hidden(post)}")
+            ctx.say(f"{post.name}: not published: published: false or draft: true")
         for post in site.posts:
             if post.date > now:
                 ctx.say(f"{post.name}: not published yet: dated {post.date:%Y-%m-%d %H:%M} UTC")
@@ -223,10 +223,6 @@ def check(
         return ExitCode.OK
 
     run_action(ctx, action)
-
-
-def _why_hidden(post: object) -> str:
-    return "published: false or draft: true in its front matter"
 
 
 def unrendered_liquid(posts: Sequence[Post]) -> list[Problem]:
