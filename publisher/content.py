@@ -11,16 +11,18 @@ import hashlib
 import logging
 import operator
 import os
+import re
 import time as clock
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import posts as post_files
 from .cache import RACY_NS
-from .config import Config
+from .config import Config, JekyllSite
 from .errors import ContentError
 from .model import Post, Problem, Site
 from .posts import FORMATS
@@ -37,12 +39,18 @@ UNDERSCORE_ALLOWED = {"_posts"}
 PARALLEL_MIN = 2000
 
 
-def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk(
+    posts_dir: Path, jekyll: JekyllSite | None = None
+) -> Iterator[tuple[str, str, os.stat_result]]:
     """(name relative to posts_dir, absolute path, stat) of every candidate post
     file, in a stable order. Plain strings: this runs on every file, every run.
+    For a Jekyll site (`jekyll`), the files in its `_posts` folders instead.
 
     ContentError if `posts_dir` exists but cannot be listed; a subfolder or
     file that cannot be is skipped with a warning."""
+    if jekyll is not None:
+        yield from _jekyll_walk(posts_dir, jekyll)
+        return
     root = str(posts_dir)
     stack = [("", root)]
     while stack:
@@ -82,13 +90,83 @@ def walk(posts_dir: Path) -> Iterator[tuple[str, str, os.stat_result]]:
         stack.extend(reversed(subfolders))
 
 
+# Files in _posts that Jekyll would try to read but that are never posts.
+MEDIA = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".pdf", ".mp3",
+         ".mp4", ".m4a", ".ogg", ".webm", ".mov", ".zip", ".gz", ".woff", ".woff2", ".css",
+         ".js", ".json", ".yml", ".yaml")
+
+
+def _jekyll_walk(root: Path, site: JekyllSite) -> Iterator[tuple[str, str, os.stat_result]]:
+    """The post files of a Jekyll site, as its Reader finds them: every `_posts`
+    folder (and `_drafts` with [jekyll] drafts) under any folder Jekyll reads,
+    skipping `.x`, `_x`, `#x`, `x~`, `exclude` (unless `include`d) and `_site`.
+    Names are relative to the site."""
+    from .jekyll.rules import settings
+
+    jekyll = settings(site)
+    special = {"_posts"} | ({"_drafts"} if site.drafts else set())
+    include = set(jekyll.include)
+    exclude = [e.strip("/") for e in jekyll.exclude if e.strip("/")]
+    destination = jekyll.destination.strip("/")
+    known = tuple(jekyll.markdown_exts) + tuple(SUFFIXES)
+    start = jekyll.collections_dir
+    stack = [(f"{start}/" if start else "", str(root / start) if start else str(root), False)]
+    while stack:
+        prefix, folder, inside = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=_entry_name)
+        except OSError as exc:
+            if not prefix and not isinstance(exc, FileNotFoundError):
+                raise ContentError(
+                    f"Jekyll site folder {folder} cannot be read: {exc.strerror}",
+                    hint="check that it is a folder and that this user may read it",
+                ) from exc
+            log.warning("%s: cannot list folder: %s", folder, exc.strerror)
+            continue
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            rel = f"{prefix}{name}"
+            if name not in include and (
+                name[0] in ".#~" or name.endswith("~")
+                or (name[0] == "_" and not (name in special and not inside))
+                or rel == destination
+                or any(rel == e or rel.startswith(e + "/") or fnmatch(rel, e) for e in exclude)
+            ):
+                continue
+            try:
+                if entry.is_dir():
+                    subfolders.append((f"{rel}/", entry.path, inside or name in special))
+                    continue
+                if not inside or not entry.is_file():
+                    continue
+                lower = name.lower()
+                if not lower.endswith(known) and (
+                    lower.endswith(MEDIA) or not _DATED.match(name)
+                ):
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("%s: skipped: %s", entry.path, exc.strerror)
+                continue
+            yield rel, entry.path, st
+        stack.extend(reversed(subfolders))
+
+
+_DATED = re.compile(r"^\d{2,4}-\d{1,2}-\d{1,2}-")
+
+
 _entry_name = operator.attrgetter("name")
 _date = operator.attrgetter("date")
 
 
-def discover(posts_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
+def discover(
+    posts_dir: Path, jekyll: JekyllSite | None = None
+) -> Iterator[tuple[Path, os.stat_result]]:
     """Every candidate post file under `posts_dir`, with its stat, in a stable order."""
-    for _name, path, st in walk(posts_dir):
+    for _name, path, st in walk(posts_dir, jekyll):
         yield Path(path), st
 
 
@@ -108,9 +186,9 @@ class Listing:
         return digest.hexdigest()
 
 
-def listing(posts_dir: Path) -> Listing:
+def listing(posts_dir: Path, jekyll: JekyllSite | None = None) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
-    entries = list(walk(posts_dir))
+    entries = list(walk(posts_dir, jekyll))
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled)
@@ -150,7 +228,9 @@ def load_site(
     a feed or a digest shows.
     """
     posts_dir = check_posts_dir(config)
-    entries = scanned.entries if scanned is not None else list(walk(posts_dir))
+    entries = (
+        scanned.entries if scanned is not None else list(walk(posts_dir, config.jekyll_site))
+    )
     racy_after = clock.time_ns() - RACY_NS
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
     todo: list[tuple[str, str, int]] = []
@@ -259,6 +339,7 @@ def assemble(
         by_url[post.url] = post
         kept.append(post)
     shown = [p for p in kept if p.visible]
+    skipped = tuple(p for p in kept if not p.visible)
     due = [p for p in shown if include_future or p.date <= now]
     scheduled = [p for p in shown if not include_future and p.date > now]
     due.sort(key=operator.attrgetter("date", "key"), reverse=True)
@@ -271,6 +352,7 @@ def assemble(
         scheduled=tuple(scheduled),
         upcoming=upcoming,
         hidden=len(kept) - len(shown),
+        skipped=skipped,
         files_read=files,
         problems=tuple(sorted(problems, key=lambda p: (p.file, p.line or 0))),
     )

@@ -9,6 +9,7 @@ it against.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-from .model import Post
+from .model import Post, Problem
 from .posts import read_body
 
 if TYPE_CHECKING:
@@ -27,8 +28,13 @@ if TYPE_CHECKING:
     # Only a type here: the caller hands the cache in, so this module loads
     # without the cache module and the cache never needs this one.
     from .cache import RenderCache
+    from .jekyll.liquid import LiquidSite
+
+log = logging.getLogger(__name__)
 
 URL_ATTRIBUTES = {"href", "src", "poster", "cite", "background"}
+# A Markdown reference-link definition; Jekyll keeps those an excerpt uses.
+LINK_DEFINITION = re.compile(r"^ {0,3}(\[[^\]]+\])(:.+)$", re.M)
 SRCSET_ATTRIBUTES = {"srcset"}
 EXCERPT_LIMIT = 600
 
@@ -77,6 +83,7 @@ class Rendered:
     post: Post
     html: str  # full body, URLs absolute, sanitised for feeds
     excerpt: str  # plain text
+    problems: tuple[Problem, ...] = ()  # what Liquid met (a Jekyll site's posts only)
 
 
 @lru_cache(maxsize=1)
@@ -86,8 +93,12 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
-def to_html(source: str, fmt: str) -> str:
+def to_html(source: str, fmt: str, jekyll: LiquidSite | None = None) -> str:
     if fmt == "markdown":
+        if jekyll is not None:
+            from .jekyll.markdown import to_html as kramdown_like
+
+            return kramdown_like(source, jekyll.smart)
         rendered: str = _markdown().render(source)
         return rendered
     if fmt == "text":
@@ -136,19 +147,34 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def excerpt_of(post: Post, body: str) -> str:
+def excerpt_of(post: Post, body: str, jekyll: LiquidSite | None = None) -> str:
+    """The plain-text summary: front matter `description` or `excerpt`, else the
+    body up to the excerpt separator, else its first paragraph (Jekyll's
+    default; blocks with no text, such as an image, are passed over). Markdown
+    link definitions the excerpt uses come along, as in Jekyll. A Jekyll site's
+    excerpt is not shortened, as jekyll-feed does not shorten it."""
     if post.excerpt is not None:
-        return plain_text(to_html(post.excerpt, post.format))
+        return plain_text(to_html(post.excerpt, post.format, jekyll))
     if post.excerpt_separator and post.excerpt_separator in body:
-        chunk = body.split(post.excerpt_separator, 1)[0]
-        return plain_text(to_html(chunk, post.format))
+        chunk, _, rest = body.partition(post.excerpt_separator)
+        return plain_text(to_html(_with_definitions(chunk, rest), post.format, jekyll))
     # Jekyll's default: the first paragraph. Skip blocks with no text (images).
-    for block in re.split(r"\n\s*\n", body):
+    blocks = re.split(r"\n\s*\n", body)
+    for index, block in enumerate(blocks):
         if block.strip():
-            text = plain_text(to_html(block, post.format))
+            rest = "\n\n".join(blocks[index + 1 :])
+            text = plain_text(to_html(_with_definitions(block, rest), post.format, jekyll))
             if text:
-                return _shorten(text)
+                return text if jekyll is not None else _shorten(text)
     return ""
+
+
+def _with_definitions(head: str, tail: str) -> str:
+    """`head` and the reference-link definitions in `tail` that it uses."""
+    if "[" not in head or "]:" not in tail:
+        return head
+    used = [m.group(0).strip() for m in LINK_DEFINITION.finditer(tail) if m.group(1) in head]
+    return head + "\n\n" + "\n".join(used) if used else head
 
 
 def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
@@ -158,7 +184,7 @@ def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
     return cut.rstrip(",;:.") + "…"
 
 
-def render(post: Post) -> Rendered:
+def render(post: Post, jekyll: LiquidSite | None = None) -> Rendered:
     """The post's body as sanitised HTML with absolute URLs, and its plain-text excerpt.
 
     Reads the post's file again (the model holds no bodies), converts Markdown
@@ -172,8 +198,37 @@ def render(post: Post) -> Rendered:
     through a `Renderer`.
     """
     body = read_body(post)
-    full = absolutize(to_html(body, post.format), post.url)
-    return Rendered(post=post, html=full, excerpt=excerpt_of(post, body))
+    problems: tuple[Problem, ...] = ()
+    if jekyll is not None:
+        from .jekyll.liquid import has_liquid
+
+        if has_liquid(body):
+            body, problems = _liquid(post, body, jekyll)
+    full = absolutize(to_html(body, post.format, jekyll), post.url)
+    return Rendered(
+        post=post, html=full, excerpt=excerpt_of(post, body, jekyll), problems=problems
+    )
+
+
+def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:
+    """The body with Liquid rendered as Jekyll would, and what went wrong (with lines)."""
+    from .jekyll.liquid import render as render_liquid
+    from .posts import read_page
+
+    page, first_line = read_page(post, jekyll)
+    output, found = render_liquid(body, jekyll, post, page)
+    problems = tuple(
+        Problem(
+            post.name,
+            message,
+            line=first_line + line - 1 if line is not None else None,
+            severity="warning",
+        )
+        for line, message in found
+    )
+    for problem in problems:
+        log.warning("%s", problem)
+    return output, problems
 
 
 @dataclass
@@ -187,6 +242,7 @@ class Renderer:
 
     memo: dict[str, Rendered] = field(default_factory=dict)
     stored: RenderCache | None = None  # what earlier runs rendered
+    jekyll: LiquidSite | None = None  # a Jekyll site: Liquid and kramdown-like Markdown
 
     def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
         out = []
@@ -197,7 +253,7 @@ class Renderer:
                 if known is not None:
                     item = Rendered(post=post, html=known[0], excerpt=known[1])
                 else:
-                    item = render(post)
+                    item = render(post) if self.jekyll is None else render(post, self.jekyll)
                     if self.stored is not None:
                         self.stored.put(post, item.html, item.excerpt)
                 self.memo[post.key] = item
