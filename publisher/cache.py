@@ -32,7 +32,9 @@ from .config import Config
 from .files import write_atomic
 from .model import Enclosure, Image, Person, Post, Problem, Summary
 
-FORMAT = 2  # of the post and render caches; 2: posts carry an enclosure and a banner image
+# Of the post and render caches; 2: posts carry an enclosure and a banner image;
+# 3: and excerpt_only and own_id.
+FORMAT = 3
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
 RUN_FILE = "last-run.json"
@@ -74,12 +76,14 @@ def encode_post(post: Post) -> tuple[Any, ...]:
         if post.enclosure
         else None,
         post.banner,
+        post.excerpt_only,
+        post.own_id,
     )
 
 
 def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
     (key, url, title, date, updated, author, cats, tags, excerpt, sep, image, fmt, visible,
-     enclosure, banner) = row
+     enclosure, banner, excerpt_only, own_id) = row
     return Post(
         path=path,
         name=name,
@@ -99,6 +103,8 @@ def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
         visible=visible,
         enclosure=Enclosure(*enclosure) if enclosure else None,
         banner=banner,
+        excerpt_only=excerpt_only,
+        own_id=own_id,
     )
 
 

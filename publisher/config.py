@@ -73,6 +73,8 @@ class FeedsConfig:
     hub: str = ""  # a WebSub hub to announce and ping; "" for none
     hub_timeout: float = 10.0  # seconds per request to the hub
     page: str = "feeds.html"  # the page listing every feed; "" writes none
+    # Summaries only, no full text, as jekyll-feed's `feed: {excerpt_only: true}`.
+    excerpt_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,36 @@ class WebConfig:
     templates: str = "templates/web"
 
 
+@dataclass(frozen=True)
+class JekyllConfig:
+    """[jekyll]: read a Jekyll site's own settings (see `publisher.jekyll`)."""
+
+    site: str = ""  # the Jekyll site folder; "" = not a Jekyll site (unless found, see jekyll)
+    # The _config files to read, in order (Jekyll's --config); () = _config.yml.
+    config: tuple[str, ...] = ()
+    drafts: bool = False  # publish _drafts too, as `jekyll build --drafts`
+    # Curly quotes, dashes and ellipses in bodies and titles, as kramdown's defaults.
+    smart_quotes: bool = True
+
+
+@dataclass(frozen=True)
+class JekyllSite:
+    """What was read from a Jekyll site, carried in the Config so that every
+    cache and the run guard change when it does. Built by `jekyll.siteconfig`.
+
+    Plain strings and tuples: the Config stays hashable and cheap to send to
+    worker processes; `jekyll.site_settings` parses `settings` once per process.
+    """
+
+    root: str  # the site folder, absolute
+    settings: str  # the merged _config files, as canonical JSON
+    config_files: tuple[str, ...]  # the _config files read, for messages
+    authors: str = "{}"  # _data/authors (JSON), which jekyll-feed resolves authors from
+    # Names, sizes and mtimes of the _data and _includes files: Liquid reads them.
+    stamp: str = ""
+    drafts: bool = False  # _drafts are read too ([jekyll] drafts, --drafts, show_drafts)
+
+
 # TOML table name -> dataclass.  `from` is a Python keyword, so [delivery] from
 # is renamed on load.
 TABLES: dict[str, type] = {
@@ -157,6 +189,7 @@ TABLES: dict[str, type] = {
     "smtp": SmtpConfig,
     "schedule": ScheduleConfig,
     "web": WebConfig,
+    "jekyll": JekyllConfig,
 }
 RENAMED = {("delivery", "from"): "sender"}
 
@@ -175,6 +208,9 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    jekyll: JekyllConfig = field(default_factory=JekyllConfig)
+    # Set when this is a Jekyll site: see `publisher.jekyll.siteconfig.load`.
+    jekyll_site: JekyllSite | None = None
 
     @property
     def root(self) -> Path:
@@ -219,18 +255,22 @@ def load(path: Path | str | None = None) -> Config:
     the digest schedule) are in `settings_rules`, checked where that work runs.
     """
     file = Path(path) if path is not None else Path.cwd() / DEFAULT_FILE
+    return from_dict(read_toml(file), file.resolve())
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    """The tables of `file`, unvalidated; ConfigError if it is missing or not TOML."""
     if not file.is_file():
         raise ConfigError(
             f"{file}: no such configuration file",
             hint=f"create {DEFAULT_FILE} with at least [site] url, or pass --config FILE",
         )
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: invalid TOML: {exc}", hint="see https://toml.io") from exc
-    return from_dict(raw, file.resolve())
 
 
 def from_dict(raw: dict[str, Any], file: Path) -> Config:

@@ -11,17 +11,19 @@ import hashlib
 import logging
 import operator
 import os
+import re
 import time as clock
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import posts as post_files
 from . import scan
 from .cache import RACY_NS
-from .config import Config
+from .config import Config, JekyllSite
 from .errors import ContentError
 from .model import Post, Problem, Site
 from .posts import FORMATS
@@ -31,45 +33,98 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = tuple(FORMATS)  # the same as scan.SUFFIXES (tests/test_scan.py)
+SUFFIXES = tuple(FORMATS)
+POSTS_FOLDER = scan.PostsFolder(SUFFIXES)
 # Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MIN = 2000
 
 
 def walk(
-    posts_dir: Path, follow_symlinks: bool = False, problems: list[Problem] | None = None
+    posts_dir: Path,
+    jekyll: JekyllSite | None = None,
+    follow_symlinks: bool = False,
+    problems: list[Problem] | None = None,
 ) -> Iterator[tuple[str, str, os.stat_result]]:
     """(name relative to posts_dir, absolute path, stat) of every candidate post
-    file, in a stable order (see `scan`: links, loops, odd names).
+    file, in a stable order. Plain strings: this runs on every file, every run.
+    For a Jekyll site (`jekyll`), the files in its `_posts` folders instead.
+    Links, loops and odd names: see `scan`.
 
     ContentError if `posts_dir` exists but cannot be listed; a subfolder or
     file that cannot be is skipped with a warning (in `problems`, if given)."""
+    rules = JekyllRules(jekyll) if jekyll is not None else POSTS_FOLDER
     try:
-        yield from scan.walk(posts_dir, follow_symlinks, problems)
+        yield from scan.walk(posts_dir, rules, follow_symlinks, problems)
     except OSError as exc:
-        raise _unreadable(posts_dir, exc) from exc
+        # Going on would publish empty feeds over the real ones. (A missing
+        # folder is no files: check_posts_dir reports it.)
+        what = "Jekyll site folder" if jekyll is not None else "posts folder"
+        raise ContentError(
+            f"{what} {posts_dir / rules.start} cannot be read: {exc.strerror}",
+            hint="check that it is a folder and that this user may read it",
+        ) from exc
 
 
-def _unreadable(posts_dir: Path, exc: OSError) -> ContentError:
-    # Going on would publish empty feeds over the real ones. (A missing
-    # folder is no files: check_posts_dir reports it.)
-    return ContentError(
-        f"posts folder {posts_dir} cannot be read: {exc.strerror}",
-        hint="check that it is a folder and that this user may read it",
-    )
+# Files in _posts that Jekyll would try to read but that are never posts.
+MEDIA = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".pdf", ".mp3",
+         ".mp4", ".m4a", ".ogg", ".webm", ".mov", ".zip", ".gz", ".woff", ".woff2", ".css",
+         ".js", ".json", ".yml", ".yaml")
+
+
+class JekyllRules:
+    """The post files of a Jekyll site, as its Reader finds them: every `_posts`
+    folder (and `_drafts` with [jekyll] drafts) under any folder Jekyll reads,
+    skipping `.x`, `_x`, `#x`, `x~`, `exclude` (unless `include`d) and `_site`.
+    Names are relative to the site. (`scan.Rules`, for `scan.walk`.)"""
+
+    def __init__(self, site: JekyllSite) -> None:
+        from .jekyll.rules import settings
+
+        jekyll = settings(site)
+        self.special = {"_posts"} | ({"_drafts"} if site.drafts else set())
+        self.include = set(jekyll.include)
+        self.exclude = [e.strip("/") for e in jekyll.exclude if e.strip("/")]
+        self.destination = jekyll.destination.strip("/")
+        self.known = tuple(jekyll.markdown_exts) + tuple(SUFFIXES)
+        start = jekyll.collections_dir
+        self.start = f"{start}/" if start else ""
+
+    def _read(self, rel: str, name: str, inside: bool) -> bool:
+        return name in self.include or not (
+            name[0] in ".#~" or name.endswith("~")
+            or (name[0] == "_" and not (name in self.special and not inside))
+            or rel == self.destination
+            or any(rel == e or rel.startswith(e + "/") or fnmatch(rel, e) for e in self.exclude)
+        )
+
+    def folder(self, rel: str, name: str, inside: bool) -> bool | None:
+        if not self._read(rel, name, inside):
+            return None
+        return inside or name in self.special
+
+    def post(self, rel: str, name: str, inside: bool) -> bool:
+        if not inside or not self._read(rel, name, inside):
+            return False
+        lower = name.lower()
+        return lower.endswith(self.known) or (
+            not lower.endswith(MEDIA) and _DATED.match(name) is not None
+        )
+
+
+_DATED = re.compile(r"^\d{2,4}-\d{1,2}-\d{1,2}-")
 
 
 _date = operator.attrgetter("date")
 
 
 def discover(
-    posts_dir: Path, follow_symlinks: bool = False
+    posts_dir: Path, jekyll: JekyllSite | None = None, follow_symlinks: bool = False
 ) -> Iterator[tuple[Path, os.stat_result]]:
     """Every candidate post file under `posts_dir`, with its stat, in a stable order.
 
     Files the walk skips are not reported here: the load that follows a
     change reports them once, not every scan."""
-    for _name, path, st in walk(posts_dir, follow_symlinks, problems=[]):
+    for _name, path, st in walk(posts_dir, jekyll, follow_symlinks, problems=[]):
         yield Path(path), st
 
 
@@ -90,13 +145,12 @@ class Listing:
         return digest.hexdigest()
 
 
-def listing(posts_dir: Path, follow_symlinks: bool = False) -> Listing:
+def listing(
+    posts_dir: Path, jekyll: JekyllSite | None = None, follow_symlinks: bool = False
+) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
     skipped: list[Problem] = []
-    try:
-        entries = list(scan.walk(posts_dir, follow_symlinks, skipped))
-    except OSError as exc:
-        raise _unreadable(posts_dir, exc) from exc
+    entries = list(walk(posts_dir, jekyll, follow_symlinks, skipped))
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled, tuple(skipped))
@@ -137,7 +191,7 @@ def load_site(
     """
     posts_dir = check_posts_dir(config)
     if scanned is None:
-        scanned = listing(posts_dir, config.content.follow_symlinks)
+        scanned = listing(posts_dir, config.jekyll_site, config.content.follow_symlinks)
     entries = scanned.entries
     racy_after = clock.time_ns() - RACY_NS
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
@@ -187,12 +241,12 @@ def parse_many(
 
     # fork is fast and safe from a single-threaded process; with threads about
     # (the scheduler) a forked child could inherit a held lock, so spawn.
-    # Either way the workers hold no lock (lock.py closes held locks' files in
-    # a forked child) and die with this process, even on SIGKILL.
     method = "fork" if threading.active_count() == 1 else "spawn"
     size = max(200, len(todo) // (workers * 4) + 1)
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     context = multiprocessing.get_context(method)
+    # Either way the workers hold no lock (lock.py closes held locks' files in
+    # a forked child) and die with this process, even on SIGKILL.
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
@@ -280,6 +334,7 @@ def assemble(
         by_url[post.url] = post
         kept.append(post)
     shown = [p for p in kept if p.visible]
+    skipped = tuple(p for p in kept if not p.visible)
     due = [p for p in shown if include_future or p.date <= now]
     scheduled = [p for p in shown if not include_future and p.date > now]
     due.sort(key=operator.attrgetter("date", "key"), reverse=True)
@@ -292,6 +347,7 @@ def assemble(
         scheduled=tuple(scheduled),
         upcoming=upcoming,
         hidden=len(kept) - len(shown),
+        skipped=skipped,
         files_read=files,
         problems=tuple(sorted(problems, key=lambda p: (p.file, p.line or 0))),
     )

@@ -161,6 +161,9 @@ def build_atom(items: Sequence[Rendered], config: Config, feed: Feed | None = No
     fg.load_extension("media", atom=True, rss=False)
     _channel(fg, config, items, feed)
     fg.id(feed.feed_id)
+    if config.site.author is None:
+        # RFC 4287 4.1.1: a feed whose entries may have no author needs one.
+        fg.author({"name": config.site.title})
     fg.subtitle(feed.description)
     fg.link(href=feed.home, rel="alternate", type="text/html")
     fg.link(href=feed.url, rel="self", type=feed.media_type)
@@ -221,4 +224,8 @@ def build_rss(items: Sequence[Rendered], config: Config, feed: Feed | None = Non
 
 
 def _wants_content(item: Rendered, config: Config) -> bool:
+    """Full text unless the post is too large or asks for its summary only
+    (`excerpt_only`, per post or in [feeds], as jekyll-feed's)."""
+    if config.feeds.excerpt_only or item.post.excerpt_only:
+        return False
     return item.post.size <= config.content.max_post_bytes

@@ -14,9 +14,10 @@ warning.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urljoin
@@ -59,6 +60,7 @@ class Feed:
     description: str
     home: str  # the site URL: every feed's alternate link
     posts: tuple[Post, ...]  # newest first, at most [feeds] limit
+    own_url_id: bool = False  # a Jekyll site: the main feed's id is its URL, as jekyll-feed's
 
     @property
     def media_type(self) -> str:
@@ -66,8 +68,9 @@ class Feed:
 
     @property
     def feed_id(self) -> str:
-        """The Atom feed id: the site for the main feed (as before), else the feed's URL."""
-        return self.home if self.kind == "main" else self.url
+        """The Atom feed id: the site for the main feed (as before; a Jekyll site's
+        is the feed's URL, as jekyll-feed's), else the feed's URL."""
+        return self.home if self.kind == "main" and not self.own_url_id else self.url
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ def main(config: Config, fmt: Format, posts: tuple[Post, ...] = ()) -> Feed:
         description=config.site.description or title,
         home=config.site_url,
         posts=posts,
+        own_url_id=config.jekyll_site is not None,
     )
 
 
@@ -165,7 +169,7 @@ def plan(config: Config, site: Site) -> Plan:
         wanted = _wanted(config, kind)
         if wanted == "none":
             continue
-        groups = _groups(site.posts, kind, wanted)
+        groups = _groups(site.posts, kind, wanted, _slugger(config, kind))
         problems.extend(_clashes(groups, kind))
         for slug in sorted(groups):
             group = groups[slug]
@@ -227,8 +231,26 @@ def _names(post: Post, kind: Taxonomy) -> tuple[str, ...]:
     return post.categories if kind == "category" else post.tags
 
 
+def _slugger(config: Config, kind: Taxonomy) -> Callable[[str], str]:
+    """How a name becomes its feed's file name: for a Jekyll site, as jekyll-feed
+    names it where jekyll-feed makes a feed (so readers keep their subscription):
+    a category as written, a tag of letters, digits and `_` as written."""
+    if config.jekyll_site is None:
+        return slugify
+    if kind == "tag":
+        return lambda name: name if JEKYLL_TAG.fullmatch(name) else slugify(name)
+    return lambda name: name if JEKYLL_CATEGORY.fullmatch(name) else slugify(name)
+
+
+JEKYLL_TAG = re.compile(r"[A-Za-z0-9_]+")
+JEKYLL_CATEGORY = re.compile(r"(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,200}")
+
+
 def _groups(
-    posts: Iterable[Post], kind: Taxonomy, wanted: str | tuple[str, ...]
+    posts: Iterable[Post],
+    kind: Taxonomy,
+    wanted: str | tuple[str, ...],
+    slug_of: Callable[[str], str] = slugify,
 ) -> dict[str, _Group]:
     """Posts by the slug of each of their categories (or tags), newest first.
 
@@ -239,14 +261,14 @@ def _groups(
     if isinstance(wanted, tuple):
         for name in wanted:
             name = " ".join(name.split())
-            groups.setdefault(slugify(name), _Group([], [], listed=name))
+            groups.setdefault(slug_of(name), _Group([], [], listed=name))
     every = wanted == "all"
     slugs: dict[str, str] = {}
     for post in posts:
         for name in post.categories if kind == "category" else post.tags:
             slug = slugs.get(name)
             if slug is None:
-                slug = slugs[name] = slugify(name)
+                slug = slugs[name] = slug_of(name)
                 group = groups.get(slug)
                 if group is None and every:
                     group = groups[slug] = _Group([], [])
@@ -288,5 +310,5 @@ def problems(config: Config, site: Site) -> tuple[Problem, ...]:
     for kind in TAXONOMIES:
         wanted = _wanted(config, kind)
         if wanted != "none":
-            found.extend(_clashes(_groups(site.posts, kind, wanted), kind))
+            found.extend(_clashes(_groups(site.posts, kind, wanted, _slugger(config, kind)), kind))
     return tuple(found)

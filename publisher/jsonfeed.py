@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from .config import Config
-from .feeds import entry_id
+from .feeds import _wants_content, entry_id
 from .feedset import Feed, main
 from .model import Person
 from .render import Rendered
@@ -58,7 +58,7 @@ def build_json(items: Sequence[Rendered], config: Config, feed: Feed | None = No
 def _item(item: Rendered, config: Config) -> dict[str, Any]:
     post = item.post
     out: dict[str, Any] = {"id": entry_id(post.key, config), "url": post.url, "title": post.title}
-    if item.html and post.size <= config.content.max_post_bytes:
+    if item.html and _wants_content(item, config):
         out["content_html"] = item.html
     else:
         # An item needs content_html or content_text: a huge post gets its summary.

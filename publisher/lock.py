@@ -1,6 +1,6 @@
-"""One writer at a time: the site lock and the service lock.
+"""One writer at a time: the site lock, the service lock and the send lock.
 
-Both are advisory `fcntl.flock` locks on files in the state folder. The kernel
+All are advisory `fcntl.flock` locks on files in the state folder. The kernel
 drops a flock when its process dies, so a crash never leaves a stale lock; the
 file itself is only a place to hang the lock and to say who holds it.
 
@@ -10,6 +10,8 @@ file itself is only a place to hang the lock and to say who holds it.
   `LockBusy` (exit status 4).
 - `service.lock` is held for the whole life of a `publisher run`, never waited
   for: a second service on the same site refuses to start.
+- `send.lock` is held while one process delivers mail, never waited for: a
+  second delivery leaves the pending messages to the first.
 
 A flock belongs to the open file, not to the process, so a child forked while
 the lock is held would hold it too, and keep it after the parent dies (parse
@@ -39,11 +41,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
 from .errors import LockBusy
+from .files import output_error
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,9 @@ class Holder:
 
     pid: int | None
     purpose: str
-    where: str = ""  # host and pid namespace of the holder (`_here()`), when recorded
+    # Host and pid namespace of the holder (`_here()`), when recorded; not part
+    # of equality, which compares who holds it and why.
+    where: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         if self.pid is None:
@@ -189,8 +194,6 @@ def try_acquire(path: Path, purpose: str) -> FileLock | None:
     except OSError as exc:
         if fd is not None:
             os.close(fd)
-        from .files import output_error  # only this path needs it
-
         raise output_error(path, exc, "cannot take the lock") from exc
 
 
@@ -231,7 +234,10 @@ def _take_over(path: Path, purpose: str, dead: Holder) -> FileLock | None:
     try:
         if not _flock(guard):
             return None
-        if read_holder(path) != dead or not _gone(dead):
+        now = read_holder(path)
+        if (now.pid, now.purpose, now.where) != (dead.pid, dead.purpose, dead.where) or not _gone(
+            dead
+        ):
             return None
         fresh = path.with_name(f".{path.name}.{os.getpid()}.new")
         fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -315,3 +321,8 @@ def service_lock(config: Config) -> FileLock:
             "`publisher publish` still works alongside it",
         )
     return lock
+
+
+def send_lock(config: Config) -> FileLock | None:
+    """The lock a delivery run holds while it sends; None if another process is delivering."""
+    return try_acquire(config.state_dir / "send.lock", "delivery")

@@ -74,6 +74,8 @@ class Post:
     visible: bool  # false for `published: false` and drafts
     enclosure: Enclosure | None = None  # front matter `enclosure` or `audio`
     banner: str | None = None  # front matter `banner_image`, an absolute URL
+    excerpt_only: bool = False  # front matter `feed: {excerpt_only: true}` (jekyll-feed)
+    own_id: bool = False  # the key is the front matter `id`, which no stored id overrides
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Site:
     files_read: int
     problems: tuple[Problem, ...]
     upcoming: Post | None = None  # the next post to come due, --future or not
+    skipped: tuple[Post, ...] = ()  # drafts and `published: false`, for `check`
 
     @property
     def errors(self) -> tuple[Problem, ...]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from . import cache, content
 from .config import Config
 from .errors import ExitCode, PublisherError
-from .model import Site, Summary
+from .model import Post, Site, Summary
 from .store.state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
@@ -76,7 +76,11 @@ def load(
     include_future: bool = False,
     post_cache: cache.PostCache | None = None,
     scanned: content.Listing | None = None,
+    record_ids: bool = False,
 ) -> Site:
+    """The site at `now`. For a Jekyll site, each post keeps the entry id it was
+    first published under (`store.entry_ids`); `record_ids` records the ids of
+    posts published for the first time (publish and build do, check does not)."""
     from . import feedset
 
     site = content.load_site(
@@ -87,7 +91,52 @@ def load(
     if clashes:
         ordered = sorted(site.problems + clashes, key=lambda p: (p.file, p.line or 0))
         site = replace(site, problems=tuple(ordered))
+    if config.jekyll_site is not None:
+        site = _first_ids(config, site, now, record_ids)
     return site
+
+
+def _first_ids(config: Config, site: Site, now: datetime, record: bool) -> Site:
+    """Each post with the id it was first published under (unless it has its own `id`)."""
+    from .store import entry_ids
+
+    if not record and not config.state_file.exists():
+        return site
+    state = open_state(config.state_file)
+    try:
+        stored = entry_ids.known(state.conn)
+        if record:
+            new = [(p.name, p.key) for p in site.posts if p.name not in stored]
+            if new:
+                with state.transaction() as conn:
+                    entry_ids.remember(conn, new, now)
+    finally:
+        state.close()
+
+    def kept(post: Post) -> Post:
+        first = stored.get(post.name)
+        if first is None or post.own_id or first == post.key:
+            return post
+        return replace(post, key=first)
+
+    if not stored:
+        return site
+    return replace(
+        site,
+        posts=tuple(kept(p) for p in site.posts),
+        scheduled=tuple(kept(p) for p in site.scheduled),
+    )
+
+
+def renderer_for(
+    config: Config, site: Site, now: datetime, stored: cache.RenderCache | None = None
+) -> Renderer:
+    """The run's Renderer; for a Jekyll site with Liquid and kramdown-like Markdown."""
+    from .jekyll.liquid import LiquidSite
+    from .render import Renderer
+
+    jekyll = LiquidSite.of(config, site.posts + site.scheduled, now)
+    return Renderer(stored=stored, jekyll=jekyll, max_post_bytes=config.content.max_post_bytes)
 
 
 def build_feeds(
@@ -108,6 +157,8 @@ def build_feeds(
 
     builders = {"atom": build_atom, "rss": build_rss, "json": build_json}
     renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
+    if renderer.jekyll is None and config.jekyll_site is not None:
+        renderer = renderer_for(config, site, site.now, renderer.stored)
     stored = FeedCache.load(config)
     feeds = feedset.plan(config, site).feeds
     results = []
@@ -155,12 +206,11 @@ def run_digest(
 ) -> DigestResult:
     from . import digest
     from .newsletter import compose
-    from .render import Renderer
 
     selection = digest.select(site, state, config, now)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since))
-    renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
+    renderer = renderer or renderer_for(config, site, now)
     shown = selection.posts[: config.digest.max_posts]
     letter = compose(config, renderer(shown), now, total=len(selection.posts))
     record = digest.issue(config, state, letter, selection, now)
@@ -211,7 +261,9 @@ def publish(
     started = time.perf_counter()
     content.check_posts_dir(config)
     _clean_temps(config)
-    listing = content.listing(config.posts_dir, config.content.follow_symlinks)
+    listing = content.listing(
+        config.posts_dir, config.jekyll_site, config.content.follow_symlinks
+    )
     state = open_state(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(
@@ -225,15 +277,12 @@ def publish(
         if replay is not None:
             result = _replayed(config, replay, with_digest)
         else:
-            from .render import Renderer
-
             fingerprint = cache.config_fingerprint(config)
             post_cache = cache.PostCache.load(config.state_dir, fingerprint)
-            renderer = Renderer(
-                stored=cache.RenderCache.load(config.state_dir, fingerprint),
-                max_post_bytes=config.content.max_post_bytes,
+            site = load(config, now, include_future, post_cache, listing, record_ids=True)
+            renderer = renderer_for(
+                config, site, now, cache.RenderCache.load(config.state_dir, fingerprint)
             )
-            site = load(config, now, include_future, post_cache, listing)
             feeds = build_feeds(config, site, renderer)
             pinged = announce(config, feeds)
             digest = run_digest(config, site, state, now, renderer) if state is not None else None
@@ -342,7 +391,6 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
     from . import digest
     from .newsletter import compose, with_web_url
-    from .render import Renderer
 
     site = load(config, now)
     state = open_state(config.state_file)
@@ -353,8 +401,8 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     if not selection.posts:
         return site, None
     shown = selection.posts[: config.digest.max_posts]
-    renderer = Renderer(max_post_bytes=config.content.max_post_bytes)
-    letter = compose(config, renderer(shown), now, total=len(selection.posts))
+    letter = compose(config, renderer_for(config, site, now)(shown), now,
+                     total=len(selection.posts))
     # Not issued, so it has no page of its own yet: link to the latest one.
     html, text = with_web_url(config, letter.html, letter.text, "latest")
     return site, replace(letter, html=html, text=text)

@@ -18,12 +18,14 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .config import Config
 from .errors import ContentError
+from .jekyll.rules import categories_from_path, parse_time
 from .model import Enclosure, Image, Person, Post, Problem
 from .urls import clean_post_urls
 
 if TYPE_CHECKING:
     import yaml
 
+    from .jekyll.liquid import LiquidSite
     from .safeyaml import Handler
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,13 @@ log = logging.getLogger(__name__)
 FORMATS: dict[str, Literal["markdown", "html", "text"]] = {
     ".md": "markdown",
     ".markdown": "markdown",
+    # The other extensions Jekyll reads as Markdown (its default markdown_ext).
+    ".mkdn": "markdown",
+    ".mkd": "markdown",
+    ".mdown": "markdown",
+    ".mkdown": "markdown",
     ".txt": "text",
+    ".text": "text",
     ".html": "html",
 }
 PERMALINK_STYLES = {
@@ -42,7 +50,13 @@ PERMALINK_STYLES = {
 }
 # XML 1.0 forbids these; feedgen (lxml) raises on them.
 ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FILENAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+# Jekyll accepts unpadded months and days: 2014-3-3-hello.md.
+FILENAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
+# Front matter: `---` on the first line, closed by `---` or YAML's `...` (as Jekyll).
+# The captured text keeps the newline after the opening `---`, so that its line
+# n (from 0) is line n + 1 of the file.
+FRONT_MATTER = re.compile(r"\A-{3,}[ \t]*(\n.*?)^(?:-{3,}|\.\.\.)[ \t]*(?:\n|\Z)", re.S | re.M)
+OPENED = re.compile(r"\A-{3,}[ \t]*\n")
 DATE_STRING = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
@@ -125,15 +139,18 @@ def read_text(path: Path, name: str) -> _Text | Problem:
 
 
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
-    """(front matter, body, line the body starts on), or None without front matter."""
-    handler = _handler()
-    if not handler.detect(text):
+    """(front matter, body, line the body starts on), or None without front matter
+    (or with front matter that is never closed: see `unclosed`)."""
+    match = FRONT_MATTER.match(text)
+    if match is None:
         return None
-    try:
-        fm, body = handler.split(text)
-    except ValueError:
-        return None
-    return fm, body, fm.count("\n") + 2
+    fm = match.group(1)
+    return fm, text[match.end() :], fm.count("\n") + 2
+
+
+def unclosed(text: str) -> bool:
+    """True when the file opens front matter with `---` and never closes it."""
+    return OPENED.match(text) is not None and FRONT_MATTER.match(text) is None
 
 
 def read_body(post: Post) -> str:
@@ -148,6 +165,26 @@ def read_body(post: Post) -> str:
         )
     parts = split_front_matter(result.text)
     return parts[1] if parts else result.text
+
+
+def read_page(post: Post, site: LiquidSite) -> tuple[dict[str, Any], int]:
+    """Liquid's `page` for a post of a Jekyll site (its front matter over the
+    defaults, with url, date, id, …), and the line its body starts on."""
+    from .jekyll.rules import deep_merge, defaults_for, settings
+
+    result = read_text(Path(post.path), post.name)
+    text = result.text if isinstance(result, _Text) else ""
+    parts = split_front_matter(text) or ("\n", text, 1)
+    try:
+        meta = _handler().load(parts[0]) or {}
+    except _yaml_error():
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    if site.jekyll is not None:
+        meta = deep_merge(defaults_for(settings(site.jekyll).defaults, post.name), meta)
+    page = {**meta, **site.post_drop(post)}
+    return page, parts[2]
 
 
 def read_post(
@@ -166,10 +203,23 @@ def read_post(
         return None
     problems.extend(result.problems)
     parts = split_front_matter(result.text)
+    jekyll = config.jekyll_site is not None
     if parts is None:
-        log.debug("%s: no front matter, not a post", name)
-        return None
-    fm_text, _body, _ = parts
+        if unclosed(result.text):
+            problems.append(
+                Problem(
+                    name,
+                    "front matter opened with `---` is never closed: add a line `---` "
+                    "after it (skipped until then)",
+                    line=1,
+                )
+            )
+            return None
+        if not jekyll:
+            log.debug("%s: no front matter, not a post", name)
+            return None
+        parts = ("\n", result.text, 1)  # Jekyll publishes a _posts file without front matter
+    fm_text, body, body_line = parts
     try:
         meta, notes = _handler().load_with_notes(fm_text)
     except _yaml_error() as exc:
@@ -184,6 +234,10 @@ def read_post(
         )
         return None
     try:
+        if jekyll:
+            return _build_jekyll_post(
+                path, name, meta, fm_text, body, body_line, config, problems, size
+            )
         return _build_post(path, name, meta, fm_text, config, problems, size)
     except _Invalid as exc:
         problems.append(Problem(name, str(exc), line=_key_line(fm_text, exc.key)))
@@ -258,6 +312,7 @@ def _build_post(
 
     title = meta.get("title")
     if title is None or (isinstance(title, str) and not title.strip()):
+        # (A Jekyll site titleizes as Jekyll does: see jekyll.document.)
         title = slug.replace("-", " ").replace("_", " ").strip().capitalize() or stem
         warn("title", f"no title; using {title!r} from the file name")
     elif isinstance(title, (list, dict)):
@@ -281,12 +336,158 @@ def _build_post(
         raise _Invalid(
             "date", "no date: add `date:` to the front matter or name the file YYYY-MM-DD-slug"
         )
+    _check_range(when)
 
-    if not in_range(when):
-        raise _Invalid(
-            "date", f"date {when.isoformat()} is out of range: a post must be dated "
-            "between the years 1 and 9999 in every timezone"
+    # Folders above a `_posts` folder are categories, as in Jekyll: en/news/_posts/.
+    categories = tuple(
+        dict.fromkeys(
+            categories_from_path(name)
+            + _words(meta.get("categories", meta.get("category")), "categories")
         )
+    )
+    tags = _words(meta.get("tags", meta.get("tag")), "tags")
+    ext_format = FORMATS[path.suffix.lower()]
+    permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
+    url = _on_site(config.site_url, permalink)
+    key = str(meta["id"]).strip() if meta.get("id") not in (None, "") else url
+    published = meta.get("published", True)
+    draft = meta.get("draft", False)
+    return _finish(
+        path,
+        name,
+        meta,
+        fm_text,
+        config,
+        problems,
+        size,
+        _Core(
+            key=key,
+            url=url,
+            title=title,
+            when=when,
+            author=_person(meta.get("author"), config.site.author),
+            categories=categories,
+            tags=tags,
+            format=ext_format,
+            visible=published is not False and draft is not True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Core:
+    """What Jekyll mode and the plain posts folder decide differently."""
+
+    key: str
+    url: str
+    title: str
+    when: datetime
+    author: Person | None
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    format: Literal["markdown", "html", "text"]
+    visible: bool
+    excerpt_only: bool = False
+    own_id: bool = False
+
+
+def _build_jekyll_post(
+    path: Path,
+    name: str,
+    meta: dict[str, Any],
+    fm_text: str,
+    body: str,
+    body_line: int,
+    config: Config,
+    problems: list[Problem],
+    size: int | None,
+) -> Post | None:
+    """A post of a Jekyll site, read as Jekyll reads it (see `jekyll.document`)."""
+    from .jekyll import document
+    from .jekyll.liquid import unknown_tags
+    from .jekyll.rules import settings
+
+    site = config.jekyll_site
+    assert site is not None
+    jekyll = settings(site)
+    try:
+        mtime = path.stat().st_mtime if "_drafts/" in name else 0.0
+        doc = document.read(jekyll, name, meta, config.tz, config.content.permalink, mtime)
+    except document.Skip as skip:
+        line = _key_line(fm_text, skip.key) if skip.key else None
+        severity: Literal["error", "warning"] = "error" if skip.severity == "error" else "warning"
+        problems.append(Problem(name, str(skip), line=line, severity=severity))
+        return None
+    except OSError as exc:
+        problems.append(Problem(name, f"cannot read file: {exc.strerror}"))
+        return None
+    if isinstance(meta.get("title"), (list, dict)):
+        raise _Invalid("title", "title must be text, not a list or mapping")
+    for line, tag in unknown_tags(body):
+        problems.append(
+            Problem(
+                name,
+                f"unknown Liquid tag {{% {tag} %}} (a Jekyll plugin's?): left out",
+                line=body_line + line - 1,
+                severity="warning",
+            )
+        )
+    meta = doc.meta
+    author = document.resolve_author(
+        document.author_value(meta, jekyll.raw.get("author")), jekyll.authors
+    )
+    front_id = meta.get("id")
+    url = _on_site(config.site_url, doc.path)
+    feed = meta.get("feed")
+    return _finish(
+        path,
+        name,
+        meta,
+        fm_text,
+        config,
+        problems,
+        size,
+        _Core(
+            key=str(front_id).strip() if front_id not in (None, "") else _on_site(
+                config.site_url, doc.id
+            ),
+            url=url,
+            title=document.feed_title(doc.title, config.jekyll.smart_quotes)
+            or doc.title,
+            when=doc.date,
+            author=Person(**author) if author else None,
+            categories=doc.categories,
+            tags=doc.tags,
+            format=doc.format,  # type: ignore[arg-type]
+            # jekyll-feed leaves drafts out unless they are asked for (--drafts).
+            visible=meta.get("published", True) is not False
+            and (meta.get("draft") is not True or site.drafts),
+            excerpt_only=isinstance(feed, dict) and feed.get("excerpt_only") is True,
+            own_id=front_id not in (None, ""),
+        ),
+    )
+
+
+def _finish(
+    path: Path,
+    name: str,
+    meta: dict[str, Any],
+    fm_text: str,
+    config: Config,
+    problems: list[Problem],
+    size: int | None,
+    core: _Core,
+) -> Post:
+    """The Post, with what every post reads alike: updates, images, enclosures, excerpts."""
+    tz = config.tz
+    when = core.when
+
+    def warn(key: str, message: str) -> None:
+        problems.append(
+            Problem(name, message, line=_key_line(fm_text, key), severity="warning")
+        )
+
+    _check_range(when)
     updated = when
     for key in ("last_modified_at", "updated"):
         if meta.get(key) is not None:
@@ -297,9 +498,6 @@ def _build_post(
                 updated = max(parsed, when)
             break
 
-    categories = _words(meta.get("categories", meta.get("category")), "categories")
-    tags = _words(meta.get("tags", meta.get("tag")), "tags")
-    author = _person(meta.get("author"), config.site.author)
     image = _image(meta.get("image"), config.site_url)
     if meta.get("image") is not None and image is None:
         warn("image", "image must be a path or {path, alt}; ignored")
@@ -321,19 +519,16 @@ def _build_post(
         else:
             banner = banner_image.url
 
-    ext_format = FORMATS[path.suffix.lower()]
-    permalink = _permalink(meta, config, when.astimezone(tz), slug, categories)
-    url = _on_site(config.site_url, permalink)
-    key = str(meta["id"]).strip() if meta.get("id") not in (None, "") else url
-
-    excerpt = meta.get("excerpt")
+    # jekyll-feed's summary: `description`, else the excerpt.
+    excerpt = meta.get("description")
+    if excerpt in (None, "") or isinstance(excerpt, (list, dict)):
+        excerpt = meta.get("excerpt")
     if excerpt is not None and not isinstance(excerpt, str):
         excerpt = str(excerpt)
     separator = meta.get("excerpt_separator") or config.content.excerpt_separator
-    published = meta.get("published", True)
-    draft = meta.get("draft", False)
-    visible = published is not False and draft is not True
-    image, author, banner, key, dropped = clean_post_urls(image, author, banner, key, url)
+    image, author, banner, key, dropped = clean_post_urls(
+        image, core.author, banner, core.key, core.url
+    )
     for field, value, what in dropped:
         warn(field, f"{field}: {value!r} is not {what}; left out")
 
@@ -341,21 +536,23 @@ def _build_post(
         path=str(path),
         name=name,
         key=key,
-        url=url,
-        title=title,
+        url=core.url,
+        title=core.title,
         date=when.astimezone(UTC),
         updated=updated.astimezone(UTC),
         author=author,
-        categories=categories,
-        tags=tags,
+        categories=core.categories,
+        tags=core.tags,
         excerpt=excerpt,
         excerpt_separator=str(separator),
         image=image,
-        format=ext_format,
+        format=core.format,
         size=size if size is not None else path.stat().st_size,
-        visible=visible,
+        visible=core.visible,
         enclosure=enclosure,
         banner=banner,
+        excerpt_only=core.excerpt_only,
+        own_id=core.own_id,
     )
 
 
@@ -404,7 +601,9 @@ def parse_date(value: Any, tz: tzinfo) -> datetime | None:
         return None
     m = DATE_STRING.match(value.strip())
     if not m:
-        return None
+        # Whatever else Ruby's Time.parse reads on real posts (Jekyll uses it):
+        # `Jan 5, 2019`, `2019-04-05 10:00 PM PST`, `2023-01-29 18:30:22 2023 -0800`.
+        return parse_time(value, tz)
     year, month, day, hour, minute, second, micro, offset = m.groups()
     zone: tzinfo = tz
     try:
@@ -432,6 +631,14 @@ def parse_date(value: Any, tz: tzinfo) -> datetime | None:
 # any timezone (offsets are under a day) without OverflowError.
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _check_range(when: datetime) -> None:
+    if not in_range(when):
+        raise _Invalid(
+            "date", f"date {when.isoformat()} is out of range: a post must be dated "
+            "between the years 1 and 9999 in every timezone"
+        )
 
 
 def in_range(when: datetime) -> bool:

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-from .model import Post, printable
+from .model import Post, Problem, printable
 from .posts import read_body
 from .urls import safe_srcset, safe_url
 
@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     # Only a type here: the caller hands the cache in, so this module loads
     # without the cache module and the cache never needs this one.
     from .cache import RenderCache
+    from .jekyll.liquid import LiquidSite
 
 log = logging.getLogger(__name__)
 
 URL_ATTRIBUTES = {"href", "src", "poster", "cite", "background"}
+# A Markdown reference-link definition; Jekyll keeps those an excerpt uses.
+LINK_DEFINITION = re.compile(r"^ {0,3}(\[[^\]]+\])(:.+)$", re.M)
 SRCSET_ATTRIBUTES = {"srcset"}
 EXCERPT_LIMIT = 600
 # Source text rendered for an excerpt: far more than EXCERPT_LIMIT characters
@@ -96,6 +99,7 @@ class Rendered:
     post: Post
     html: str  # full body, URLs absolute, sanitised for feeds
     excerpt: str  # plain text
+    problems: tuple[Problem, ...] = ()  # what Liquid met (a Jekyll site's posts only)
 
 
 @lru_cache(maxsize=1)
@@ -105,8 +109,12 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
-def to_html(source: str, fmt: str) -> str:
+def to_html(source: str, fmt: str, jekyll: LiquidSite | None = None) -> str:
     if fmt == "markdown":
+        if jekyll is not None:
+            from .jekyll.markdown import to_html as kramdown_like
+
+            return kramdown_like(source, jekyll.smart)
         rendered: str = _markdown().render(source)
         return rendered
     if fmt == "text":
@@ -195,25 +203,40 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def excerpt_of(post: Post, body: str) -> str:
+def excerpt_of(post: Post, body: str, jekyll: LiquidSite | None = None) -> str:
+    """The plain-text summary: front matter `description` or `excerpt`, else the
+    body up to the excerpt separator, else its first paragraph (Jekyll's
+    default; blocks with no text, such as an image, are passed over). Markdown
+    link definitions the excerpt uses come along, as in Jekyll. A Jekyll site's
+    excerpt is not shortened, as jekyll-feed does not shorten it."""
     if post.excerpt is not None:
-        return plain_text(to_html(post.excerpt, post.format))
+        return plain_text(to_html(post.excerpt, post.format, jekyll))
     if post.excerpt_separator and post.excerpt_separator in body:
-        chunk = body.split(post.excerpt_separator, 1)[0]
-        return plain_text(to_html(chunk, post.format))
+        chunk, _, rest = body.partition(post.excerpt_separator)
+        return plain_text(to_html(_with_definitions(chunk, rest), post.format, jekyll))
     # Jekyll's default: the first paragraph. Skip blocks with no text (images).
     # Blocks are found one at a time: a 50 MB body is not split whole.
     start = 0
     for gap in _BLANK_LINE.finditer(body + "\n\n"):
         block, start = body[start : gap.start()], gap.end()
         if block.strip():
-            text = plain_text(to_html(block[:EXCERPT_SOURCE_LIMIT], post.format))
+            rest = body[start:]
+            source = _with_definitions(block[:EXCERPT_SOURCE_LIMIT], rest)
+            text = plain_text(to_html(source, post.format, jekyll))
             if text:
-                return _shorten(text)
+                return text if jekyll is not None else _shorten(text)
     return ""
 
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def _with_definitions(head: str, tail: str) -> str:
+    """`head` and the reference-link definitions in `tail` that it uses."""
+    if "[" not in head or "]:" not in tail:
+        return head
+    used = [m.group(0).strip() for m in LINK_DEFINITION.finditer(tail) if m.group(1) in head]
+    return head + "\n\n" + "\n".join(used) if used else head
 
 
 def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
@@ -223,7 +246,9 @@ def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
     return cut.rstrip(",;:.") + "…"
 
 
-def render(post: Post, max_post_bytes: int | None = None) -> Rendered:
+def render(
+    post: Post, jekyll: LiquidSite | None = None, max_post_bytes: int | None = None
+) -> Rendered:
     """The post's body as sanitised HTML with absolute URLs, and its plain-text excerpt.
 
     Reads the post's file again (the model holds no bodies), converts Markdown
@@ -241,8 +266,14 @@ def render(post: Post, max_post_bytes: int | None = None) -> Rendered:
     """
     body = read_body(post)
     if max_post_bytes is not None and post.size > max_post_bytes:
-        return Rendered(post=post, html="", excerpt=excerpt_of(post, body))
-    source = to_html(body, post.format)
+        return Rendered(post=post, html="", excerpt=excerpt_of(post, body, jekyll))
+    problems: tuple[Problem, ...] = ()
+    if jekyll is not None:
+        from .jekyll.liquid import has_liquid
+
+        if has_liquid(body):
+            body, problems = _liquid(post, body, jekyll)
+    source = to_html(body, post.format, jekyll)
     if too_deep(source):
         log.warning(
             "%s: HTML elements nest more than %d levels deep: published as plain text",
@@ -250,7 +281,30 @@ def render(post: Post, max_post_bytes: int | None = None) -> Rendered:
         )
         source = tame(source)
     full = absolutize(source, post.url)
-    return Rendered(post=post, html=full, excerpt=excerpt_of(post, body))
+    return Rendered(
+        post=post, html=full, excerpt=excerpt_of(post, body, jekyll), problems=problems
+    )
+
+
+def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:
+    """The body with Liquid rendered as Jekyll would, and what went wrong (with lines)."""
+    from .jekyll.liquid import render as render_liquid
+    from .posts import read_page
+
+    page, first_line = read_page(post, jekyll)
+    output, found = render_liquid(body, jekyll, post, page)
+    problems = tuple(
+        Problem(
+            post.name,
+            message,
+            line=first_line + line - 1 if line is not None else None,
+            severity="warning",
+        )
+        for line, message in found
+    )
+    for problem in problems:
+        log.warning("%s", problem)
+    return output, problems
 
 
 @dataclass
@@ -264,6 +318,7 @@ class Renderer:
 
     memo: dict[str, Rendered] = field(default_factory=dict)
     stored: RenderCache | None = None  # what earlier runs rendered
+    jekyll: LiquidSite | None = None  # a Jekyll site: Liquid and kramdown-like Markdown
     max_post_bytes: int | None = None  # [content] max_post_bytes: bigger posts, summary only
 
     def __call__(self, posts: Sequence[Post]) -> list[Rendered]:
@@ -275,7 +330,7 @@ class Renderer:
                 if known is not None:
                     item = Rendered(post=post, html=known[0], excerpt=known[1])
                 else:
-                    item = render(post, self.max_post_bytes)
+                    item = render(post, self.jekyll, self.max_post_bytes)
                     if self.stored is not None:
                         self.stored.put(post, item.html, item.excerpt)
                 self.memo[post.key] = item

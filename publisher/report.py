@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 from .config import Config
-from .digest import digest_paths
 from .errors import ExitCode, PublisherError
 from .pipeline import FeedResult, PublishResult
 
@@ -77,6 +76,8 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
             lines.append(f"Digest: none issued ({d.reason}).")
         else:
             more = f" and {d.more} more linked" if d.more else ""
+            from .digest import digest_paths  # only now: it imports the templating stack
+
             public = digest_paths(config, d.record.slug)[0]
             lines.append(f"Digest: {d.record.slug} issued with {d.posts} posts{more}: {public}")
     if result.delivery is not None:

@@ -14,7 +14,9 @@ trusts nothing in them:
 - **File names that are not UTF-8** (a byte 0xff) cannot become a URL or a
   message: the file is skipped with an error naming it escaped (`a\\xff.md`).
 
-Problems go to the caller's list when one is given, else to the log.
+Which names are posts and which folders are read is the `Rules`' business:
+`PostsFolder` for a plain posts folder, `content.JekyllRules` for a Jekyll
+site. Problems go to the caller's list when one is given, else to the log.
 """
 
 from __future__ import annotations
@@ -24,20 +26,57 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
+from typing import Protocol
 
 from .model import Problem, printable
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".md", ".markdown", ".txt", ".html")
 # Jekyll keeps posts in `_posts`; every other `_x` or `.x` is private.
 UNDERSCORE_ALLOWED = {"_posts"}
 
 Entry = tuple[str, str, os.stat_result]  # name relative to the folder, path, stat
 
 
+class Rules(Protocol):
+    """What the walk reads. `inside` is carried down from folder to folder
+    (for Jekyll: inside a `_posts` folder); `rel` is the name relative to the
+    root, `name` its last part."""
+
+    start: str  # the folder the walk starts in, relative to the root: "" or "x/"
+
+    def folder(self, rel: str, name: str, inside: bool) -> bool | None:
+        """None to skip the folder, else `inside` for what is in it."""
+        ...
+
+    def post(self, rel: str, name: str, inside: bool) -> bool:
+        """True if the file is a candidate post."""
+        ...
+
+
+class PostsFolder:
+    """A plain posts folder: every file with one of `suffixes` (lower case, as
+    `.md`) but those in `.x` and `_x` (not `_posts`) folders, or named so."""
+
+    start = ""
+
+    def __init__(self, suffixes: tuple[str, ...]) -> None:
+        self.suffixes = suffixes
+
+    def folder(self, rel: str, name: str, inside: bool) -> bool | None:
+        return None if _hidden(name) else inside
+
+    def post(self, rel: str, name: str, inside: bool) -> bool:
+        return not _hidden(name) and name.lower().endswith(self.suffixes)
+
+
+def _hidden(name: str) -> bool:
+    return name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED)
+
+
 def walk(
     posts_dir: os.PathLike[str] | str,
+    rules: Rules,
     follow_symlinks: bool = False,
     problems: list[Problem] | None = None,
 ) -> Iterator[Entry]:
@@ -46,32 +85,35 @@ def walk(
     those reached through symbolic links. Plain strings: this runs on every
     file, every run.
 
-    Raises OSError only if `posts_dir` itself cannot be listed (a missing
-    folder is no files); a subfolder or file that cannot be is a warning.
+    Raises OSError only if the folder the walk starts in cannot be listed (a
+    missing folder is no files); a subfolder or file that cannot be is a warning.
     """
     root = os.fspath(posts_dir)
-    walker = _Walk(root, follow_symlinks, problems)
-    yield from walker.folder("", root, top=True)
+    walker = _Walk(root, follow_symlinks, problems, rules)
+    yield from walker.folder(rules.start, os.path.join(root, rules.start), False, top=True)
     # Links last, so that a file's real name wins over a name through a link.
     while walker.links:
-        name, path = walker.links.pop(0)
-        yield from walker.link(name, path)
+        name, path, inside = walker.links.pop(0)
+        yield from walker.link(name, path, inside)
 
 
 class _Walk:
-    def __init__(self, root: str, follow: bool, problems: list[Problem] | None) -> None:
+    def __init__(
+        self, root: str, follow: bool, problems: list[Problem] | None, rules: Rules
+    ) -> None:
         self.root = root
         self.real_root = os.path.realpath(root)
         self.follow = follow
         self.problems = problems
+        self.rules = rules
         # Files by (device, inode) that could be met again: hard-linked ones,
         # and those reached through links. A file with one name is met again
         # only through a link, which `link` recognises by its real path.
         self.seen_files: dict[tuple[int, int], str] = {}
         self.seen_dirs: set[tuple[int, int]] = set()
-        self.links: list[tuple[str, str]] = []
+        self.links: list[tuple[str, str, bool]] = []
         try:
-            st = os.stat(root)
+            st = os.stat(os.path.join(root, rules.start))
             self.seen_dirs.add((st.st_dev, st.st_ino))
         except OSError:
             pass
@@ -86,17 +128,18 @@ class _Walk:
             log.warning("%s: %s", shown, message)
 
     def folder(
-        self, prefix: str, folder: str, top: bool = False, linked: bool = False
+        self, prefix: str, folder: str, inside: bool, top: bool = False, linked: bool = False
     ) -> Iterator[Entry]:
         """The files under `folder`; `linked` when it was reached through a
         link, where every file is checked against those already met."""
-        stack = [(prefix, folder)]
+        rules = self.rules
+        stack = [(prefix, folder, inside)]
         while stack:
-            prefix, folder = stack.pop()
+            prefix, folder, inside = stack.pop()
             try:
                 entries = sorted(os.scandir(folder), key=_name)
             except OSError as exc:
-                if top and not prefix:
+                if top and prefix == rules.start:
                     if isinstance(exc, FileNotFoundError):
                         return
                     raise
@@ -106,37 +149,44 @@ class _Walk:
             subfolders = []
             for entry in entries:
                 name = entry.name
-                if name[0] == "." or (name[0] == "_" and name not in UNDERSCORE_ALLOWED):
-                    continue
-                full = f"{prefix}{name}"
+                rel = f"{prefix}{name}"
                 try:
                     # d_type answers these without a system call; a symbolic
                     # link is neither a file nor a folder for them.
-                    if name.lower().endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
-                        if not name.isascii() and not _utf8(full, self):
+                    if entry.is_file(follow_symlinks=False):
+                        if not rules.post(rel, name, inside):
+                            continue
+                        if not name.isascii() and not _utf8(rel, self):
                             continue
                         st = entry.stat(follow_symlinks=False)
                         # Only a hard-linked file can be met again under a real name.
-                        if (st.st_nlink == 1 and not linked) or self.first_name(full, st):
-                            yield full, entry.path, st
+                        if (st.st_nlink == 1 and not linked) or self.first_name(rel, st):
+                            yield rel, entry.path, st
                     elif entry.is_dir(follow_symlinks=False):
-                        if not name.isascii() and not _utf8(full, self, folder=True):
+                        into = rules.folder(rel, name, inside)
+                        if into is None:
+                            continue
+                        if not name.isascii() and not _utf8(rel, self, folder=True):
                             continue
                         st = entry.stat(follow_symlinks=False)
                         if (st.st_dev, st.st_ino) not in self.seen_dirs:
                             self.seen_dirs.add((st.st_dev, st.st_ino))
-                            subfolders.append((f"{full}/", entry.path))
-                    elif entry.is_symlink():
-                        self.links.append((full, entry.path))
+                            subfolders.append((f"{rel}/", entry.path, into))
+                    elif entry.is_symlink() and (
+                        rules.post(rel, name, inside) or rules.folder(rel, name, inside)
+                        is not None
+                    ):
+                        self.links.append((rel, entry.path, inside))
                 except FileNotFoundError:
                     continue  # removed while we looked
                 except OSError as exc:
-                    self.problem(full, f"skipped: {exc.strerror}")
+                    self.problem(rel, f"skipped: {exc.strerror}")
             stack.extend(reversed(subfolders))
 
-    def link(self, name: str, path: str) -> Iterator[Entry]:
+    def link(self, name: str, path: str, inside: bool) -> Iterator[Entry]:
         """A symbolic link met by the walk: followed if it may be, once."""
-        is_post = name.lower().endswith(SUFFIXES)
+        base = name.rpartition("/")[2]
+        is_post = self.rules.post(name, base, inside)
         try:
             st = os.stat(path)
             real = os.path.realpath(path)
@@ -146,8 +196,9 @@ class _Walk:
             elif is_post:
                 self.problem(name, f"symbolic link to nothing ({exc.strerror}): skipped")
             return
+        into = self.rules.folder(name, base, inside) if stat.S_ISDIR(st.st_mode) else None
         if not self.follow and not _inside(real, self.real_root):
-            if is_post or stat.S_ISDIR(st.st_mode):
+            if is_post or into is not None:
                 self.problem(
                     name,
                     "symbolic link to a file outside the posts folder: not followed "
@@ -155,7 +206,7 @@ class _Walk:
                 )
             return
         if stat.S_ISDIR(st.st_mode):
-            if not _utf8(name, self, folder=True):
+            if into is None or not _utf8(name, self, folder=True):
                 return
             if (st.st_dev, st.st_ino) in self.seen_dirs:
                 self.problem(
@@ -163,7 +214,7 @@ class _Walk:
                 )
                 return
             self.seen_dirs.add((st.st_dev, st.st_ino))
-            yield from self.folder(f"{name}/", path, linked=True)
+            yield from self.folder(f"{name}/", path, into, linked=True)
         elif stat.S_ISREG(st.st_mode) and is_post and _utf8(name, self):
             walked = self.walked_name(real)
             if walked is not None:
@@ -174,16 +225,21 @@ class _Walk:
 
     def walked_name(self, real: str) -> str | None:
         """The name under which the walk itself (no links) met the file at the
-        real path `real`, or None if it did not."""
+        real path `real`, or None if it did not: the rules, folder by folder."""
         if not _inside(real, self.real_root) or real == self.real_root:
             return None
         relative = os.path.relpath(real, self.real_root).replace(os.sep, "/")
-        parts = relative.split("/")
-        if any(p[0] == "." or (p[0] == "_" and p not in UNDERSCORE_ALLOWED) for p in parts):
-            return None  # a hidden file: the walk skipped it
-        if not parts[-1].lower().endswith(SUFFIXES):
+        start = self.rules.start
+        if not relative.startswith(start):
             return None
-        return relative
+        *folders, name = relative[len(start):].split("/")
+        prefix, inside = start, False
+        for part in folders:
+            into = self.rules.folder(f"{prefix}{part}", part, inside)
+            if into is None:
+                return None
+            prefix, inside = f"{prefix}{part}/", into
+        return relative if self.rules.post(f"{prefix}{name}", name, inside) else None
 
     def first_name(self, name: str, st: os.stat_result) -> bool:
         """True the first time this file is met; a warning when it is met again."""

@@ -160,7 +160,9 @@ class Service:
     def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
         self.clock = clock
-        self.watcher = Watcher(config.posts_dir, config.content.follow_symlinks)
+        self.watcher = Watcher(
+            config.posts_dir, config.jekyll_site, config.content.follow_symlinks
+        )
         self.digest = digest_trigger(config)
         self.stopping = threading.Event()
         # True while the feeds may not match the folder: at start, and after a

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .config import JekyllSite
 from .content import discover
 
 Kind = Literal["added", "modified", "removed"]
@@ -95,8 +96,11 @@ def signature(st: os.stat_result) -> Signature:
 class Watcher:
     """Remembers the last scan of `posts_dir` and reports the difference."""
 
-    def __init__(self, posts_dir: Path, follow_symlinks: bool = False) -> None:
+    def __init__(
+        self, posts_dir: Path, jekyll: JekyllSite | None = None, follow_symlinks: bool = False
+    ) -> None:
         self.posts_dir = posts_dir
+        self.jekyll = jekyll  # a Jekyll site: only its _posts folders are watched
         self.follow_symlinks = follow_symlinks
         # Keyed by str: hashing and comparing Path objects costs several times
         # more, and an unchanged scan of a big folder is mostly dict lookups.
@@ -107,7 +111,7 @@ class Watcher:
 
     def scan(self) -> Changes:
         current: dict[str, Signature] = {}
-        for path, st in discover(self.posts_dir, self.follow_symlinks):
+        for path, st in discover(self.posts_dir, self.jekyll, self.follow_symlinks):
             name = os.fspath(path)
             if not is_temp(os.path.basename(name)):
                 current[name] = signature(st)

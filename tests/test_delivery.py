@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from publisher.errors import (
     LockBusy,
     SecretMissing,
 )
+from publisher.lock import send_lock
 from publisher.mail.delivery import deliver_pending, send
 from publisher.store.state import open_state
 
@@ -32,6 +34,7 @@ from .delivery_support import (
     NOW,
     SECRET,
     Authenticator,
+    Recorder,
     Server,
     add_subscribers,
     env,
@@ -499,3 +502,76 @@ def test_server_gone_mid_run_stops_and_says_how_far(tmp_path: Path) -> None:
         assert restarted.recorder.per_recipient() == {p: 1 for p in people[2:]}
     finally:
         restarted.stop()
+
+
+class QuitCounter(Recorder):
+    """Also counts the polite goodbyes: one QUIT per connection a closed transport ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quits = 0
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.quits += 1
+        return "221 Bye"
+
+
+def counting_server() -> Server:
+    srv = Server()
+    srv.recorder = srv.controller.handler = QuitCounter()
+    return srv.start()
+
+
+@pytest.mark.parametrize("interrupt_at", [None, 4])
+def test_every_connection_a_run_opens_is_closed(tmp_path: Path, interrupt_at: int | None) -> None:
+    server = counting_server()
+    recorder = server.recorder
+    assert isinstance(recorder, QuitCounter)
+    try:
+        config = smtp_site(tmp_path, server, connections=3, messages_per_connection=2)
+        add_subscribers(config, addresses(12))
+        issue(config)
+
+        def progress(done: int, total: int) -> None:
+            if interrupt_at is not None and done >= interrupt_at:
+                raise KeyboardInterrupt
+
+        state = open_state(config.state_file)
+        try:
+            if interrupt_at is None:
+                assert deliver_pending(config, state, NOW, progress=progress).sent == 12
+            else:
+                with pytest.raises(KeyboardInterrupt):
+                    deliver_pending(config, state, NOW, progress=progress)
+        finally:
+            state.close()
+        # Recycled connections and the ones still open at the end alike said goodbye.
+        assert recorder.sessions >= 2
+        assert recorder.quits == recorder.sessions
+    finally:
+        server.stop()
+
+
+def test_delivery_holds_the_send_lock_only_while_it_runs(tmp_path: Path) -> None:
+    config = make_site(tmp_path)
+    add_subscribers(config, addresses(3))
+    issue(config)
+    seen: list[bool] = []
+
+    def progress(done: int, total: int) -> None:
+        # Mid-run, another process (here: another open file) cannot take it.
+        other = send_lock(config)
+        seen.append(other is None)
+        if other is not None:
+            other.release()
+
+    state = open_state(config.state_file)
+    try:
+        assert deliver_pending(config, state, NOW, progress=progress).sent == 3
+    finally:
+        state.close()
+    assert seen == [True, True, True]
+    lock = send_lock(config)
+    assert lock is not None and lock.path == config.state_dir / "send.lock"
+    lock.release()

@@ -14,8 +14,10 @@ from publisher import config as config_mod
 from publisher.errors import LockBusy, OutputError
 from publisher.lock import (
     SITE_LOCK,
+    Holder,
     acquire,
     read_holder,
+    send_lock,
     service_lock,
     site_lock,
     try_acquire,
@@ -86,6 +88,23 @@ def test_service_lock_refuses_a_second_service(tmp_path: Path) -> None:
         # The service lock is separate from the site lock: publish can still run.
         with site_lock(config, "publish", timeout=0):
             pass
+
+
+def test_send_lock_is_taken_now_or_not_at_all(tmp_path: Path) -> None:
+    make_site(tmp_path)
+    config = config_mod.load(tmp_path / "publisher.toml")
+    held = send_lock(config)
+    assert held is not None
+    with held:
+        assert held.path == config.state_dir / "send.lock"
+        assert read_holder(held.path) == Holder(os.getpid(), "delivery")
+        assert send_lock(config) is None  # never waited for
+        # Separate from the site and service locks.
+        with site_lock(config, "publish", timeout=0), service_lock(config):
+            pass
+    again = send_lock(config)
+    assert again is not None
+    again.release()
 
 
 def publish(config: Path) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,8 @@ lock = try_acquire(Path(sys.argv[1]), "parent job")
 assert lock is not None
 child = os.fork()
 if child == 0:
+    # The fork hooks have run by now: say so, then outlive the parent.
+    Path(sys.argv[1] + ".child-ready").touch()
     time.sleep(60)
     os._exit(0)
 print(child, flush=True)
@@ -69,7 +71,11 @@ def test_a_forked_child_never_holds_the_lock(
     path = tmp_path / SITE_LOCK
     _, child = run_holder(HOLD_AND_FORK, path)
     try:
-        assert alive(child)
+        ready = Path(f"{path}.child-ready")
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert alive(child) and ready.exists()
         with caplog.at_level(logging.WARNING, logger="publisher.lock"):
             lock = try_acquire(path, "next run")
         assert lock is not None

@@ -57,9 +57,9 @@ def test_summary_only_post_body_is_never_converted(
     converted: list[int] = []
     real = render_mod.to_html
 
-    def counting(source: str, fmt: str) -> str:
+    def counting(source: str, fmt: str, *args):  # type: ignore[no-untyped-def]
         converted.append(len(source))
-        return real(source, fmt)
+        return real(source, fmt, *args)
 
     monkeypatch.setattr(render_mod, "to_html", counting)
     build(site.config(), NOW)
@@ -78,7 +78,7 @@ def test_a_huge_first_paragraph_costs_a_bounded_excerpt(site: SiteDir) -> None:
     from publisher.content import load_site
 
     (post,) = load_site(site.config(), NOW).posts
-    rendered = render(post, 1000)
+    rendered = render(post, max_post_bytes=1000)
     assert rendered.html == ""
     assert rendered.excerpt.endswith("…") and len(rendered.excerpt) <= 601
     assert path.stat().st_size > 10_000_000

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from publisher import cache, content, pipeline
 from publisher import config as config_mod
 from publisher.cli import cli
-from publisher.config import Config
+from publisher.config import Config, JekyllSite
 from publisher.model import Person
 from publisher.pipeline import build, publish
 from publisher.store.state import open_state
@@ -95,6 +95,8 @@ CHANGED: dict[str, Any] = {
     "web.base_url": "https://example.org/list",
     "web.trusted_proxies": ("10.0.0.1",),
     "web.templates": "my-web-templates",
+    "jekyll.site": "../a-jekyll-site",
+    "jekyll.config": ("_config.yml", "_config.production.yml"),
 }
 
 
@@ -137,10 +139,19 @@ def test_every_changed_value_is_a_setting() -> None:
 
 @pytest.mark.parametrize("setting", config_settings())
 def test_changing_a_setting_defeats_the_shortcut(one_post: SiteDir, setting: str) -> None:
+    if setting == "jekyll_site":
+        # In _posts/, so that the posts folder read as a Jekyll site still has it.
+        (one_post.posts / "_posts").mkdir()
+        (one_post.posts / "2026-01-09-a.md").rename(one_post.posts / "_posts" / "2026-01-09-a.md")
+        settle(one_post)
     config = one_post.config()
     assert not build(config, NOW).unchanged
     assert build(config, NOW).unchanged
-    if setting == "file":
+    if setting == "jekyll_site":
+        # What jekyll.siteconfig reads from a Jekyll site (its _config.yml, _data).
+        site = JekyllSite(root=str(config.posts_dir), settings="{}", config_files=())
+        changed = dataclasses.replace(config, jekyll_site=site)
+    elif setting == "file":
         # The same settings read from another file next to it.
         renamed = config.file.with_name("renamed.toml")
         shutil.copy(config.file, renamed)

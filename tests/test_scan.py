@@ -10,7 +10,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from publisher import posts, scan
+from publisher import content, posts
 from publisher.content import load_site
 from publisher.pipeline import build
 from publisher.watch import Watcher
@@ -36,8 +36,12 @@ def outside_post(tmp_path: Path) -> Path:
     return path
 
 
-def test_suffixes_are_the_post_formats() -> None:
-    assert set(scan.SUFFIXES) == set(posts.FORMATS)
+def test_every_post_format_is_walked(site: SiteDir) -> None:
+    for suffix in posts.FORMATS:
+        site.post(f"2026-01-02-a{suffix}", f"title: {suffix}")
+    site.post("2026-01-02-b.rst", "title: not a post")
+    names = sorted(name for name, _path, _st in content.walk(site.posts))
+    assert names == sorted(f"2026-01-02-a{suffix}" for suffix in posts.FORMATS)
 
 
 def test_links_out_of_the_posts_folder_are_not_followed(site: SiteDir, tmp_path: Path) -> None:
@@ -83,7 +87,7 @@ def test_links_inside_the_folder_are_followed_and_never_publish_twice(site: Site
     build(site.config(), NOW)
     # The draft is published through its link; the real names win over links.
     assert titles(site) == ["Good", "Linked draft", "Old"]
-    names = [name for name, _path, _st in scan.walk(site.posts)]
+    names = [name for name, _path, _st in content.walk(site.posts)]
     assert names == ["2026-01-02-good.md", "2026-01-03-hard.md", "2026-01-04-draft.md"]
 
 

@@ -29,14 +29,29 @@ from .common import EXIT_CODES_HELP, Context
     type=click.Path(path_type=Path, dir_okay=False),
     help="Configuration file (default: ./publisher.toml).",
 )
+@click.option(
+    "--jekyll-config",
+    metavar="FILES",
+    multiple=True,
+    help="The Jekyll _config files to read, comma-separated, as `jekyll build --config` "
+    "(default: _config.yml).",
+)
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 @click.version_option(__version__, prog_name="publisher")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    jekyll_config: tuple[str, ...],
+    verbose: int,
+    quiet: bool,
+) -> None:
     """Publish Atom and RSS feeds and an email digest from a folder of posts.
 
     Posts are Markdown, text or HTML files with Jekyll-style YAML front matter.
+    Run in a Jekyll site (or set [jekyll] site) to publish it as Jekyll and
+    jekyll-feed would, from its _config.yml.
     Feeds and the public copy of each digest go to out/; private state
     (subscribers, what was sent) stays in the state folder.
     """
@@ -46,7 +61,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     elif verbose >= 2:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path, verbose, quiet)
+    ctx.obj = Context(config_path, verbose, quiet, jekyll_config)
 
 
 for command in (

@@ -36,18 +36,30 @@ EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(
 class Context:
     """Options of the main group, and the configuration loaded on first use."""
 
-    def __init__(self, config_path: Path | None, verbose: int, quiet: bool) -> None:
+    def __init__(
+        self,
+        config_path: Path | None,
+        verbose: int,
+        quiet: bool,
+        jekyll_config: tuple[str, ...] = (),
+    ) -> None:
         self.config_path = config_path
         self.verbose = verbose
         self.quiet = quiet
+        self.jekyll_config = jekyll_config  # --jekyll-config: the _config files to read
+        self.drafts = False  # --drafts: a command asks for the Jekyll site's _drafts too
         self._config: Config | None = None
 
     @property
     def config(self) -> Config:
+        """publisher.toml, over the Jekyll site's _config.yml when there is one
+        ([jekyll] site, or a Jekyll site folder without publisher.toml)."""
         if self._config is None:
-            from ..config import load
+            from ..jekyll.siteconfig import load
 
-            self._config = load(self.config_path)
+            self._config = load(
+                self.config_path, jekyll_config=self.jekyll_config, drafts=self.drafts
+            )
         return self._config
 
     def say(self, message: str = "", err: bool = False) -> None:

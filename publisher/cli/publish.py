@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ExitCode, PublisherError
-from ..model import Problem
+from ..errors import ConfigError, ExitCode, PublisherError
+from ..model import Post, Problem, Site
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..migration import Comparison
 from ..report import skipped_note, summary_lines, warning_lines
 from .common import NOW_OPTION, Context, parse_now, progress, run_action, show_error, site_lock
+
+DRAFTS_OPTION = click.option(
+    "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
+)
 
 
 @click.command()
 @click.option("--future", is_flag=True, help="Include posts dated in the future.")
 @click.option("--no-digest", is_flag=True, help="Build the feeds only; issue no digest.")
+@DRAFTS_OPTION
 @NOW_OPTION
 @click.pass_obj
-def publish(ctx: Context, future: bool, no_digest: bool, now_text: str | None) -> None:
+def publish(
+    ctx: Context, future: bool, no_digest: bool, drafts: bool, now_text: str | None
+) -> None:
     """Build the feeds and issue a digest if there are new posts.
 
     Safe to run from cron every few minutes: unchanged feeds are not
     rewritten and a post is never put in two digests.
     """
+    ctx.drafts = drafts
     _publish_and_report(ctx, "publisher publish", future, not no_digest, now_text)
 
 
 @click.command()
 @click.option("--future", is_flag=True, help="Include posts dated in the future.")
+@DRAFTS_OPTION
 @NOW_OPTION
 @click.pass_obj
-def build(ctx: Context, future: bool, now_text: str | None) -> None:
+def build(ctx: Context, future: bool, drafts: bool, now_text: str | None) -> None:
     """Build the Atom and RSS feeds only (the same as `publish --no-digest`)."""
+    ctx.drafts = drafts
     _publish_and_report(ctx, "publisher build", future, False, now_text)
 
 
@@ -136,16 +154,30 @@ def digest(
 
 @click.command()
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--compare-with",
+    "compare_with",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FEED.xml",
+    help="A jekyll-feed feed (such as _site/feed.xml): report the entries whose id or "
+    "link would change, and those added or removed.",
+)
+@DRAFTS_OPTION
 @NOW_OPTION
 @click.pass_obj
-def check(ctx: Context, strict: bool, now_text: str | None) -> None:
+def check(
+    ctx: Context, strict: bool, compare_with: Path | None, drafts: bool, now_text: str | None
+) -> None:
     """Validate the configuration and every post; list every problem.
 
     Exits non-zero if any post has an error (or a warning, with --strict).
-    Also renders every post, so Markdown or HTML that breaks shows up here.
+    Also renders every post, so Markdown, HTML or Liquid that breaks shows up
+    here, and lists the posts not published and why. For a site moving from
+    Jekyll, --compare-with its jekyll-feed feed is the migration report.
     """
-    from ..pipeline import load
-    from ..render import render
+    from ..pipeline import load, renderer_for
+
+    ctx.drafts = drafts
 
     def action() -> int:
         config = ctx.config
@@ -156,17 +188,32 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         if config.delivery.sender or config.delivery.unsubscribe_url:
             settings += mail_problems(config)
         raise_problems(settings)
-        site = load(config, parse_now(now_text), include_future=True)
+        now = parse_now(now_text)
+        site = load(config, now, include_future=True)
         problems = list(site.problems)
+        renderer = renderer_for(config, site, now)
         for post in site.posts:
             try:
-                render(post, config.content.max_post_bytes)
+                problems.extend(renderer([post])[0].problems)
             except PublisherError as exc:
                 problems.append(Problem(post.name, f"cannot render: {exc}"))
-        for problem in problems:
+        if config.jekyll_site is None:
+            problems.extend(unrendered_liquid(site.posts))
+        comparison = None
+        if compare_with is not None:
+            comparison = _compare(config, site, now, compare_with)
+        for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
             click.echo(str(problem), err=True)
+        for post in site.skipped:
+            ctx.say(f"{post.name}: not published: published: false or draft: true")
+        for post in site.posts:
+            if post.date > now:
+                ctx.say(f"{post.name}: not published yet: dated {post.date:%Y-%m-%d %H:%M} UTC")
+        if comparison is not None:
+            for line in comparison.lines(compare_with.name if compare_with else ""):
+                click.echo(line, err=bool(comparison.differences))
         errors = sum(1 for p in problems if p.severity == "error")
-        warnings = len(problems) - errors
+        warnings = len(problems) - errors + (comparison.differences if comparison else 0)
         ctx.say(
             f"Checked {config.file.name} and {site.files_read} files: {len(site.posts)} posts, "
             f"{errors} errors, {warnings} warnings."
@@ -176,3 +223,45 @@ def check(ctx: Context, strict: bool, now_text: str | None) -> None:
         return ExitCode.OK
 
     run_action(ctx, action)
+
+
+def unrendered_liquid(posts: Sequence[Post]) -> list[Problem]:
+    """A warning for each post with Liquid (`{{ … }}`, `{% … %}`) that a plain posts
+    folder publishes as text: it is a Jekyll post, and [jekyll] site renders it."""
+    from ..posts import read_body
+
+    found = []
+    for post in posts:
+        try:
+            body = read_body(post)
+        except PublisherError:
+            continue
+        match = LIQUID.search(body)
+        if match is None:
+            continue
+        found.append(
+            Problem(
+                post.name,
+                f"Liquid left unrendered ({match.group(0)[:40]!r} is published as text): "
+                'a Jekyll post? Set [jekyll] site = "PATH" in publisher.toml to render it',
+                severity="warning",
+            )
+        )
+    return found
+
+
+LIQUID = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+
+
+def _compare(config: Config, site: Site, now: datetime, feed: Path) -> Comparison:
+    from ..migration import FeedUnreadable, compare, read_feed
+
+    try:
+        theirs = read_feed(feed.read_bytes())
+    except (OSError, FeedUnreadable) as exc:
+        raise ConfigError(
+            f"--compare-with {feed}: cannot read it: {exc}",
+            hint="give the Atom feed jekyll-feed wrote (_site/feed.xml after `jekyll build`)",
+        ) from exc
+    published = tuple(p for p in site.posts if p.date <= now)
+    return compare(config, published, theirs)

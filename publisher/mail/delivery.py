@@ -9,13 +9,12 @@ the next run: the guarantee errs towards a rare duplicate, never a loss.
 
 from __future__ import annotations
 
-import os
-import sys
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from ..config import Config
 from ..errors import DeliveryError, LockBusy
+from ..lock import send_lock
 from ..settings_rules import mail_problems, raise_problems
 from ..store import ledger
 from ..store.ledger import Pending
@@ -140,8 +140,7 @@ class _Worker:
                 self.silent = 0
                 return _Outcome("failed", str(exc), unanswered)
             except NoReplyAfterData as exc:
-                # It may have arrived: one more try at most in this run, then
-                # it waits for the next (a duplicate is better than a loss).
+                # It may have arrived: one more try at most (see `_silent`).
                 if unanswered:
                     return self._silent(exc)
                 unanswered = True
@@ -166,17 +165,16 @@ class _Worker:
         """A message sent twice without a reply either time: it may well have
         arrived twice, so it is counted as sent, noted as unconfirmed, and not
         sent a third time. If the message before it went the same way, the
-        server takes messages and never answers (or hangs up while reading
-        them): the run stops rather than treat every message so."""
+        server takes messages and never answers: the run stops rather than
+        treat every message so."""
         self.silent += 1
         outcome = _Outcome("sent", f"unconfirmed: {last}", unanswered=True, unconfirmed=True)
         if self.silent >= 2:
             raise _ServerSilent(
                 f"{self.transport.name}: two messages in a row got no reply after their "
                 f"data ({last})",
-                hint="the server takes messages and never answers, or hangs up while it "
-                "reads them; check it and its log, then `publisher send` (the rest stay "
-                "pending)",
+                hint="the server takes messages and never answers; check it and its log, "
+                "then `publisher send` (the rest stay pending)",
                 outcome=outcome,
             ) from last
         return outcome
@@ -206,28 +204,6 @@ def make_transport(config: Config, environ: Mapping[str, str] | None = None) -> 
     return OutboxTransport(config.resolve(config.delivery.outbox))
 
 
-@contextmanager
-def _send_lock(config: Config) -> Iterator[bool]:
-    """An exclusive flock, released by the kernel even on SIGKILL. Yields False if busy."""
-    if sys.platform == "win32":  # no flock there: runs are not serialised
-        yield True
-        return
-    import fcntl
-
-    path = config.state_dir / "send.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 def deliver_pending(
     config: Config,
     state: State,
@@ -242,9 +218,10 @@ def deliver_pending(
     `sleep` and `clock` pace retries and the rate limit; tests pass fakes.
     """
     kind = config.delivery.transport
-    with _send_lock(config) as mine:
-        if not mine:
-            return DeliverySummary(kind, busy=True)
+    lock = send_lock(config)
+    if lock is None:
+        return DeliverySummary(kind, busy=True)
+    with lock:
         digest_ids = ledger.pending_digests(state.conn)
         if not digest_ids:
             return DeliverySummary(kind)
@@ -253,161 +230,214 @@ def deliver_pending(
         sender = messages.sender_from_config(config)
         secret = tokens.secret_from_env(environ)
         records = [state.digest(i) for i in digest_ids]
-        transport_factory = _factory(config, environ)
-        limiter = _RateLimiter(
-            config.smtp.rate if kind == "smtp" else 0.0, sleep, clock
+        limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
+        # Every connection's transport is made now, so a missing password
+        # fails before the first message goes out.
+        connections = 1 if kind == "outbox" else max(1, config.smtp.connections)
+        workers = [
+            _Worker(config, make_transport(config, environ), limiter, sleep)
+            for _ in range(connections)
+        ]
+        composer = _Composer(sender, secret, now)
+        run = SendRun(config, state.conn, now, composer, workers, progress)
+        return run.deliver([r for r in records if r])
+
+
+class _Composer:
+    """Each subscriber's message; a digest's shared part is built once, on first use."""
+
+    def __init__(self, sender: messages.Sender, secret: bytes, now: datetime) -> None:
+        self.sender = sender
+        self.secret = secret
+        self.now = now
+        self.templates: dict[int, messages.Template] = {}
+
+    def message(self, record: DigestRecord, item: Pending) -> bytes:
+        recipient = messages.Recipient(item.email, item.name, email_key(item.email))
+        template = self.templates.get(record.id)
+        if template is None:
+            template = self.templates[record.id] = messages.for_digest(
+                self.sender, record, self.now
+            )
+        return messages.for_subscriber(
+            self.sender, record, recipient, self.secret, self.now, template
         )
-        return _run(config, state, sender, secret, [r for r in records if r], transport_factory,
-                    now, progress, sleep, limiter)
 
 
-def _factory(config: Config, environ: Mapping[str, str] | None) -> Callable[[], Transport]:
-    # Resolve the password once, up front, so a missing one fails before sending.
-    first = make_transport(config, environ)
-    made = [first]
+class SendRun:
+    """One pass over the pending rows of the send ledger, in named steps.
 
-    def factory() -> Transport:
-        if made:
-            return made.pop()
-        return make_transport(config, environ)
+    `submit` hands a message to a worker; `settle` waits for finished ones and
+    `record`s each outcome, the only place a row is committed as sent, so that
+    happens only once the transport has accepted the message; `summary` says
+    what the run did or raises its first fatal error. At most one message per
+    connection is in flight, and `salvage` records what finished even when the
+    run is interrupted: a crash can only leave those few accepted but unrecorded.
 
-    return factory
+    Everything the run opens is on one ExitStack, `stack`: the transports (one
+    per worker, so per connection) and then the executor, so unwinding stops
+    the threads before it closes the connections they use. One use only.
+    """
 
-
-def _run(
-    config: Config,
-    state: State,
-    sender: messages.Sender,
-    secret: bytes,
-    records: list[DigestRecord],
-    factory: Callable[[], Transport],
-    now: datetime,
-    progress: Progress | None,
-    sleep: Sleep,
-    limiter: _RateLimiter,
-) -> DeliverySummary:
-    conn = state.conn
-    work = [(r, item) for r in records for item in ledger.pending(conn, r.id)]
-    total = len(work)
-    counts = {
-        "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0, "unanswered": 0,
-        "unconfirmed": 0,
-    }
-    connections = 1 if config.delivery.transport == "outbox" else max(1, config.smtp.connections)
-    local = threading.local()
-    transports: list[Transport] = []
-    transports_lock = threading.Lock()
-
-    def task(msg: bytes, to: str, label: str) -> _Outcome:
-        worker = getattr(local, "worker", None)
-        if worker is None:
-            with transports_lock:
-                transport = factory()
-                transports.append(transport)
-            worker = local.worker = _Worker(config, transport, limiter, sleep)
-        result: _Outcome = worker.deliver(msg, sender.address.addr_spec, to, label)
-        return result
-
-    def record(item: Pending, outcome: _Outcome) -> None:
-        if outcome.kind == "sent":
-            ledger.mark_sent(conn, item, now, outcome.error)
-        elif outcome.kind == "failed":
-            if ledger.mark_failed(conn, item, outcome.error, config.delivery.max_failures, now):
-                counts["bounced"] += 1
+    def __init__(
+        self,
+        config: Config,
+        conn: sqlite3.Connection,
+        now: datetime,
+        composer: _Composer,
+        workers: list[_Worker],
+        progress: Progress | None,
+    ) -> None:
+        self.config = config
+        self.conn = conn
+        self.now = now
+        self.composer = composer
+        self.workers = workers
+        self.progress = progress
+        self.window = len(workers)  # messages in flight at most
+        self.counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0,
+                       "unanswered": 0, "unconfirmed": 0}
+        self.done = 0
+        self.total = 0
+        self.inflight: dict[Future[_Outcome], Pending] = {}
+        self.fatal: BaseException | None = None  # raised once the others are settled
+        self.stack = ExitStack()
+        self.pool: ThreadPoolExecutor | _Inline
+        if config.delivery.transport == "outbox":
+            # Writing a file is quicker than handing it to a thread and back.
+            self.pool = _Inline()
         else:
-            ledger.mark_deferred(conn, item, outcome.error)
-        counts[outcome.kind] += 1
-        counts["unanswered"] += outcome.unanswered
-        counts["unconfirmed"] += outcome.unconfirmed
+            self.pool = ThreadPoolExecutor(
+                max_workers=self.window, thread_name_prefix="publisher-send"
+            )
+        # The pool runs at most `window` threads; each takes a worker of its own.
+        self._idle = list(workers)
+        self._idle_lock = threading.Lock()
+        self._local = threading.local()
 
-    done = 0
-    templates: dict[int, messages.Template] = {}
-    inflight: dict[Future[_Outcome], Pending] = {}
-    fatal: BaseException | None = None
+    def deliver(self, records: list[DigestRecord]) -> DeliverySummary:
+        """Send every pending message of `records`; the summary, or the first fatal error."""
+        work = [(r, item) for r in records for item in ledger.pending(self.conn, r.id)]
+        self.total = len(work)
+        with self.stack:
+            for worker in self.workers:
+                self.stack.enter_context(worker.transport)
+            # Pushed after the transports, so run before they close. Not
+            # `enter_context`: an executor's own __exit__ would not cancel
+            # queued sends left behind by an interruption.
+            self.stack.callback(self.pool.shutdown, wait=True, cancel_futures=True)
+            try:
+                for record, item in work:
+                    if self.fatal is not None:
+                        break
+                    # Read now, not when the work list was made: someone who
+                    # unsubscribed on the web during this send is not mailed
+                    # from this moment on.
+                    status = ledger.current_status(self.conn, item.subscriber_id)
+                    if status != "active":
+                        self.skip(item, status or "removed")
+                        continue
+                    self.submit(record, item)
+                    self.settle(block_until_empty=False)
+                self.settle(block_until_empty=True)
+            except BaseException:
+                # Interrupted (Ctrl-C, a message that cannot be built): whatever the
+                # server accepted meanwhile is still recorded, so it is not sent twice.
+                self.salvage()
+                raise
+        return self.summary(records)
 
-    def settle(block_until_empty: bool) -> None:
-        nonlocal done, fatal
-        while inflight and (block_until_empty or len(inflight) >= connections):
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+    def submit(self, record: DigestRecord, item: Pending) -> None:
+        """Build one subscriber's message and hand it to a worker."""
+        msg = self.composer.message(record, item)
+        label = f"{record.slug}-{item.subscriber_id:07d}"
+        self.inflight[self.pool.submit(self._send, msg, item.email, label)] = item
+
+    def settle(self, block_until_empty: bool) -> None:
+        """Record finished sends: until a connection is free, or until none is in flight."""
+        while self.inflight and (block_until_empty or len(self.inflight) >= self.window):
+            finished, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in finished:
-                item = inflight.pop(future)
+                item = self.inflight.pop(future)
                 outcome, error = _outcome(future)
                 try:
                     if outcome is not None:
-                        record(item, outcome)
+                        self.record(item, outcome)
                 except BaseException as exc:
                     error = error or exc
                 if error is not None:  # raised after the others are settled
-                    fatal = fatal or error
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+                    self.fatal = self.fatal or error
+                self._tick()
 
-    pool: ThreadPoolExecutor | _Inline
-    if config.delivery.transport == "outbox":
-        # Writing a file is quicker than handing it to a thread and back.
-        pool = _Inline()
-    else:
-        pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="publisher-send")
-    try:
-        for record_, item in work:
-            if fatal is not None:
-                break
-            # Read now, not when the work list was made: someone who unsubscribed
-            # on the web during this send is not mailed from this moment on.
-            status = ledger.current_status(conn, item.subscriber_id)
-            if status != "active":
-                ledger.mark_skipped(conn, item, f"subscriber {status or 'removed'} before sending")
-                counts["skipped"] += 1
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-                continue
-            recipient = messages.Recipient(item.email, item.name, email_key(item.email))
-            template = templates.get(record_.id)
-            if template is None:
-                template = templates[record_.id] = messages.for_digest(sender, record_, now)
-            msg = messages.for_subscriber(sender, record_, recipient, secret, now, template)
-            label = f"{record_.slug}-{item.subscriber_id:07d}"
-            inflight[pool.submit(task, msg, item.email, label)] = item
-            settle(block_until_empty=False)
-        settle(block_until_empty=True)
-    except BaseException:
-        # Interrupted (Ctrl-C, a message that cannot be built): whatever the
-        # server accepted meanwhile is still recorded, so it is not sent twice.
-        for future, item in list(inflight.items()):
+    def record(self, item: Pending, outcome: _Outcome) -> None:
+        """Commit one outcome to the ledger."""
+        if outcome.kind == "sent":
+            ledger.mark_sent(self.conn, item, self.now, outcome.error)
+        elif outcome.kind == "failed":
+            max_failures = self.config.delivery.max_failures
+            if ledger.mark_failed(self.conn, item, outcome.error, max_failures, self.now):
+                self.counts["bounced"] += 1
+        else:
+            ledger.mark_deferred(self.conn, item, outcome.error)
+        self.counts[outcome.kind] += 1
+        self.counts["unanswered"] += outcome.unanswered
+        self.counts["unconfirmed"] += outcome.unconfirmed
+
+    def skip(self, item: Pending, status: str) -> None:
+        """Unsubscribed or bounced since the digest was issued: nothing to send."""
+        ledger.mark_skipped(self.conn, item, f"subscriber {status} before sending")
+        self.counts["skipped"] += 1
+        self._tick()
+
+    def salvage(self) -> None:
+        """After an interruption: record what the workers finished, cancel the rest."""
+        for future, item in list(self.inflight.items()):
             if future.cancel():
                 continue
             # The first error is the one to report; later ones are dropped.
             outcome, _error = _outcome(future)
             if outcome is not None:
                 with suppress(BaseException):
-                    record(item, outcome)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for transport in transports:
-            transport.close()
-    if isinstance(fatal, DeliveryError) and counts["sent"]:
-        # Say how far it got: the run stopped part-way, nothing is lost.
-        raise type(fatal)(
-            f"{fatal.message} ({counts['sent']} sent before it stopped, "
-            f"{ledger.pending_count(conn)} still pending)",
-            hint=fatal.hint,
-        ) from fatal
-    if fatal is not None:
-        raise fatal
-    return DeliverySummary(
-        transport=config.delivery.transport,
-        digests=tuple(r.slug for r in records),
-        sent=counts["sent"],
-        failed=counts["failed"],
-        skipped=counts["skipped"],
-        deferred=counts["deferred"],
-        bounced=counts["bounced"],
-        unanswered=counts["unanswered"],
-        unconfirmed=counts["unconfirmed"],
-    )
+                    self.record(item, outcome)
+
+    def summary(self, records: list[DigestRecord]) -> DeliverySummary:
+        """What the run did; or its first fatal error, saying how far it got."""
+        fatal = self.fatal
+        if isinstance(fatal, DeliveryError) and self.counts["sent"]:
+            # The run stopped part-way; nothing is lost.
+            raise type(fatal)(
+                f"{fatal.message} ({self.counts['sent']} sent before it stopped, "
+                f"{ledger.pending_count(self.conn)} still pending)",
+                hint=fatal.hint,
+            ) from fatal
+        if fatal is not None:
+            raise fatal
+        return DeliverySummary(
+            transport=self.config.delivery.transport,
+            digests=tuple(r.slug for r in records),
+            sent=self.counts["sent"],
+            failed=self.counts["failed"],
+            skipped=self.counts["skipped"],
+            deferred=self.counts["deferred"],
+            bounced=self.counts["bounced"],
+            unanswered=self.counts["unanswered"],
+            unconfirmed=self.counts["unconfirmed"],
+        )
+
+    def _send(self, msg: bytes, to: str, label: str) -> _Outcome:
+        # In a pool thread: each thread sends on its own worker's transport.
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            with self._idle_lock:
+                worker = self._local.worker = self._idle.pop()
+        envelope_from = self.composer.sender.address.addr_spec
+        outcome: _Outcome = worker.deliver(msg, envelope_from, to, label)
+        return outcome
+
+    def _tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def send(
@@ -431,7 +461,7 @@ def send(
 
 
 class _Inline:
-    """The part of an executor `_run` uses, running each task at once in this thread."""
+    """The part of an executor `SendRun` uses, running each task at once in this thread."""
 
     def submit(self, fn: Callable[..., _Outcome], *args: Any) -> Future[_Outcome]:
         future: Future[_Outcome] = Future()
@@ -465,14 +495,11 @@ def send_test(
         secret,
         make_msgid(domain=sender.domain),
     )
-    transport = make_transport(config, environ)
     label = f"test-{now:%Y%m%dT%H%M%S}"
-    try:
+    with make_transport(config, environ) as transport:
         outcome = _Worker(config, transport, _RateLimiter(0, sleep), sleep).deliver(
             msg, sender.address.addr_spec, address, label
         )
-    finally:
-        transport.close()
     if outcome.kind != "sent":
         raise DeliveryError(f"{address}: test message not accepted: {outcome.error}")
     return transport.describe(label)

@@ -164,7 +164,9 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
 
 def _qp(value: str) -> str:
     # The email package's own encoder, on UTF-8 bytes seen as latin-1, as it does.
-    encoded: str = quoprimime.body_encode(value.encode("utf-8").decode("latin-1"), 76, "\r\n")
+    # 75 columns, not RFC 2045's 76: `_fill` ends a piece's last line with one
+    # more "=", the soft break before or after a personal value.
+    encoded: str = quoprimime.body_encode(value.encode("utf-8").decode("latin-1"), 75, "\r\n")
     return encoded
 
 
@@ -194,22 +196,30 @@ def _to_header(recipient: Recipient) -> str:
         return f"To: {address}\r\n"
     if _PLAIN_NAME.fullmatch(name):
         return f"To: {name} <{address}>\r\n"
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'To: "{quoted}" <{address}>\r\n'
     # One RFC 2047 encoded-word, as the email package writes it under the
     # 998-column policy: split words are re-joined with spaces by some
-    # readers (Python's own parser among them).
+    # readers (Python's own parser among them). ASCII that looks like an
+    # encoded-word is encoded too: lenient readers (Python's again) decode
+    # one even inside quotes, and would show "x" for "=?utf-8?q?x?=".
     word = f"=?utf-8?b?{base64.b64encode(name.encode('utf-8')).decode('ascii')}?="
     line = f"To: {word} <{address}>\r\n"
     if len(line) <= 998:
         return line
     local, _, domain = address.rpartition("@")
-    header = HEADER_POLICY.header_factory(
-        "To", Address(display_name=name, username=local, domain=domain)
-    )
-    folded: str = header.fold(policy=HEADER_POLICY)
-    return folded
+    while True:
+        header = HEADER_POLICY.header_factory(
+            "To", Address(display_name=name, username=local, domain=domain)
+        )
+        folded: str = header.fold(policy=HEADER_POLICY)
+        if max(len(line) for line in folded.split("\r\n")) <= 998:
+            return folded
+        # The email package can overrun RFC 5322's 998 bytes by one on names
+        # of wide characters near the length limit; the name is only shown,
+        # so shorten it rather than send a line that servers may reject.
+        name = name[:-2] + "…"
 
 
 def for_subscriber(

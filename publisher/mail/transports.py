@@ -24,7 +24,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from ..config import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
@@ -62,6 +62,8 @@ class NoReplyAfterData(Temporary):
 
 
 class Transport(Protocol):
+    """A context manager: leaving the `with` closes it (see `close`)."""
+
     name: str
 
     def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None: ...
@@ -69,6 +71,10 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
     def describe(self, label: str) -> str: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def password_from_env(config: Config, environ: Mapping[str, str] | None = None) -> str:
@@ -126,6 +132,12 @@ class OutboxTransport:
 
     def close(self) -> None:
         pass
+
+    def __enter__(self) -> OutboxTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _text(reply: bytes | str) -> str:
@@ -301,6 +313,12 @@ class SmtpTransport:
     def close(self) -> None:
         _quietly_close(self.client)
         self.client = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _quietly_close(client: smtplib.SMTP | None, polite: bool = True) -> None:

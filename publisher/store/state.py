@@ -110,6 +110,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX subscribers_status ON subscribers(status)
         """,
     ),
+    (
+        # The entry id each post of a Jekyll site was first published under,
+        # by its file: a later permalink or domain change keeps it (entry_ids.py).
+        "0005_entry_ids",
+        """
+        CREATE TABLE entry_ids (
+            post_name TEXT PRIMARY KEY,
+            entry_id TEXT NOT NULL,
+            first_published TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 
