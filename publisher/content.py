@@ -150,7 +150,12 @@ def listing(
 ) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
     skipped: list[Problem] = []
-    entries = list(walk(posts_dir, jekyll, follow_symlinks, skipped))
+    # `walk`, without its generator in between: this is every file, every run.
+    rules = JekyllRules(jekyll) if jekyll is not None else POSTS_FOLDER
+    try:
+        entries = list(scan.walk(posts_dir, rules, follow_symlinks, skipped))
+    except OSError:
+        entries = list(walk(posts_dir, jekyll, follow_symlinks, skipped))  # the ContentError
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled, tuple(skipped))

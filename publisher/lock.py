@@ -36,7 +36,6 @@ import errno
 import fcntl
 import logging
 import os
-import socket
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -147,7 +146,7 @@ def _here() -> str:
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:
         namespace = "-"
-    return f"{socket.gethostname()} {namespace}"
+    return f"{os.uname().nodename} {namespace}"
 
 
 def _gone(holder: Holder) -> bool:

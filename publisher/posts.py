@@ -242,6 +242,13 @@ def read_post(
     except _Invalid as exc:
         problems.append(Problem(name, str(exc), line=_key_line(fm_text, exc.key)))
         return None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # The last net for a value no rule above foresaw (a date at the end
+        # of time, say): this post is skipped, the others publish.
+        problems.append(
+            Problem(name, f"cannot be published: {exc}; check the front matter values")
+        )
+        return None
 
 
 @lru_cache(maxsize=1)

@@ -170,7 +170,48 @@ def hostile_site(work: Path, big_mb: int) -> Tally:
     h.check_temp_files(t, out, "hostile site")
     print(f"  hostile site: {faults} hostile files, exits {first.returncode}, "
           f"{second.returncode}, check {checked.returncode}", flush=True)
+    t.add(hostile_jekyll(work, big_mb))
     t.add(hostile_csv(work))
+    return t
+
+
+def hostile_jekyll(work: Path, big_mb: int) -> Tally:
+    """The same posts in a Jekyll site's `_posts`: its own reader, same protection."""
+    t = Tally()
+    root = work / "hostile-jekyll"
+    shutil.rmtree(root, ignore_errors=True)
+    site = root / "site"
+    (site / "_posts").mkdir(parents=True)
+    (site / "_config.yml").write_text('url: "https://news.example.org"\ntitle: Hostile\n'
+                                      "feed:\n  posts_limit: 200\n", encoding="utf-8")
+    (root / "publisher.toml").write_text('[jekyll]\nsite = "site"\n', encoding="utf-8")
+    for i in range(3):
+        (site / "_posts" / f"2025-12-2{i + 1}-good-{i}.md").write_text(
+            f"---\ntitle: Good {i}\n---\nFine.\n", encoding="utf-8")
+    bad = hostile_posts(big_mb)
+    for name, data in bad.items():
+        (site / "_posts" / f"2026-01-01-{name}").write_bytes(data)
+    (site / "_posts" / "loop").symlink_to(".")
+    (site / "_posts" / "etc").symlink_to("/etc")
+    t.scenarios += 1
+    t.faults += len(bad) + 2
+    first = h.run(t, root, "publish", "--now", stamp(NOW), ok=(3,))
+    out = site / "_site"
+    try:
+        check(out / "feed.xml")
+    except AssertionError as exc:
+        t.fail("torn", f"hostile Jekyll site: feed.xml: {exc}")
+    titles = feed_titles(out / "feed.xml")
+    for title in ("Good 0", "Good 1", "Good 2", "Huge", "Deep", "Evil body"):
+        if title not in titles:
+            t.fail("lost", f"hostile Jekyll site: {title!r} is not in the feed")
+    everything = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    for needle in (b"javascript:", b"\nBcc:", b"root:x:0"):
+        if needle in everything:
+            t.fail("leaks", f"hostile Jekyll site: {needle!r} reached the output")
+    h.check_temp_files(t, out, "hostile Jekyll site")
+    print(f"  hostile Jekyll site: {len(bad)} hostile posts, exit {first.returncode}",
+          flush=True)
     return t
 
 
