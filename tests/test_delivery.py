@@ -351,7 +351,7 @@ def test_missing_secret_with_subscribers_sends_nothing(tmp_path: Path) -> None:
     assert {v[0] for v in ledger_rows(config).values()} == {"pending"}
     proc = run_cli(tmp_path, "send")
     assert proc.returncode == 0, proc.stderr
-    assert "2 sent, 0 failed, 0 skipped" in proc.stdout
+    assert "2 written to the outbox, 0 failed, 0 skipped" in proc.stdout
 
 
 def test_test_to_sends_one_copy_and_records_nothing(tmp_path: Path, server: Server) -> None:

@@ -1,9 +1,10 @@
 """The subscriber list in the state store: validate, add, remove, import, export.
 
 An address is stored as written, except that its domain is lowercased (and
-IDNA-encoded): domains are case-insensitive, local parts in principle are not,
-so `email_key` (local part as written + lowercased domain) is what makes two
-entries the same person.
+IDNA-encoded), and sent to as stored. Two entries are the same person when
+their `email_key`s match: the whole address lowercased. RFC 5321 lets a
+server treat local parts case-sensitively, but no large provider does, and
+treating `Ann@x.org` and `ann@x.org` as two people mails one person twice.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def normalise(address: str) -> str:
 
 
 def email_key(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    """What makes two addresses one subscriber: the address lowercased (local
+    part too). Also applied to keys read back from tokens signed before local
+    parts were compared this way, so old links keep working."""
+    return address.lower()
 
 
 def clean_name(name: str) -> str:
@@ -208,7 +211,7 @@ def set_status(
 def unsubscribe_key(conn: sqlite3.Connection, key: str, now: datetime | None = None) -> Subscriber:
     """Mark the subscriber with this email key unsubscribed (idempotent)."""
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (email_key(key),)
     ).fetchone()
     if row is None:
         raise SubscriberError(f"{key}: not on the list")
@@ -332,7 +335,7 @@ def add_pending(
 
 def by_key(conn: sqlite3.Connection, key: str) -> Subscriber | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (email_key(key),)
     ).fetchone()
     return _row(row) if row else None
 
