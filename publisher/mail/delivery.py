@@ -434,10 +434,15 @@ def send(
     now: datetime,
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
+    resend_outbox: str = "",
 ) -> DeliverySummary:
-    """`publisher send`: deliver what is pending, nothing else."""
+    """`publisher send`: deliver what is pending, nothing else. With
+    `resend_outbox` (a digest's slug), first make the recipients whose copy
+    only the outbox took pending again, to mail them with the SMTP transport."""
     state = open_state(config.state_file)
     try:
+        if resend_outbox:
+            requeue_outbox(config, state, resend_outbox)
         summary = deliver_pending(config, state, now, progress, environ)
     finally:
         state.close()
@@ -447,6 +452,20 @@ def send(
             hint="it sends every pending recipient; run `publisher send` again later if needed",
         )
     return summary
+
+
+def requeue_outbox(config: Config, state: State, slug: str) -> int:
+    """Make digest `slug`'s outbox-only recipients pending again; how many."""
+    if config.delivery.transport == "outbox":
+        raise DeliveryError(
+            f"[delivery] transport is still \"outbox\": resending digest {slug} would only "
+            "write the same files again",
+            hint='set transport = "smtp" in publisher.toml first',
+        )
+    row = state.conn.execute("SELECT id FROM digests WHERE slug = ?", (slug,)).fetchone()
+    if row is None:
+        raise DeliveryError(f"no digest {slug!r}", hint="see `publisher send` or out/digest/")
+    return ledger.requeue(state.conn, row[0], ledger.outbox_sent(state.conn, row[0]))
 
 
 class _Inline:
