@@ -380,23 +380,27 @@ service imap-login {{
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15
-        import socket
-
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log = (base / "dovecot.log").read_text() if (base / "dovecot.log").exists() \
-                        else ""
-                    raise AssertionError(f"dovecot did not start: {proc.stderr.read()!r} {log}")
-                time.sleep(0.1)
+        while not _listening(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = base / "dovecot.log"
+                text = log.read_text() if log.exists() else ""
+                raise AssertionError(f"dovecot did not start: {proc.stderr!r} {text}")
+            time.sleep(0.1)
         yield port, cert
     finally:
         proc.terminate()
         proc.wait(timeout=15)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def imap_append(port: int, cert: Path, messages: list[bytes]) -> None:

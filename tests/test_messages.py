@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 from email.errors import InvalidHeaderDefect
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
