@@ -416,7 +416,7 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
         if problem:
             problems.append(
                 f"{f}: [digest] subject: {problem} (use {{site}}, {{first_title}}, "
-                "{count}, {date})"
+                "{count}, {new_posts}, {date})"
             )
     delivery: DeliveryConfig | None = tables.get("delivery")
     if delivery is not None and delivery.transport not in ("outbox", "smtp"):
@@ -486,7 +486,7 @@ def _feeds_problems(feeds: FeedsConfig, f: str) -> list[str]:
     return problems
 
 
-SUBJECT_FIELDS = {"site", "first_title", "count", "date"}
+SUBJECT_FIELDS = {"site", "first_title", "count", "new_posts", "date"}
 
 
 def _subject_problem(subject: str) -> str:
@@ -494,7 +494,7 @@ def _subject_problem(subject: str) -> str:
     without error here and put a Python repr into every subject."""
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(subject) if f is not None]
-        subject.format(site="", first_title="", count=0, date="")
+        subject.format(site="", first_title="", count=0, new_posts="", date="")
     except (KeyError, IndexError, ValueError) as exc:
         return f"bad placeholder {exc}"
     for name in fields:

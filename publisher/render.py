@@ -136,19 +136,79 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def excerpt_of(post: Post, body: str) -> str:
+def excerpt_of(post: Post, body: str, html_body: str | None = None) -> str:
+    """`html_body` is `to_html(body)` when the caller has it already."""
     if post.excerpt is not None:
         return plain_text(to_html(post.excerpt, post.format))
     if post.excerpt_separator and post.excerpt_separator in body:
         chunk = body.split(post.excerpt_separator, 1)[0]
         return plain_text(to_html(chunk, post.format))
-    # Jekyll's default: the first paragraph. Skip blocks with no text (images).
-    for block in re.split(r"\n\s*\n", body):
-        if block.strip():
-            text = plain_text(to_html(block, post.format))
-            if text:
-                return _shorten(text)
-    return ""
+    # Jekyll's default: the first paragraph; here the first that reads as prose.
+    converted = html_body if html_body is not None else to_html(body, post.format)
+    return _shorten(first_prose(converted))
+
+
+# Leading blocks that do not read as prose in a summary: "Quarter Revenue (€m)
+# Change Q1 2026 41.2…" from a table, "[Unit] Description=…" from code.
+_NOT_PROSE = {"table", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "form", "hr", "script",
+              "style", "figure", "img", "picture", "svg", "iframe", "video", "audio",
+              "select", "textarea", "noscript", "template", "dl"}
+
+
+def first_prose(fragment: str) -> str:
+    """The plain text of the first top-level block of `fragment` that reads as
+    prose: not a table, code block, heading or form, and not a paragraph of
+    images alone (which has no text). Text and inline elements outside any
+    block (an .html post) count as one block of their own."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.depth = 0  # open block elements
+            self.skip = False  # inside a top-level block that is not prose
+            self.text: list[str] = []
+            self.found = ""
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in _BLOCKS:
+                return  # inline: its text belongs to the block around it
+            if self.depth == 0:
+                self.flush()
+                self.skip = tag in _NOT_PROSE
+            if tag not in _VOID:
+                self.depth += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag not in _BLOCKS or tag in _VOID or self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.flush()
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip or self.depth == 0:
+                self.text.append(data)
+
+        def flush(self) -> None:
+            text = " ".join("".join(self.text).split())
+            if text and not self.skip and not self.found:
+                self.found = text
+            self.text, self.skip = [], False
+
+    parser = Blocks()
+    parser.feed(fragment)
+    parser.close()
+    parser.flush()
+    return parser.found
+
+
+_BLOCKS = _NOT_PROSE | {
+    "p", "div", "ul", "ol", "li", "blockquote", "section", "article", "aside", "header",
+    "footer", "main", "nav", "details", "summary", "address", "center", "dd", "dt",
+    "figcaption",
+}
+_VOID = {"hr", "img"}
 
 
 def _shorten(text: str, limit: int = EXCERPT_LIMIT) -> str:
@@ -172,8 +232,9 @@ def render(post: Post) -> Rendered:
     through a `Renderer`.
     """
     body = read_body(post)
-    full = absolutize(to_html(body, post.format), post.url)
-    return Rendered(post=post, html=full, excerpt=excerpt_of(post, body))
+    converted = to_html(body, post.format)
+    full = absolutize(converted, post.url)
+    return Rendered(post=post, html=full, excerpt=excerpt_of(post, body, converted))
 
 
 @dataclass

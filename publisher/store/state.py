@@ -401,7 +401,8 @@ def open_state(path: Path) -> State:
     created or the database cannot be opened, written or understood.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private to its owner, like the file: it holds every address.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise StateError(
             f"{path.parent}: cannot create the state folder: {reason(exc)}",
