@@ -124,21 +124,25 @@ def _wrap_line(text: str, width: int) -> list[str]:
             tokens.append(char)
         else:
             tokens[-1] += char
-    lines: list[str] = []
-    line, used = "", 0
+    lines: list[list[str]] = []
+    line: list[str] = []
     for token in tokens:
-        size = display_width(token)
         if token == " ":
             if line:
-                line, used = line + " ", used + 1
+                line.append(token)
             continue
-        if used + size > width and line.strip() and token[0] not in _NO_LINE_START:
-            lines.append(line.rstrip())
-            line, used = "", 0
-        line, used = line + token, used + size
-    if line.strip():
-        lines.append(line.rstrip())
-    return lines
+        if display_width("".join(line) + token) > width and "".join(line).strip():
+            carried: list[str] = []
+            if token[0] in _NO_LINE_START and len(line) > 1:
+                # Kinsoku: punctuation may not start a line; take the character
+                # before it along instead of letting the line run over.
+                carried = [line.pop()]
+            lines.append(line)
+            line = carried
+        line.append(token)
+    if "".join(line).strip():
+        lines.append(line)
+    return ["".join(tokens).rstrip() for tokens in lines]
 
 
 def _environment(config: Config) -> jinja2.Environment:
