@@ -450,3 +450,25 @@ def test_bounces_over_imap(tmp_path: Path, server: Server, dovecot: tuple[int, P
     environ.pop("SSL_CERT_FILE")
     proc = run_cli(tmp_path, "bounces", "--imap", environ=environ)
     assert proc.returncode == 1 and "cannot connect" in proc.stderr
+
+
+def test_publisher_run_reads_bounces_on_its_schedule(tmp_path: Path, server: Server) -> None:
+    from publisher import config as config_mod
+    from publisher.schedule import BOUNCES_JOB, Service
+
+    people = ["reader0@example.com", "reader1@example.com"]
+    mailed_site(tmp_path, server, people)
+    sent = dict(server.recorder.messages)
+    maildir_with(tmp_path / "Maildir", [
+        dsn(server.recorder.senders[people[0]], people[0], sent[people[0]]),
+    ])
+    with (tmp_path / "publisher.toml").open("a") as toml:
+        toml.write('[bounces]\nmaildir = "Maildir"\npoll_minutes = 15\n')
+    config = config_mod.load(tmp_path / "publisher.toml")
+    service = Service(config, clock=lambda: NOW)
+    service._add_jobs()
+    job = service.scheduler.get_job(BOUNCES_JOB)
+    assert job is not None and job.trigger.interval == timedelta(minutes=15)
+    service.bounces_job()
+    assert statuses(config)[people[0]] == ("bounced", 0)
+    assert statuses(config)[people[1]] == ("active", 0)
