@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ..model import Post
 
@@ -124,6 +124,7 @@ def record(
     Cost: one read of the known keys (a few ms per 10,000 posts), then one
     insert per new post.
     """
+    now = now.astimezone(UTC)  # one offset in the store: its times compare as text too
     due = [p for p in posts if p.date <= now]
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -188,16 +189,14 @@ def unmailed_archive(
     rows = conn.execute(
         "SELECT post_key, seen_at, dated, file FROM first_seen "
         "WHERE archived = 1 AND pending = 0 AND included_at IS NULL"
-        + (" AND seen_at > ?" if since is not None else ""),
-        (since.isoformat(),) if since is not None else (),
     )
     first = baseline(conn)
     found = []
     for key, seen_at, dated, file in rows:
         post = by_key.get(key)
-        if post is None:
-            continue
         seen = datetime.fromisoformat(seen_at)
+        if post is None or (since is not None and seen <= since):
+            continue
         found.append(Archived(post.name or file, key, datetime.fromisoformat(dated), seen,
                               first is not None and seen == first))
     return sorted(found, key=lambda a: (a.dated, a.file))
@@ -209,6 +208,7 @@ def include(conn: sqlite3.Connection, post: Post, now: datetime) -> bool:
     row = conn.execute(
         "SELECT pending FROM first_seen WHERE post_key = ?", (post.key,)
     ).fetchone()
+    now = now.astimezone(UTC)
     if row is None:
         conn.execute(
             "INSERT INTO first_seen (post_key, seen_at, dated, file, archived, pending, "
