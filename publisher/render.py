@@ -147,26 +147,100 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def excerpt_of(post: Post, body: str, jekyll: LiquidSite | None = None) -> str:
+def excerpt_of(
+    post: Post, body: str, jekyll: LiquidSite | None = None, html_body: str | None = None
+) -> str:
     """The plain-text summary: front matter `description` or `excerpt`, else the
-    body up to the excerpt separator, else its first paragraph (Jekyll's
-    default; blocks with no text, such as an image, are passed over). Markdown
-    link definitions the excerpt uses come along, as in Jekyll. A Jekyll site's
-    excerpt is not shortened, as jekyll-feed does not shorten it."""
+    body up to the excerpt separator, else its first block that reads as prose
+    (tables, code, headings, forms and image-only paragraphs are passed over).
+    Markdown link definitions the excerpt uses come along, as in Jekyll.
+
+    A Jekyll site keeps Jekyll's own rule, the first paragraph with text, not
+    shortened, as jekyll-feed shows it. `html_body` is `to_html(body)` when the
+    caller has it already.
+    """
     if post.excerpt is not None:
         return plain_text(to_html(post.excerpt, post.format, jekyll))
     if post.excerpt_separator and post.excerpt_separator in body:
         chunk, _, rest = body.partition(post.excerpt_separator)
         return plain_text(to_html(_with_definitions(chunk, rest), post.format, jekyll))
-    # Jekyll's default: the first paragraph. Skip blocks with no text (images).
-    blocks = re.split(r"\n\s*\n", body)
-    for index, block in enumerate(blocks):
-        if block.strip():
-            rest = "\n\n".join(blocks[index + 1 :])
-            text = plain_text(to_html(_with_definitions(block, rest), post.format, jekyll))
-            if text:
-                return text if jekyll is not None else _shorten(text)
-    return ""
+    if jekyll is not None:
+        # Jekyll's default: the first paragraph. Skip blocks with no text (images).
+        blocks = re.split(r"\n\s*\n", body)
+        for index, block in enumerate(blocks):
+            if block.strip():
+                rest = "\n\n".join(blocks[index + 1 :])
+                text = plain_text(to_html(_with_definitions(block, rest), post.format, jekyll))
+                if text:
+                    return text
+        return ""
+    # Elsewhere: the first block that reads as prose.
+    converted = html_body if html_body is not None else to_html(body, post.format)
+    return _shorten(first_prose(converted))
+
+
+# Leading blocks that do not read as prose in a summary: "Quarter Revenue (€m)
+# Change Q1 2026 41.2…" from a table, "[Unit] Description=…" from code.
+_NOT_PROSE = {"table", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "form", "hr", "script",
+              "style", "figure", "img", "picture", "svg", "iframe", "video", "audio",
+              "select", "textarea", "noscript", "template", "dl"}
+
+
+def first_prose(fragment: str) -> str:
+    """The plain text of the first top-level block of `fragment` that reads as
+    prose: not a table, code block, heading or form, and not a paragraph of
+    images alone (which has no text). Text and inline elements outside any
+    block (an .html post) count as one block of their own."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.depth = 0  # open block elements
+            self.skip = False  # inside a top-level block that is not prose
+            self.text: list[str] = []
+            self.found = ""
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in _BLOCKS:
+                return  # inline: its text belongs to the block around it
+            if self.depth == 0:
+                self.flush()
+                self.skip = tag in _NOT_PROSE
+            if tag not in _VOID:
+                self.depth += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag not in _BLOCKS or tag in _VOID or self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.flush()
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip or self.depth == 0:
+                self.text.append(data)
+
+        def flush(self) -> None:
+            text = " ".join("".join(self.text).split())
+            if text and not self.skip and not self.found:
+                self.found = text
+            self.text, self.skip = [], False
+
+    parser = Blocks()
+    parser.feed(fragment)
+    parser.close()
+    parser.flush()
+    return parser.found
+
+
+_BLOCKS = _NOT_PROSE | {
+    "p", "div", "ul", "ol", "li", "blockquote", "section", "article", "aside", "header",
+    "footer", "main", "nav", "details", "summary", "address", "center", "dd", "dt",
+    "figcaption",
+}
+_VOID = {"hr", "img"}
+
 
 
 def _with_definitions(head: str, tail: str) -> str:
@@ -204,10 +278,10 @@ def render(post: Post, jekyll: LiquidSite | None = None) -> Rendered:
 
         if has_liquid(body):
             body, problems = _liquid(post, body, jekyll)
-    full = absolutize(to_html(body, post.format, jekyll), post.url)
-    return Rendered(
-        post=post, html=full, excerpt=excerpt_of(post, body, jekyll), problems=problems
-    )
+    converted = to_html(body, post.format, jekyll)
+    full = absolutize(converted, post.url)
+    excerpt = excerpt_of(post, body, jekyll, converted)
+    return Rendered(post=post, html=full, excerpt=excerpt, problems=problems)
 
 
 def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:
