@@ -129,6 +129,8 @@ class Run:
     max_rss_kb: int
     commands: list[list[str]]
     delivered: int | None = None
+    # user + system CPU of the child: steadier than wall time on a shared machine.
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -147,6 +149,16 @@ class Result:
     @property
     def hugo_median(self) -> float | None:
         return statistics.median(r.seconds for r in self.hugo_runs) if self.hugo_runs else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(r.cpu_seconds for r in self.runs) if self.runs else None
+
+    @property
+    def hugo_cpu_median(self) -> float | None:
+        if not self.hugo_runs:
+            return None
+        return statistics.median(r.cpu_seconds for r in self.hugo_runs)
 
     @property
     def hugo_share(self) -> float | None:
@@ -204,7 +216,9 @@ class Result:
             min=min(self.times) if self.runs else None,
             max=max(self.times) if self.runs else None,
             peak_rss_mb=self.peak_rss_mb,
+            cpu_median=self.cpu_median,
             hugo_median=self.hugo_median,
+            hugo_cpu_median=self.hugo_cpu_median,
             hugo_share=self.hugo_share,
         )
         return data
@@ -267,7 +281,7 @@ def run_process(
         )
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     rss = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Run(seconds, rss, [list(args)])
+    return Run(seconds, rss, [list(args)], cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def combine(runs: Sequence[Run]) -> Run:
@@ -276,6 +290,7 @@ def combine(runs: Sequence[Run]) -> Run:
         sum(r.seconds for r in runs),
         max(r.max_rss_kb for r in runs),
         [c for r in runs for c in r.commands],
+        cpu_seconds=sum(r.cpu_seconds for r in runs),
     )
 
 
@@ -668,8 +683,8 @@ def ratio_row(results: Sequence[Result]) -> dict[str, Any] | None:
 
 
 def table(results: Sequence[Result], ratio: dict[str, Any] | None) -> str:
-    head = ("scenario", "size", "median s", "min", "max", "peak RSS MB", "Hugo s",
-            "x Hugo", "target", "result")
+    head = ("scenario", "size", "median s", "min", "max", "CPU s", "peak RSS MB", "Hugo s",
+            "Hugo CPU s", "x Hugo", "target", "result")
     rows = []
     notes = sorted({r.hugo_note for r in results if r.hugo_note})
     for r in results:
@@ -681,15 +696,18 @@ def table(results: Sequence[Result], ratio: dict[str, Any] | None) -> str:
             fmt(r.median),
             fmt(min(r.times) if r.runs else 0),
             fmt(max(r.times) if r.runs else 0),
+            fmt(r.cpu_median or 0),
             f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-",
             f"{hugo_median:.3f}" if hugo_median is not None else "-",
+            f"{r.hugo_cpu_median:.3f}" if r.hugo_cpu_median is not None else "-",
             f"{share:.2f}" if share is not None else "-",
             r.target or "-",
             r.status + (f" ({r.note})" if r.note else ""),
         ))
     if ratio:
         rows.append((
-            ratio["label"], "", f"{ratio['value']:.1f}x", "", "", "", "", "", ratio["target"],
+            ratio["label"], "", f"{ratio['value']:.1f}x", "", "", "", "", "", "", "",
+            ratio["target"],
             ratio["status"],
         ))
     widths = [max(len(str(row[i])) for row in (head, *rows)) for i in range(len(head))]
