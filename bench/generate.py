@@ -5,7 +5,7 @@ gives byte-identical files on every machine. Speed matters (100k posts in a
 few seconds): paragraphs are drawn from a pool built once per site, and each
 post adds one sentence of its own so no two bodies are equal.
 
-    python -m bench.generate posts DIR --count 10000 [--seed 1]
+    python -m bench.generate posts DIR --count 10000 [--seed 1] [--profile real]
     python -m bench.generate subscribers FILE.csv --count 100000 [--seed 1]
 """
 
@@ -20,6 +20,10 @@ from pathlib import Path
 
 # Bump when the output changes, so cached sites under bench/work/ are rebuilt.
 VERSION = 1
+# Post shapes. "short" (the original bench posts: 5-15 pool paragraphs, ~3 KB) and
+# "real" (what issue 14 measured users have: ~5 KB, 6-15 paragraphs, each longer,
+# with links, images, lists and non-ASCII text; 10,000 posts are ~50 MB).
+PROFILES = ("short", "real")
 # The newest generated post is dated just before this (site-local time); the
 # harness passes a `--now` after it so every post is published.
 NEWEST = datetime(2026, 1, 1, 6, 0, 0)
@@ -72,7 +76,7 @@ def _sentence(rng: random.Random, words: int) -> str:
     return text[0].upper() + text[1:]
 
 
-def _paragraph(rng: random.Random) -> str:
+def _paragraph(rng: random.Random, sentences: tuple[int, int] = (2, 4)) -> str:
     """One Markdown block: prose with links/emphasis/non-ASCII, a list, a quote or an image."""
     kind = rng.random()
     if kind < 0.10:
@@ -89,7 +93,7 @@ def _paragraph(rng: random.Random) -> str:
         name = f"{rng.getrandbits(128):032x}"
         return f"![{_sentence(rng, 3)}](/assets/images/{name}.jpg)"
     parts = []
-    for _ in range(rng.randint(2, 4)):
+    for _ in range(rng.randint(*sentences)):
         s = _sentence(rng, rng.randint(7, 16))
         roll = rng.random()
         if roll < 0.15:
@@ -151,9 +155,15 @@ def category_names(count: int) -> tuple[str, ...]:
 class PostMaker:
     """Makes post i of a site; post 0 is the newest."""
 
-    def __init__(self, seed: int, categories: int = 0) -> None:
+    def __init__(self, seed: int, categories: int = 0, profile: str = "short") -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown post profile {profile!r}: one of {', '.join(PROFILES)}")
         self.rng = random.Random(seed)
-        self.pool = [_paragraph(self.rng) for _ in range(POOL_SIZE)]
+        # Real-size prose paragraphs have 3-7 sentences (the short ones 2-4), and a
+        # body has 6-15 of them: about 5 KB a post on average.
+        sentences = (3, 7) if profile == "real" else (2, 4)
+        self.paragraphs = (6, 15) if profile == "real" else (5, 15)
+        self.pool = [_paragraph(self.rng, sentences) for _ in range(POOL_SIZE)]
         self.categories = category_names(categories) if categories else CATEGORIES
 
     def date(self, index: int) -> datetime:
@@ -163,7 +173,7 @@ class PostMaker:
 
     def body(self) -> str:
         rng = self.rng
-        paragraphs = rng.sample(self.pool, rng.randint(5, 15))
+        paragraphs = rng.sample(self.pool, rng.randint(*self.paragraphs))
         # One sentence of its own so no two bodies are equal.
         paragraphs.insert(rng.randint(0, 2), _sentence(rng, 12) + f" ({rng.getrandbits(40):x}).")
         return "\n\n".join(paragraphs) + "\n"
@@ -195,13 +205,16 @@ class PostMaker:
         return f"{when:%Y-%m-%d}-{slug}.md", "\n".join(lines) + "\n" + self.body()
 
 
-def write_posts(folder: Path, count: int, seed: int = 1, categories: int = 0) -> list[Path]:
+def write_posts(
+    folder: Path, count: int, seed: int = 1, categories: int = 0, profile: str = "short"
+) -> list[Path]:
     """Write `count` posts into `folder` (created); returns their paths, newest first.
 
-    With `categories`, posts are spread over that many categories instead of the usual 8.
+    With `categories`, posts are spread over that many categories instead of the usual 8;
+    `profile` is the post shape (see PROFILES).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    maker = PostMaker(seed, categories)
+    maker = PostMaker(seed, categories, profile)
     paths = []
     for index in range(count):
         name, text = maker.post(index)
@@ -246,9 +259,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--categories", type=int, default=0,
                         help="spread posts over this many categories (default: 8)")
+    parser.add_argument("--profile", choices=PROFILES, default="short",
+                        help="post shape: short (~3 KB) or real (~5 KB, as users have)")
     args = parser.parse_args(argv)
     if args.what == "posts":
-        write_posts(args.target, args.count, args.seed, args.categories)
+        write_posts(args.target, args.count, args.seed, args.categories, args.profile)
     else:
         write_subscribers(args.target, args.count, args.seed)
 

@@ -2,6 +2,7 @@
 
     python -m bench.profile cold --size 10000
     python -m bench.profile nochange --size 10000 --top 25
+    python -m bench.profile touch --size 10000     # one post's mtime changed
 
 Uses the same generated site as `python -m bench.run` (bench/work/posts-N),
 runs `publisher publish` under `python -m cProfile` in a child process, keeps
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import pstats
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from . import run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=("cold", "nochange"))
+    parser.add_argument("scenario", choices=("cold", "nochange", "touch"))
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
@@ -34,9 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     log = work / "profile.log"
-    site = run.make_site(work / f"posts-{args.size}", args.size, args.seed)  # no out/, no state
-    if args.scenario == "nochange":
+    # No out/, no state: what a cold run sees.
+    site = run.make_site(run.site_folder(work, args.size), args.size, args.seed)
+    if args.scenario in ("nochange", "touch"):
         run.run_cli(site, run.publish_args(), log)
+    if args.scenario == "touch":
+        (middle,) = (site / "content").glob(f"*-{args.size // 2}.md")
+        os.utime(middle)  # mtime only, as bench.run's "touch" does
     script = Path(sys.executable).parent / "publisher"
     if not script.is_file():
         parser.error(f"{script} not found: install publisher into this environment first")

@@ -1,8 +1,16 @@
-"""Time the real `publisher` CLI on generated sites and compare with the targets of issue 5.
+"""Time the real `publisher` CLI on generated sites, beside Hugo, against the issues' targets.
 
     python -m bench.run                   # everything: 1k/10k/100k posts, 10k/100k subscribers
     python -m bench.run --smoke           # tiny sizes, one run: checks the harness works
-    python -m bench.run --sizes 1000,10000 --only cold,nochange --runs 5
+    python -m bench.run --sizes 1000,10000 --only cold,nochange,touch --runs 5
+    python -m bench.run --profile short   # the original, shorter posts (issue 5's targets)
+
+Posts are "real-size" by default (about 5 KB: see bench.generate.PROFILES). When
+`hugo` is installed (Debian package `hugo`), the cold, nothing-changed and
+one-post-touched scenarios also build an equivalent Hugo site from the same
+post files (bench/hugo.py) in the same run, alternating with publisher, and the
+table shows Hugo's median and publisher's time as a share of it. Without hugo
+the Hugo column says so and nothing else changes.
 
 Every measurement is a separate process of the CLI on a real site under the
 work folder (default bench/work/, reused between invocations: generating 100k
@@ -29,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import generate
+from . import generate, hugo
 from .smtpsink import SmtpSink
 
 HERE = Path(__file__).resolve().parent
@@ -39,7 +47,9 @@ NOW = generate.NEWEST.replace(tzinfo=UTC) + timedelta(hours=1)
 SECRET = "bench-only-secret-not-for-production"
 DELIVERY_SITE_POSTS = 200
 
-POST_SCENARIOS = ("cold", "nochange", "edit", "add")
+POST_SCENARIOS = ("cold", "nochange", "touch", "edit", "add")
+# The scenarios Hugo runs beside publisher: it has no state, so each is a full build.
+HUGO_SCENARIOS = ("cold", "nochange", "touch")
 # A site with a feed per category (issue 13): many feeds must not mean many re-renders.
 CATEGORY_SCENARIOS = ("catnochange", "catedit")
 DELIVERY_SCENARIOS = ("import", "outbox", "smtp")
@@ -48,6 +58,7 @@ CATEGORIES = 200
 LABELS = {
     "cold": "publish, cold",
     "nochange": "publish, nothing changed",
+    "touch": "publish, one post touched",
     "edit": "publish, one post edited",
     "add": "publish, one post added",
     "catnochange": f"nothing changed, {CATEGORIES} category feeds",
@@ -76,8 +87,8 @@ class Target:
         return ", ".join(parts)
 
 
-# Issue 5, "Targets on the 2-core development machine (medians)".
-TARGETS: dict[tuple[str, int], Target] = {
+# Issue 5, "Targets on the 2-core development machine (medians)", for the short posts.
+SHORT_TARGETS: dict[tuple[str, int], Target] = {
     ("cold", 10_000): Target(seconds=1.5),
     ("nochange", 10_000): Target(seconds=0.15),
     ("edit", 10_000): Target(seconds=0.4),
@@ -88,6 +99,22 @@ TARGETS: dict[tuple[str, int], Target] = {
     ("outbox", 100_000): Target(seconds=30, rss_mb=300),
     ("smtp", 10_000): Target(rate=500),
 }
+# Issue 14, for real-size posts (~5 KB). The cold target is relative to Hugo in the
+# same run (HUGO_SHARE); the others are absolute.
+REAL_TARGETS: dict[tuple[str, int], Target] = {
+    ("nochange", 10_000): Target(seconds=0.08),
+    ("touch", 10_000): Target(seconds=0.20),
+    ("cold", 100_000): Target(seconds=6, rss_mb=400),
+    ("nochange", 100_000): Target(seconds=0.5),
+    ("catnochange", 10_000): Target(seconds=0.15),
+    ("outbox", 100_000): Target(seconds=20),
+    ("smtp", 10_000): Target(rate=1000),
+}
+TARGETS_BY_PROFILE = {"short": SHORT_TARGETS, "real": REAL_TARGETS}
+# Set by --profile; judge() reads it.
+TARGETS = REAL_TARGETS
+# Cold publish at most this share of Hugo's median in the same run (issue 14).
+HUGO_SHARE = {"cold": 0.6}
 # Cost grows linearly or better: median cold 100k / median cold 10k.
 RATIO_TARGET = 11.0
 
@@ -102,6 +129,8 @@ class Run:
     max_rss_kb: int
     commands: list[list[str]]
     delivered: int | None = None
+    # user + system CPU of the child: steadier than wall time on a shared machine.
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -113,6 +142,30 @@ class Result:
     status: str = ""  # pass, miss, no target, skipped: ..., error: ...
     target: str = ""
     note: str = ""
+    # Hugo building the same posts in the same run (HUGO_SCENARIOS), or why not.
+    hugo_runs: list[Run] = field(default_factory=list)
+    hugo_note: str = ""
+
+    @property
+    def hugo_median(self) -> float | None:
+        return statistics.median(r.seconds for r in self.hugo_runs) if self.hugo_runs else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(r.cpu_seconds for r in self.runs) if self.runs else None
+
+    @property
+    def hugo_cpu_median(self) -> float | None:
+        if not self.hugo_runs:
+            return None
+        return statistics.median(r.cpu_seconds for r in self.hugo_runs)
+
+    @property
+    def hugo_share(self) -> float | None:
+        """publisher's median as a share of Hugo's (0.5: publisher takes half Hugo's time)."""
+        if self.median is None or not self.hugo_median:
+            return None
+        return self.median / self.hugo_median
 
     @property
     def times(self) -> list[float]:
@@ -128,13 +181,22 @@ class Result:
 
     def judge(self) -> None:
         target = TARGETS.get((self.scenario, self.size))
-        self.target = target.describe() if target else ""
+        share = HUGO_SHARE.get(self.scenario) if TARGETS is REAL_TARGETS else None
+        descriptions = [target.describe()] if target else []
+        if share is not None:
+            descriptions.append(f"<= {share:g} x Hugo")
+        self.target = ", ".join(descriptions)
         if not self.runs or self.status:
             return
-        if target is None:
+        ok = True
+        if share is not None and self.hugo_share is not None:
+            ok &= self.hugo_share <= share
+        elif target is None:
             self.status = "no target"
             return
-        ok = True
+        if target is None:
+            self.status = "pass" if ok else "miss"
+            return
         median = self.median or 0.0
         if target.seconds is not None:
             ok &= median <= target.seconds
@@ -154,6 +216,10 @@ class Result:
             min=min(self.times) if self.runs else None,
             max=max(self.times) if self.runs else None,
             peak_rss_mb=self.peak_rss_mb,
+            cpu_median=self.cpu_median,
+            hugo_median=self.hugo_median,
+            hugo_cpu_median=self.hugo_cpu_median,
+            hugo_share=self.hugo_share,
         )
         return data
 
@@ -176,12 +242,29 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PUBLISHER_SECRET"] = SECRET
     env.pop("PUBLISHER_SMTP_PASSWORD", None)
+    # Installed packages run from .pyc files; with PYTHONDONTWRITEBYTECODE set (some
+    # sandboxes and CI images set it) every run would compile all ~100 modules from
+    # source again: 35-60 ms of a 150 ms no-change run that no user pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
 def run_cli(site: Path, args: Sequence[str], log: Path, ok: Sequence[int] = (0,)) -> Run:
     """One child process of the CLI: wall time and its own peak RSS."""
-    command = [*publisher_command(), *args]
+    return run_process([*publisher_command(), *args], site, log, ok, list(args))
+
+
+def run_hugo(folder: Path, log: Path) -> Run:
+    """One `hugo` build of the site in `folder`."""
+    return run_process([hugo.command() or "hugo", *hugo.build_args(folder)], folder, log)
+
+
+def run_process(
+    command: list[str], site: Path, log: Path, ok: Sequence[int] = (0,),
+    args: list[str] | None = None,
+) -> Run:
+    """One child process: wall time and its own peak RSS."""
+    args = command[1:] if args is None else args
     with open(log, "ab") as out:
         out.write(f"\n$ {' '.join(command)}\n".encode())
         out.flush()
@@ -192,12 +275,13 @@ def run_cli(site: Path, args: Sequence[str], log: Path, ok: Sequence[int] = (0,)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode not in ok:
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        name = "publisher" if command[0] == publisher_command()[0] else Path(command[0]).name
         raise BenchError(
-            f"`publisher {' '.join(args)}` exited {child.returncode}: " + " | ".join(tail)
+            f"`{name} {' '.join(args)}` exited {child.returncode}: " + " | ".join(tail)
         )
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     rss = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Run(seconds, rss, [list(args)])
+    return Run(seconds, rss, [list(args)], cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def combine(runs: Sequence[Run]) -> Run:
@@ -206,6 +290,7 @@ def combine(runs: Sequence[Run]) -> Run:
         sum(r.seconds for r in runs),
         max(r.max_rss_kb for r in runs),
         [c for r in runs for c in r.commands],
+        cpu_seconds=sum(r.cpu_seconds for r in runs),
     )
 
 
@@ -250,16 +335,28 @@ def site_config(transport: str = "outbox", window: int = 7) -> str:
     return CONFIG.format(transport=transport, window=window)
 
 
+# Set by --profile: the shape of generated posts (bench.generate.PROFILES).
+PROFILE = ["real"]
+
+
+def site_folder(work: Path, size: int, suffix: str = "") -> Path:
+    """bench/work/posts-N[-suffix] for real-size posts, posts-N-short[-suffix] for short ones."""
+    profile = "" if PROFILE[0] == "real" else f"-{PROFILE[0]}"
+    return work / f"posts-{size}{profile}{suffix}"
+
+
 def make_site(
     folder: Path, posts: int, seed: int, window: int = 7, categories: int = 0
 ) -> Path:
-    """A site with `posts` generated posts; reused when the marker matches.
+    """A site with `posts` generated posts of the current PROFILE; reused when the marker matches.
 
     With `categories`, the posts are spread over that many categories and the
     site writes a feed for each of them.
     """
     marker = folder / "bench-site.json"
-    want: dict[str, int] = {"version": generate.VERSION, "posts": posts, "seed": seed}
+    want: dict[str, int | str] = {
+        "version": generate.VERSION, "posts": posts, "seed": seed, "profile": PROFILE[0],
+    }
     if categories:
         want["categories"] = categories
     if marker.is_file() and json.loads(marker.read_text()) == want:
@@ -268,7 +365,7 @@ def make_site(
         if folder.exists():
             shutil.rmtree(folder)
         started = time.perf_counter()
-        generate.write_posts(folder / "content", posts, seed, categories)
+        generate.write_posts(folder / "content", posts, seed, categories, PROFILE[0])
         marker.write_text(json.dumps(want))
         print(f"  generated {posts:,} posts in {time.perf_counter() - started:.1f} s", flush=True)
     config = site_config(window=window)
@@ -297,9 +394,11 @@ def publish_args(now: datetime = NOW) -> list[str]:
 def post_scenarios(
     work: Path, size: int, runs: int, only: set[str], seed: int, log: Path
 ) -> list[Result]:
-    site = make_site(work / f"posts-{size}", size, seed)
+    site = make_site(site_folder(work, size), size, seed)
+    hugo_site = hugo.make_site(site / "hugo", site / "content") if hugo.command() else None
     results = []
     warm = False
+    hugo_warm = False
 
     def measure(scenario: str, one_run: Any) -> None:
         nonlocal warm
@@ -315,9 +414,24 @@ def post_scenarios(
             for index in range(runs):
                 result.runs.append(one_run(index))
                 warm = True
+                if scenario in HUGO_SCENARIOS and hugo_site is not None:
+                    result.hugo_runs.append(hugo_run(scenario))
         except BenchError as exc:
             result.status = f"error: {exc}"
+        if scenario in HUGO_SCENARIOS and hugo_site is None:
+            result.hugo_note = "hugo not installed (apt-get install hugo)"
         result.judge()
+
+    def hugo_run(scenario: str) -> Run:
+        """Hugo after publisher, on the same files in the same state (the touched post too)."""
+        nonlocal hugo_warm
+        assert hugo_site is not None
+        if scenario == "cold":
+            hugo.reset(hugo_site)
+        elif not hugo_warm:
+            run_hugo(hugo_site, log)  # untimed: output in place, like publisher's state
+        hugo_warm = True
+        return run_hugo(hugo_site, log)
 
     def cold(index: int) -> Run:
         reset_outputs(site)
@@ -328,6 +442,12 @@ def post_scenarios(
 
     # Post i is the i-th newest: the middle one is in no feed and no new digest.
     (middle,) = (site / "content").glob(f"*-{size // 2}.md")
+
+    def touch(index: int) -> Run:
+        # mtime only, as `touch` does: the bytes are the same, so nothing should be
+        # rendered or written.
+        os.utime(middle)
+        return run_cli(site, publish_args(), log)
 
     def edit(index: int) -> Run:
         text = middle.read_text(encoding="utf-8")
@@ -354,6 +474,7 @@ def post_scenarios(
     try:
         measure("cold", cold)
         measure("nochange", nochange)
+        measure("touch", touch)
         measure("edit", edit)
         measure("add", add)
     finally:
@@ -369,7 +490,7 @@ def category_scenarios(
     wanted = [s for s in CATEGORY_SCENARIOS if s in only]
     if not wanted:
         return []
-    site = make_site(work / f"posts-{size}-categories", size, seed, categories=CATEGORIES)
+    site = make_site(site_folder(work, size, "-categories"), size, seed, categories=CATEGORIES)
     results = []
     # Post 100 is past the main feed but among the newest of its categories.
     (edited,) = (site / "content").glob(f"*-{min(100, size - 1)}.md")
@@ -562,23 +683,31 @@ def ratio_row(results: Sequence[Result]) -> dict[str, Any] | None:
 
 
 def table(results: Sequence[Result], ratio: dict[str, Any] | None) -> str:
-    head = ("scenario", "size", "median s", "min", "max", "peak RSS MB", "target", "result")
+    head = ("scenario", "size", "median s", "min", "max", "CPU s", "peak RSS MB", "Hugo s",
+            "Hugo CPU s", "x Hugo", "target", "result")
     rows = []
+    notes = sorted({r.hugo_note for r in results if r.hugo_note})
     for r in results:
         fmt = (lambda v: f"{v:.3f}") if r.runs else (lambda v: "-")
+        hugo_median, share = r.hugo_median, r.hugo_share
         rows.append((
             LABELS[r.scenario],
             f"{r.size:,} {r.unit}",
             fmt(r.median),
             fmt(min(r.times) if r.runs else 0),
             fmt(max(r.times) if r.runs else 0),
+            fmt(r.cpu_median or 0),
             f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-",
+            f"{hugo_median:.3f}" if hugo_median is not None else "-",
+            f"{r.hugo_cpu_median:.3f}" if r.hugo_cpu_median is not None else "-",
+            f"{share:.2f}" if share is not None else "-",
             r.target or "-",
             r.status + (f" ({r.note})" if r.note else ""),
         ))
     if ratio:
         rows.append((
-            ratio["label"], "", f"{ratio['value']:.1f}x", "", "", "", ratio["target"],
+            ratio["label"], "", f"{ratio['value']:.1f}x", "", "", "", "", "", "", "",
+            ratio["target"],
             ratio["status"],
         ))
     widths = [max(len(str(row[i])) for row in (head, *rows)) for i in range(len(head))]
@@ -587,6 +716,8 @@ def table(results: Sequence[Result], ratio: dict[str, Any] | None) -> str:
     lines.append("-|-".join("-" * w for w in widths[:-1]) + "-|-" + "-" * len(head[-1]))
     for row in rows:
         lines.append(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    # "x Hugo" is publisher's median over Hugo's, both measured in this run.
+    lines.extend(f"Hugo column: {note}" for note in notes)
     return "\n".join(lines)
 
 
@@ -602,6 +733,14 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return done.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def hugo_version(command: str) -> str:
+    try:
+        done = subprocess.run([command, "version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown version"
+    return done.stdout.split(" BuildDate")[0].strip()
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -631,11 +770,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="where sites are generated and reused (default bench/work)")
     parser.add_argument("--results", type=Path, default=HERE / "results",
                         help="folder for the JSON results (default bench/results)")
+    parser.add_argument("--profile", choices=generate.PROFILES, default="real",
+                        help="post shape: real (~5 KB, default) or short (~3 KB, issue 5)")
     parser.add_argument("--publisher", metavar="COMMAND",
                         help="the command to benchmark (default: this venv's publisher)")
     args = parser.parse_args(argv)
     if args.publisher:
         COMMAND[:] = shlex.split(args.publisher)
+    global TARGETS
+    PROFILE[0] = args.profile
+    TARGETS = TARGETS_BY_PROFILE[args.profile]
 
     if args.smoke:
         sizes, subscribers, smtp, runs = [50], [50], [50], 1
@@ -657,8 +801,11 @@ def main(argv: list[str] | None = None) -> int:
     log = work / "last-run.log"
     log.write_text("")
     started = datetime.now(UTC)
+    found = hugo.command()
     print(f"publisher benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"commit {git_commit()}; log in {log}", flush=True)
+          f"commit {git_commit()}, {args.profile} posts; "
+          f"Hugo: {hugo_version(found) if found else 'not installed, column skipped'}; "
+          f"log in {log}", flush=True)
 
     results: list[Result] = []
     for size in sizes:
@@ -680,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
         "runs": runs,
         "seed": args.seed,
+        "profile": args.profile,
+        "hugo": hugo_version(found) if found else None,
         "results": [r.to_json() for r in results],
         "ratio": ratio,
     }

@@ -233,6 +233,13 @@ class RunGuard:
         file = config.state_dir / RUN_FILE
         return cls(file, inputs, listing.settled, _read_record(file))
 
+    @staticmethod
+    def forget(config: Config) -> None:
+        """Drop the last run's record, so the next run does the full work: for a
+        change the record cannot see (`digest --include` marking a post)."""
+        with contextlib.suppress(FileNotFoundError):
+            (config.state_dir / RUN_FILE).unlink()
+
     def replay(self, now: datetime) -> Replay | None:
         """The last full run's report if this run would produce the same; else None."""
         last = self.last

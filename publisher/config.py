@@ -82,9 +82,14 @@ class DigestConfig:
     subject: str = "{site} digest: {first_title}"
     max_posts: int = 20
     first_window_days: int = 7
+    # A post dated more than this before a run first sees it is an archive
+    # import: recorded, not mailed (store/seen.py).
+    backdated_days: int = 7
     # Gmail clips HTML bodies past ~102 KB; stay under with margin.
     max_html_bytes: int = 95_000
     templates: str = "templates/email"
+    # The sender's postal address in every footer (CAN-SPAM asks for one); "" = none.
+    postal_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,13 @@ class DeliveryConfig:
     unsubscribe_mailto: str = ""
     list_id: str = ""
     max_failures: int = 3
+    # Envelope sender for bounces: "bounces@example.org" becomes the VERP
+    # address bounces+<token>@example.org per message; "" = the From address.
+    return_path: str = ""
+    # DKIM signing with dkimpy: a private key file (mode 0600), selector, domain.
+    dkim_key: str = ""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,19 @@ class ScheduleConfig:
     digest: str = "0 8 * * mon"
     lock_timeout: float = 60.0
     misfire_grace_seconds: int = 6 * 3600
+
+
+@dataclass(frozen=True)
+class BouncesConfig:
+    """[bounces]: where `publisher bounces` (and `publisher run`) reads bounce
+    and complaint reports. The IMAP password comes from the environment."""
+
+    maildir: str = ""
+    imap_host: str = ""
+    imap_port: int = 993  # IMAP over TLS
+    imap_user: str = ""
+    imap_mailbox: str = "INBOX"
+    poll_minutes: int = 0  # `publisher run` reads them this often; 0 = never
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,7 @@ TABLES: dict[str, type] = {
     "schedule": ScheduleConfig,
     "web": WebConfig,
     "jekyll": JekyllConfig,
+    "bounces": BouncesConfig,
 }
 RENAMED = {("delivery", "from"): "sender"}
 
@@ -211,6 +237,7 @@ class Config:
     jekyll: JekyllConfig = field(default_factory=JekyllConfig)
     # Set when this is a Jekyll site: see `publisher.jekyll.siteconfig.load`.
     jekyll_site: JekyllSite | None = None
+    bounces: BouncesConfig = field(default_factory=BouncesConfig)
 
     @property
     def root(self) -> Path:
@@ -288,6 +315,7 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
         tables["site"] = SiteConfig()
     _check_semantics(tables, file, problems)
     _check_web(tables, file, problems)
+    _check_inbox(tables, file, problems)
     _check_safety(tables, file, problems)
     if problems:
         raise ConfigError(
@@ -433,7 +461,7 @@ def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) ->
         if problem:
             problems.append(
                 f"{f}: [digest] subject: {problem} (use {{site}}, {{first_title}}, "
-                "{count}, {date})"
+                "{count}, {new_posts}, {date})"
             )
     delivery: DeliveryConfig | None = tables.get("delivery")
     if delivery is not None and delivery.transport not in ("outbox", "smtp"):
@@ -503,7 +531,7 @@ def _feeds_problems(feeds: FeedsConfig, f: str) -> list[str]:
     return problems
 
 
-SUBJECT_FIELDS = {"site", "first_title", "count", "date"}
+SUBJECT_FIELDS = {"site", "first_title", "count", "new_posts", "date"}
 
 
 def _subject_problem(subject: str) -> str:
@@ -517,7 +545,7 @@ def _subject_problem(subject: str) -> str:
             if spec or conversion:
                 written = f"{name}{'!' + conversion if conversion else ''}:{spec}".rstrip(":")
                 return f"placeholders take no format or conversion, got {{{written[:60]}}}"
-        subject.format(site="", first_title="", count=0, date="")
+        subject.format(site="", first_title="", count=0, new_posts="", date="")
     except (KeyError, IndexError, ValueError) as exc:
         return f"bad placeholder {exc}"
     for name in fields:
@@ -569,6 +597,28 @@ def _check_web(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
         value = getattr(web, key)
         if value < 0:
             problems.append(f"{f}: [web] {key}: must be 0 (no limit) or more, got {value}")
+
+
+def _check_inbox(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
+    """The digest and bounce settings' numbers; addresses and the DKIM key are
+    checked with the other mail settings (settings_rules.mail_problems)."""
+    f = file.name
+    digest: DigestConfig | None = tables.get("digest")
+    if digest is not None and digest.backdated_days < 0:
+        problems.append(
+            f"{f}: [digest] backdated_days: must be 0 or more, got {digest.backdated_days}"
+        )
+    bounces: BouncesConfig | None = tables.get("bounces")
+    if bounces is not None:
+        if not 1 <= bounces.imap_port <= 65535:
+            problems.append(
+                f"{f}: [bounces] imap_port: must be between 1 and 65535, got {bounces.imap_port}"
+            )
+        if bounces.poll_minutes < 0:
+            problems.append(
+                f"{f}: [bounces] poll_minutes: must be 0 (never) or more, "
+                f"got {bounces.poll_minutes}"
+            )
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:

@@ -1,9 +1,10 @@
 """Choose the posts for the next digest and issue it into the state store.
 
 A post is mailed once at most: it must be published, in no earlier digest,
-and dated after the previous digest's cutoff (for the first digest: within
-`first_window_days`). Importing an archive of old posts therefore mails
-nothing, and editing a sent post never sends it again.
+and first seen published since then by some run (`store.seen`), whatever
+its date says. Archive imports (posts already old when first seen, or there
+before the very first run) are never mailed unless `publisher digest
+--include` asks; editing a sent post never sends it again.
 """
 
 from __future__ import annotations
@@ -17,22 +18,56 @@ from .config import Config
 from .files import write_atomic
 from .model import Post, Site
 from .newsletter import Letter, public_copy, with_web_url
-from .store import ledger
+from .store import ledger, seen
 from .store.state import DigestRecord, State
 
 
 @dataclass(frozen=True)
 class Selection:
     posts: tuple[Post, ...]  # newest first
-    since: datetime
+    since: datetime  # the last digest's time, or where the first one starts
+    # Published posts the next digest leaves out as archive imports: the ones
+    # recorded since the last digest, and (for a run that records nothing)
+    # the ones that recording would set aside.
+    archived: tuple[seen.Archived, ...] = ()
 
 
-def select(site: Site, state: State, config: Config, now: datetime) -> Selection:
+def rules(config: Config) -> seen.Rules:
+    return seen.Rules(
+        backdated=timedelta(days=config.digest.backdated_days),
+        first_window=timedelta(days=config.digest.first_window_days),
+    )
+
+
+def record_seen(site: Site, state: State, config: Config, now: datetime) -> list[seen.Archived]:
+    """Record the posts this run sees published for the first time; the archive
+    imports among them. Every run that loads the site for publishing calls it,
+    the feeds-only ones too, so a post's first-seen time is when it went out."""
+    return seen.record(state.conn, site.posts, now, rules(config))
+
+
+def select(
+    site: Site, state: State, config: Config, now: datetime, recorded: bool = True
+) -> Selection:
+    """The next digest's posts: pending (first seen since the last digest, or
+    included) and published now, newest first, none in an earlier digest.
+
+    `recorded=False` for a run that records nothing (`digest --preview`,
+    `check`): the posts not seen yet count as first seen now.
+    """
+    conn = state.conn
     last = state.last_cutoff()
     since = last if last is not None else now - timedelta(days=config.digest.first_window_days)
-    candidates = [p for p in site.posts if since < p.date <= now]
+    keys = seen.pending_keys(conn)
+    archived = seen.unmailed_archive(conn, site.posts, last)
+    if not recorded:
+        more, new_archive = seen.would_be_pending(conn, site.posts, now, rules(config))
+        keys |= more
+        archived = sorted([*archived, *new_archive], key=lambda a: (a.dated, a.file))
+    candidates = [p for p in site.posts if p.key in keys and p.date <= now]
     done = state.digested_keys([p.key for p in candidates])
-    return Selection(tuple(p for p in candidates if p.key not in done), since)
+    posts = tuple(p for p in candidates if p.key not in done)
+    return Selection(posts, since, tuple(archived))
 
 
 def digest_paths(config: Config, slug: str) -> tuple[Path, Path]:
@@ -72,6 +107,7 @@ def issue(
             more=letter.more,
             posts=[(p.key, p.title, p.url) for p in selection.posts],
         )
+        seen.mark_mailed(conn, (p.key for p in selection.posts))
         # Recipients are fixed now: whoever subscribes later never gets this digest.
         ledger.enqueue(conn, digest_id)
     record = state.digest(digest_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as htmllib
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,8 @@ PERSONAL_SLACK = 600
 NAME_SLACK = 1200
 FRONT_MATTER_EXCERPT_LIMIT = 1000
 DEFAULT_NAME = "there"  # "Hi there," when a subscriber gave no name
+PREHEADER_LIMIT = 110  # characters inbox previews show, at most
+TEXT_WIDTH = 72  # columns of the plain-text part
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,88 @@ def subject_line(config: Config, posts: Sequence[Rendered], total: int, when: da
         site=config.site.title,
         first_title=first,
         count=total,
+        new_posts=new_posts(total),
         date=when.strftime("%Y-%m-%d"),
     )
     # Never let a newline from a title reach a mail header.
     return " ".join(raw.split())
+
+
+def new_posts(count: int) -> str:
+    """"1 new post", "3 new posts": by the total, the ones behind "N more" too."""
+    return f"{count} new {'post' if count == 1 else 'posts'}"
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` shortened to at most `limit` characters at a word boundary, with
+    "…"; text without spaces (Chinese, Japanese) is cut between characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:.—–-") + "…"
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal or a monospaced mail reader: East Asian
+    wide and fullwidth characters take two, combining marks none."""
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or char in "\u200b\u200c\u200d\ufeff":
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+# A line should not start with these (Japanese line breaking, kinsoku).
+_NO_LINE_START = set(
+    "、。，．,.!?！？：；:;)）]］｝」』〉》】〕・ー々ゝゞ" "ぁぃぅぇぉっゃゅょァィゥェォッャュョ"
+)
+
+
+def wrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap `text` to `width` columns by display width, breaking at spaces or
+    between wide characters (CJK has no spaces); a word longer than a line
+    (a URL) stays whole on its own line."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines.extend(_wrap_line(paragraph, width) or [""])
+    return "\n".join(lines)
+
+
+def _wrap_line(text: str, width: int) -> list[str]:
+    # Tokens: runs of narrow non-space characters, single wide characters, spaces.
+    tokens: list[str] = []
+    for char in text:
+        wide = _char_width(char) == 2
+        if char == " " or wide or not tokens or tokens[-1] == " " or \
+                _char_width(tokens[-1][-1]) == 2:
+            tokens.append(char)
+        else:
+            tokens[-1] += char
+    lines: list[list[str]] = []
+    line: list[str] = []
+    for token in tokens:
+        if token == " ":
+            if line:
+                line.append(token)
+            continue
+        if display_width("".join(line) + token) > width and "".join(line).strip():
+            carried: list[str] = []
+            if token[0] in _NO_LINE_START and len(line) > 1:
+                # Kinsoku: punctuation may not start a line; take the character
+                # before it along instead of letting the line run over.
+                carried = [line.pop()]
+            lines.append(line)
+            line = carried
+        line.append(token)
+    if "".join(line).strip():
+        lines.append(line)
+    return ["".join(tokens).rstrip() for tokens in lines]
 
 
 def _environment(config: Config) -> jinja2.Environment:
@@ -70,12 +151,14 @@ def _environment(config: Config) -> jinja2.Environment:
     if site_templates.is_dir():
         loaders.append(jinja2.FileSystemLoader(site_templates))
     loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "htm"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["wrap"] = wrap
+    return env
 
 
 def _post_context(item: Rendered, config: Config) -> dict[str, Any]:
@@ -119,8 +202,12 @@ def _render_once(
         "issue_date": when,
         "posts": [_post_context(p, config) for p in posts],
         "more": more,
-        "more_url": config.site_url,
-        "preheader": " · ".join(p.post.title for p in posts)[:150],
+        "total": len(posts) + more,
+        "new_posts": new_posts(len(posts) + more),
+        # The archive lists every digest; the posts behind "N more" are in this one's.
+        "more_url": archive_url(config),
+        "preheader": _preheader(posts),
+        "postal_address": config.digest.postal_address.strip(),
         "atom_url": feed_url(config, config.feeds.atom),
         "rss_url": feed_url(config, config.feeds.rss),
         "unsubscribe_url": UNSUBSCRIBE_MARK,
@@ -152,6 +239,30 @@ def _render_once(
     return inline_css(html), text
 
 
+def _preheader(posts: Sequence[Rendered]) -> str:
+    """The inbox preview line: the first post's excerpt (else its title), cut at a word."""
+    if not posts:
+        return ""
+    first = posts[0]
+    return cut(first.excerpt or first.post.title, PREHEADER_LIMIT)
+
+
+def archive_url(config: Config) -> str:
+    """The archive of issued digests, out/digest/index.html on the site."""
+    return f"{config.site_url}digest/index.html"
+
+
+def encoded_size(body: str) -> int:
+    """Bytes `body` takes in a message: quoted-printable or base64, whichever is
+    smaller, as mail/messages.py chooses (Gmail clips on what it receives)."""
+    from email import quoprimime
+
+    raw = body.replace("\r\n", "\n").encode("utf-8")
+    qp = len(quoprimime.body_encode(raw.decode("latin-1"), 75, "\r\n"))
+    chars = 4 * ((len(raw) + 2) // 3)
+    return min(qp, chars + 2 * (chars // 76))
+
+
 def inline_css(html: str) -> str:
     from premailer import Premailer
 
@@ -163,6 +274,9 @@ def inline_css(html: str) -> str:
             allow_network=False,
             allow_loading_external_files=False,
             disable_validation=True,
+            # `height: auto` must not become height="auto": not a valid
+            # attribute value, and Outlook draws the image 0 or full height.
+            disable_basic_attributes=["height"],
             cssutils_logging_level=logging.CRITICAL,
             cssutils_logging_handler=logging.NullHandler(),
             remove_classes=False,
@@ -185,11 +299,12 @@ def compose(
     subject = subject_line(config, posts, total, when)
     while True:
         html, text = _render_once(env, config, posts[:count], total - count, subject, when)
-        size = (
-            len(html.encode("utf-8"))
-            + PERSONAL_SLACK * html.count(UNSUBSCRIBE_MARK)
-            + NAME_SLACK * html.count(NAME_MARK)
+        # The encoded part is what a mail client receives and Gmail clips: a
+        # CJK character is 3 bytes of UTF-8 but 9 quoted-printable, 4 base64.
+        slack = PERSONAL_SLACK * html.count(UNSUBSCRIBE_MARK) + NAME_SLACK * html.count(
+            NAME_MARK
         )
+        size = encoded_size(html) + slack * 3 // 2
         if size <= budget or count <= 1:
             break
         # Shrink in proportion, but always by at least one post.

@@ -22,9 +22,11 @@ from . import cache, content
 from .config import Config
 from .errors import ExitCode, PublisherError
 from .model import Post, Site, Summary
+from .store.seen import Archived
 from .store.state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
+    from .digest import Selection
     from .mail.delivery import DeliverySummary, Progress
     from .newsletter import Letter
     from .render import Renderer
@@ -48,6 +50,8 @@ class DigestResult:
     posts: int
     more: int
     reason: str  # why none was issued, or ""
+    # Posts first seen by this run and set aside as archive imports.
+    archived: tuple[Archived, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class PublishResult:
     # still reports those, then the CLI shows this error.
     delivery_error: PublisherError | None = None
     websub: PingReport | None = None  # with [feeds] hub, when a feed changed
+    # Posts this run saw published for the first time and set aside as archive
+    # imports: never mailed, so the report names them.
+    archived: tuple[Archived, ...] = ()
 
     @property
     def exit_code(self) -> ExitCode:
@@ -207,15 +214,17 @@ def run_digest(
     from . import digest
     from .newsletter import compose
 
+    # First-seen times before selecting: recording twice is harmless.
+    archived = tuple(digest.record_seen(site, state, config, now))
     selection = digest.select(site, state, config, now)
     if not selection.posts:
-        return DigestResult(None, 0, 0, _no_new_posts(config, selection.since))
+        return DigestResult(None, 0, 0, _no_new_posts(config, selection.since), archived)
     renderer = renderer or renderer_for(config, site, now)
     shown = selection.posts[: config.digest.max_posts]
     letter = compose(config, renderer(shown), now, total=len(selection.posts))
     record = digest.issue(config, state, letter, selection, now)
     log.info("digest %s issued with %d posts", record.slug, len(selection.posts))
-    return DigestResult(record, len(letter.posts), letter.more, "")
+    return DigestResult(record, len(letter.posts), letter.more, "", archived)
 
 
 def build(config: Config, now: datetime, include_future: bool = False) -> PublishResult:
@@ -285,10 +294,16 @@ def publish(
             )
             feeds = build_feeds(config, site, renderer)
             pinged = announce(config, feeds)
-            digest = run_digest(config, site, state, now, renderer) if state is not None else None
+            if state is not None:
+                digest = run_digest(config, site, state, now, renderer)
+                archived = digest.archived
+            else:
+                digest, archived = None, tuple(_record_seen(config, site, now))
             post_cache.save()
             renderer.save()
-            result = PublishResult(Summary.of(site), feeds, digest, 0.0, websub=pinged)
+            result = PublishResult(
+                Summary.of(site), feeds, digest, 0.0, websub=pinged, archived=archived
+            )
             guard.remember(
                 result.summary,
                 entries=feeds[0].entries,
@@ -314,6 +329,21 @@ def _clean_temps(config: Config) -> None:
     folders.update((out / name).parent for name in names if name)
     for path in remove_stale_temps(sorted(folders)):
         log.info("removed %s, left by an interrupted run", path)
+
+
+def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
+    """First-seen times are recorded by every full run (`run_digest` does it for
+    the digest's): a feeds-only run (`build`, the service's rebuilds) opens the
+    state store just for this. Otherwise a post published on Tuesday by a
+    rebuild would be first seen by Monday's digest run, six days after readers
+    saw it in the feeds."""
+    from .digest import record_seen
+
+    own = open_state(config.state_file)
+    try:
+        return record_seen(site, own, config, now)
+    finally:
+        own.close()
 
 
 def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime) -> str:
@@ -389,15 +419,9 @@ def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
 
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
-    from . import digest
     from .newsletter import compose, with_web_url
 
-    site = load(config, now)
-    state = open_state(config.state_file)
-    try:
-        selection = digest.select(site, state, config, now)
-    finally:
-        state.close()
+    site, selection = next_selection(config, now)
     if not selection.posts:
         return site, None
     shown = selection.posts[: config.digest.max_posts]
@@ -406,3 +430,31 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     # Not issued, so it has no page of its own yet: link to the latest one.
     html, text = with_web_url(config, letter.html, letter.text, "latest")
     return site, replace(letter, html=html, text=text)
+
+
+def next_selection(
+    config: Config, now: datetime, site: Site | None = None
+) -> tuple[Site, Selection]:
+    """What the next digest would hold and leave out, recording nothing: for
+    `digest --preview` and `check` (which pass the `site` they loaded). A site
+    with no state store yet is read as an empty one (and none is created)."""
+    from . import digest
+
+    site = site if site is not None else load(config, now)
+    if not config.state_file.exists():
+        import sqlite3
+
+        from .store.state import migrate
+
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            migrate(conn)
+            return site, digest.select(site, State(conn, config.state_file), config, now,
+                                       recorded=False)
+        finally:
+            conn.close()
+    state = open_state(config.state_file)
+    try:
+        return site, digest.select(site, state, config, now, recorded=False)
+    finally:
+        state.close()

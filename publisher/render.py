@@ -203,29 +203,107 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def excerpt_of(post: Post, body: str, jekyll: LiquidSite | None = None) -> str:
+def excerpt_of(
+    post: Post, body: str, jekyll: LiquidSite | None = None, html_body: str | None = None
+) -> str:
     """The plain-text summary: front matter `description` or `excerpt`, else the
-    body up to the excerpt separator, else its first paragraph (Jekyll's
-    default; blocks with no text, such as an image, are passed over). Markdown
-    link definitions the excerpt uses come along, as in Jekyll. A Jekyll site's
-    excerpt is not shortened, as jekyll-feed does not shorten it."""
+    body up to the excerpt separator, else its first block that reads as prose
+    (tables, code, headings, forms and image-only paragraphs are passed over).
+    Markdown link definitions the excerpt uses come along, as in Jekyll.
+
+    A Jekyll site keeps Jekyll's own rule, the first paragraph with text, not
+    shortened, as jekyll-feed shows it. `html_body` is `to_html(body)` when the
+    caller has it already.
+    """
     if post.excerpt is not None:
         return plain_text(to_html(post.excerpt, post.format, jekyll))
     if post.excerpt_separator and post.excerpt_separator in body:
         chunk, _, rest = body.partition(post.excerpt_separator)
         return plain_text(to_html(_with_definitions(chunk, rest), post.format, jekyll))
-    # Jekyll's default: the first paragraph. Skip blocks with no text (images).
-    # Blocks are found one at a time: a 50 MB body is not split whole.
-    start = 0
-    for gap in _BLANK_LINE.finditer(body + "\n\n"):
-        block, start = body[start : gap.start()], gap.end()
-        if block.strip():
-            rest = body[start:]
-            source = _with_definitions(block[:EXCERPT_SOURCE_LIMIT], rest)
-            text = plain_text(to_html(source, post.format, jekyll))
-            if text:
-                return text if jekyll is not None else _shorten(text)
-    return ""
+    if jekyll is not None:
+        # Jekyll's default: the first paragraph. Skip blocks with no text (images).
+        # Blocks are found one at a time: a 50 MB body is not split whole.
+        start = 0
+        for gap in _BLANK_LINE.finditer(body + "\n\n"):
+            block, start = body[start : gap.start()], gap.end()
+            if block.strip():
+                source = _with_definitions(block[:EXCERPT_SOURCE_LIMIT], body[start:])
+                text = plain_text(to_html(source, post.format, jekyll))
+                if text:
+                    return text
+        return ""
+    # Elsewhere: the first block that reads as prose. Without the converted
+    # body (a post published with its summary only), only its beginning is
+    # converted: the summary is in it, and a 50 MB body costs no more.
+    converted = (
+        html_body if html_body is not None
+        else to_html(body[:EXCERPT_SOURCE_LIMIT], post.format)
+    )
+    return _shorten(first_prose(converted))
+
+
+# Leading blocks that do not read as prose in a summary: "Quarter Revenue (€m)
+# Change Q1 2026 41.2…" from a table, "[Unit] Description=…" from code.
+_NOT_PROSE = {"table", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "form", "hr", "script",
+              "style", "figure", "img", "picture", "svg", "iframe", "video", "audio",
+              "select", "textarea", "noscript", "template", "dl"}
+
+
+def first_prose(fragment: str) -> str:
+    """The plain text of the first top-level block of `fragment` that reads as
+    prose: not a table, code block, heading or form, and not a paragraph of
+    images alone (which has no text). Text and inline elements outside any
+    block (an .html post) count as one block of their own."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.depth = 0  # open block elements
+            self.skip = False  # inside a top-level block that is not prose
+            self.text: list[str] = []
+            self.found = ""
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in _BLOCKS:
+                return  # inline: its text belongs to the block around it
+            if self.depth == 0:
+                self.flush()
+                self.skip = tag in _NOT_PROSE
+            if tag not in _VOID:
+                self.depth += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag not in _BLOCKS or tag in _VOID or self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.flush()
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip or self.depth == 0:
+                self.text.append(data)
+
+        def flush(self) -> None:
+            text = " ".join("".join(self.text).split())
+            if text and not self.skip and not self.found:
+                self.found = text
+            self.text, self.skip = [], False
+
+    parser = Blocks()
+    parser.feed(fragment)
+    parser.close()
+    parser.flush()
+    return parser.found
+
+
+_BLOCKS = _NOT_PROSE | {
+    "p", "div", "ul", "ol", "li", "blockquote", "section", "article", "aside", "header",
+    "footer", "main", "nav", "details", "summary", "address", "center", "dd", "dt",
+    "figcaption",
+}
+_VOID = {"hr", "img"}
+
 
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
@@ -273,17 +351,16 @@ def render(
 
         if has_liquid(body):
             body, problems = _liquid(post, body, jekyll)
-    source = to_html(body, post.format, jekyll)
-    if too_deep(source):
+    converted = to_html(body, post.format, jekyll)
+    if too_deep(converted):
         log.warning(
             "%s: HTML elements nest more than %d levels deep: published as plain text",
             printable(post.name), MAX_NESTING,
         )
-        source = tame(source)
-    full = absolutize(source, post.url)
-    return Rendered(
-        post=post, html=full, excerpt=excerpt_of(post, body, jekyll), problems=problems
-    )
+        converted = tame(converted)
+    full = absolutize(converted, post.url)
+    excerpt = excerpt_of(post, body, jekyll, converted)
+    return Rendered(post=post, html=full, excerpt=excerpt, problems=problems)
 
 
 def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:

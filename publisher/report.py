@@ -6,12 +6,16 @@ same result objects, so a run reads the same whichever way it was started.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from .config import Config
 from .errors import ExitCode, PublisherError
 from .pipeline import FeedResult, PublishResult
+from .store.seen import Archived
 
 KIND_NAMES = {"category": "Category", "tag": "Tag"}
 
@@ -142,3 +146,49 @@ def rebuild_line(result: PublishResult) -> str:
         f"rebuilt feeds in {round(result.seconds * 1000)} ms: {site.published} posts, "
         f"{site.scheduled} scheduled, {len(site.errors)} errors; {feeds}"
     )
+
+
+# Up to this many archive imports are named one per line; more are one line.
+ARCHIVE_NAMED = 3
+
+
+def archive_lines(archived: Sequence[Archived], config: Config, now: datetime) -> list[str]:
+    """Why posts are not mailed, by name: each archive import, or one line for many.
+
+    A post set aside silently would look like a digest that lost it.
+    """
+    if not archived:
+        return []
+    fix = "set [digest] backdated_days or run `publisher digest --include {file}`"
+    if len(archived) <= ARCHIVE_NAMED:
+        lines = []
+        for item in archived:
+            path = include_path(config, item.file)
+            why = " by the first run" if item.first_run else ""
+            lines.append(
+                f"{path}: not mailed: dated {_day(item.dated, config)}, first seen "
+                f"{_when(item.seen_at, config, now)}{why}; " + fix.format(file=path)
+            )
+        return lines
+    oldest, newest = archived[0].dated, archived[-1].dated
+    seen_at = max(a.seen_at for a in archived)
+    why = " by the first run" if all(a.first_run for a in archived) else ""
+    return [
+        f"{len(archived)} posts not mailed, an archive import: dated {_day(oldest, config)} "
+        f"to {_day(newest, config)}, first seen {_when(seen_at, config, now)}{why}; "
+        + fix.format(file="FILE") + " for any of them"
+    ]
+
+
+def include_path(config: Config, name: str) -> str:
+    """A post's file as `digest --include` takes it: relative to publisher.toml's folder."""
+    return os.path.relpath(config.posts_dir / name, config.root)
+
+
+def _day(when: datetime, config: Config) -> str:
+    return f"{when.astimezone(config.tz):%Y-%m-%d}"
+
+
+def _when(when: datetime, config: Config, now: datetime) -> str:
+    local, today = when.astimezone(config.tz), now.astimezone(config.tz)
+    return "today" if local.date() == today.date() else f"{local:%Y-%m-%d %H:%M}"

@@ -11,6 +11,8 @@ publish`, so the service and cron never write at the same time:
 - digest: the `[schedule] digest` cron expression in the site timezone; calls
   `pipeline.publish`, which issues (and delivers) a digest only if there are
   new posts.
+- bounces: every `[bounces] poll_minutes` (when set), read the bounce mailbox
+  and act on what it reports (`mail.bounces.collect`).
 
 The job store is in memory: the SQLite state store already records what was
 issued, so the scheduler keeps no state of its own. What the scheduler would
@@ -44,7 +46,13 @@ from .config import Config
 from .errors import PublisherError
 from .lock import FileLock, Holder, service_lock, site_lock
 from .model import Summary
-from .report import as_publisher_error, error_line, rebuild_line, warning_lines
+from .report import (
+    archive_lines,
+    as_publisher_error,
+    error_line,
+    rebuild_line,
+    warning_lines,
+)
 from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
@@ -56,6 +64,7 @@ log = logging.getLogger(__name__)
 
 SCAN_JOB = "scan"
 DIGEST_JOB = "digest"
+BOUNCES_JOB = "bounces"
 # A burst is over once a rescan this soon after finds nothing new; short enough
 # that a saved post is out within poll_seconds + 2 s.
 MAX_QUIET_SECONDS = 1.0
@@ -260,6 +269,15 @@ class Service:
             name=SCAN_JOB,
             next_run_time=now,
         )
+        if config.bounces.poll_minutes > 0:
+            self.scheduler.add_job(
+                self._guarded("bounces", self.bounces_job),
+                IntervalTrigger(minutes=config.bounces.poll_minutes),
+                id=BOUNCES_JOB,
+                name=BOUNCES_JOB,
+                next_run_time=now,
+            )
+            log.info("reading bounces every %d min", config.bounces.poll_minutes)
         if self.digest is None:
             log.info("digest: off ([schedule] digest is empty)")
             return
@@ -368,6 +386,13 @@ class Service:
         self._schedule_due(result.summary)
         self._log_next_digest(self.clock())
 
+    def bounces_job(self) -> None:
+        """Read the bounce mailbox; no site lock: each report is its own transaction."""
+        from .mail.bounces import collect
+
+        for summary in collect(self.config, self.clock()):
+            log.info("%s", summary.line())
+
     def rebuild(self, why: str) -> Summary:
         self.dirty = True
         with self._lock(why):
@@ -397,6 +422,8 @@ class Service:
         log.info("%s", rebuild_line(result))
         for line in warning_lines(result):
             log.warning("%s", line.removeprefix("warning: "))
+        for line in archive_lines(result.archived, self.config, self.clock()):
+            log.warning("%s", line)
 
     def _schedule_due(self, site: Summary) -> None:
         when = site.next_due

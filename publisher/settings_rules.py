@@ -12,7 +12,9 @@ naming the file, the table and the key, as `config.load` does.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -43,7 +45,8 @@ def raise_problems(problems: Sequence[SettingProblem]) -> None:
 
 def mail_problems(config: Config) -> list[SettingProblem]:
     """Every problem with the settings that mailing a digest needs."""
-    problems = sender_problems(config) + _number_problems(config)
+    problems = sender_problems(config) + _number_problems(config) + dkim_problems(config)
+    problems += return_path_problems(config)
     if config.delivery.transport == "smtp":
         problems += login_problems(config)
     return problems
@@ -182,3 +185,66 @@ def login_problems(config: Config) -> list[SettingProblem]:
         f"{smtp.username!r} unencrypted to {smtp.host}",
         hint='use security = "starttls" (port 587) or "ssl" (port 465)',
     )]
+
+
+def return_path_problems(config: Config) -> list[SettingProblem]:
+    """[delivery] return_path: a plain address without a `+` (VERP adds one)."""
+    value = config.delivery.return_path.strip()
+    if not value:
+        return []
+    key = f"{config.file.name}: [delivery] return_path"
+    try:
+        parsed = mail_address(value)
+    except ValueError as exc:
+        return [SettingProblem(f"{key}: {exc}")]
+    if parsed.display_name or "+" in parsed.username or not HEADER_SAFE.fullmatch(
+        parsed.addr_spec
+    ):
+        return [SettingProblem(
+            f"{key}: expected a plain ASCII address without '+' such as "
+            f'"bounces@news.example.org", got {value!r}',
+            hint="each message's envelope sender becomes bounces+<token>@your-domain",
+        )]
+    return []
+
+
+def dkim_problems(config: Config) -> list[SettingProblem]:
+    """[delivery] dkim_key, dkim_selector, dkim_domain: all or none; the key a
+    private PEM file readable by its owner only; the domain aligned with From."""
+    d = config.delivery
+    given = [bool(d.dkim_key), bool(d.dkim_selector.strip()), bool(d.dkim_domain.strip())]
+    if not any(given):
+        return []
+    f = config.file.name
+    fix = "nothing was sent; fix [delivery] in publisher.toml"
+    if not all(given):
+        return [SettingProblem(
+            f"{f}: [delivery] dkim_key, dkim_selector, dkim_domain: set all three to sign "
+            "with DKIM, or none", hint=fix,
+        )]
+    path = config.resolve(d.dkim_key)
+    try:
+        st = os.stat(path)
+        head = path.read_bytes()[:4096]
+    except OSError as exc:
+        return [SettingProblem(
+            f"{f}: [delivery] dkim_key: cannot read {path}: {exc.strerror}", hint=fix
+        )]
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        return [SettingProblem(
+            f"{f}: [delivery] dkim_key: {path} is readable by others (mode {mode:04o})",
+            hint=f"run `chmod 600 {path}`: whoever reads the key can sign mail as you",
+        )]
+    if b"PRIVATE KEY-----" not in head:
+        return [SettingProblem(f"{f}: [delivery] dkim_key: {path} is not a PEM private key",
+                               hint=fix)]
+    sender = d.sender.rpartition("@")[2].strip(" >").lower()
+    domain = d.dkim_domain.strip().lower().rstrip(".")
+    if sender and sender != domain and not sender.endswith("." + domain):
+        return [SettingProblem(
+            f"{f}: [delivery] dkim_domain: {domain!r} does not align with the From domain "
+            f"{sender!r}", hint="DMARC needs the From domain or a parent of it (relaxed "
+            "alignment): sign with d= that domain",
+        )]
+    return []

@@ -174,6 +174,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes]] = []
+        self.senders: dict[str, str] = {}  # recipient -> envelope sender (MAIL FROM)
         self.behaviour = Behaviour()
         self.rcpt_calls: Counter[str] = Counter()
         self.datas = 0
@@ -209,6 +210,7 @@ class Recorder:
                 return "421 closing"
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, bytes(envelope.content)))
+                self.senders[rcpt] = envelope.mail_from
         return "250 2.0.0 Accepted"
 
     def count(self) -> int:

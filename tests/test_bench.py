@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import smtplib
 import subprocess
 import sys
@@ -15,8 +16,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import feedparser
+import pytest
 
-from bench import generate, run
+from bench import generate, hugo, run
 from bench.smtpsink import SmtpSink
 from publisher import config as config_mod
 from publisher.content import load_site
@@ -90,7 +92,8 @@ def test_smtp_sink_counts_messages() -> None:
         assert sink.count == 0
 
 
-def test_targets_are_judged() -> None:
+def test_targets_are_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "TARGETS", run.SHORT_TARGETS)  # issue 5's, for short posts
     fast = run.Result("cold", 10_000, "posts", [run.Run(1.0, 80_000, [])])
     slow = run.Result("cold", 10_000, "posts", [run.Run(2.0, 80_000, [])])
     fat = run.Result("cold", 100_000, "posts", [run.Run(10.0, 700 * 1024, [])])
@@ -103,6 +106,23 @@ def test_targets_are_judged() -> None:
     assert untargeted.status == "no target"
     ratio = run.ratio_row([fast, run.Result("cold", 100_000, "posts", [run.Run(12.0, 1, [])])])
     assert ratio is not None and ratio["value"] == 12.0 and ratio["status"] == "miss"
+
+
+def test_real_targets_judge_cold_against_hugo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "TARGETS", run.REAL_TARGETS)
+    hugo_runs = [run.Run(2.0, 1, []), run.Run(2.2, 1, [])]
+    ahead = run.Result("cold", 10_000, "posts", [run.Run(1.0, 1, [])], hugo_runs=hugo_runs)
+    behind = run.Result("cold", 10_000, "posts", [run.Run(1.5, 1, [])], hugo_runs=hugo_runs)
+    alone = run.Result("cold", 10_000, "posts", [run.Run(1.0, 1, [])])
+    touched = run.Result("touch", 10_000, "posts", [run.Run(0.3, 1, [])])
+    for result in (ahead, behind, alone, touched):
+        result.judge()
+    assert ahead.hugo_share == pytest.approx(1.0 / 2.1)
+    assert (ahead.status, behind.status) == ("pass", "miss")
+    assert alone.status == "no target" and "x Hugo" in alone.target  # no Hugo: not judged
+    assert touched.status == "miss" and touched.target == "<= 0.2 s"
+    text = run.table([ahead, alone], None)
+    assert "0.48" in text and "2.100" in text
 
 
 def test_smoke_run_writes_results(tmp_path: Path) -> None:
@@ -129,6 +149,58 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         if r["scenario"] in ("outbox", "smtp"):
             assert r["runs"][0]["delivered"] == 50
     assert "publish, cold" in done.stdout and "written" in done.stdout
+    assert report["profile"] == "real"
+    by = {r["scenario"]: r for r in report["results"]}
+    if hugo.command():
+        # Hugo ran beside publisher on the same posts: a median and a share each.
+        for scenario in run.HUGO_SCENARIOS:
+            assert by[scenario]["hugo_median"] > 0 and by[scenario]["hugo_share"] > 0
+    else:
+        assert "Hugo column: hugo not installed" in done.stdout
+    assert by["edit"]["hugo_median"] is None
     # The harness ran the real CLI on a real site: the feed is there and parses.
     feed = feedparser.parse((work / "posts-50" / "out" / "feed.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 20
+
+
+def test_real_size_profile_has_the_issue_shape(tmp_path: Path) -> None:
+    """Issue 14: about 5 KB a post, 6-15 paragraphs, links, images, lists, non-ASCII."""
+    paths = generate.write_posts(tmp_path / "content", 200, seed=1, profile="real")
+    texts = [p.read_text(encoding="utf-8") for p in paths]
+    sizes = [len(t.encode()) for t in texts]
+    assert 4500 <= sum(sizes) / len(sizes) <= 5500
+    short = generate.write_posts(tmp_path / "short", 200, seed=1)
+    assert sum(p.stat().st_size for p in short) < sum(sizes) * 0.8
+    for text in texts:
+        body = text.split("\n---\n", 1)[1].strip()
+        assert 7 <= len(body.split("\n\n")) <= 16  # 6-15 paragraphs and the post's own
+    joined = "".join(texts)
+    for needle in ("](https://", "![", "\n- ", "\n1. "):
+        assert needle in joined
+    assert any(ord(c) > 0x3000 for c in joined)
+    with pytest.raises(ValueError, match="unknown post profile"):
+        generate.PostMaker(1, profile="huge")
+
+
+def test_hugo_site_reads_the_same_posts(tmp_path: Path) -> None:
+    """The Hugo side of the benchmark builds one RSS feed of the 20 newest posts."""
+    command = hugo.command()
+    if command is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("hugo is missing: cannot run under CI=true (apt-get install hugo)")
+        pytest.skip("hugo is not installed (Debian package hugo)")
+    content = tmp_path / "content"
+    generate.write_posts(content, 30, seed=1, profile="real")
+    site = hugo.make_site(tmp_path / "hugo", content)
+    subprocess.run([command, *hugo.build_args(site)], check=True, capture_output=True,
+                   timeout=120)
+    feed = feedparser.parse(hugo.feed(site).read_bytes())
+    assert not feed.bozo and len(feed.entries) == 20
+    # Newest first, the same titles publisher's own feed would show.
+    config_file = tmp_path / "publisher.toml"
+    config_file.write_text(run.site_config())
+    ours = load_site(config_mod.load(config_file), datetime(2026, 1, 1, 7, tzinfo=UTC))
+    assert [e.title for e in feed.entries] == [p.title for p in ours.posts[:20]]
+    assert list((site / "public").iterdir()) == [hugo.feed(site)]  # RSS only, no pages
+    hugo.reset(site)
+    assert not (site / "public").exists()

@@ -351,7 +351,7 @@ def test_missing_secret_with_subscribers_sends_nothing(tmp_path: Path) -> None:
     assert {v[0] for v in ledger_rows(config).values()} == {"pending"}
     proc = run_cli(tmp_path, "send")
     assert proc.returncode == 0, proc.stderr
-    assert "2 sent, 0 failed, 0 skipped" in proc.stdout
+    assert "2 written to the outbox, 0 failed, 0 skipped" in proc.stdout
 
 
 def test_test_to_sends_one_copy_and_records_nothing(tmp_path: Path, server: Server) -> None:
@@ -575,3 +575,33 @@ def test_delivery_holds_the_send_lock_only_while_it_runs(tmp_path: Path) -> None
     lock = send_lock(config)
     assert lock is not None and lock.path == config.state_dir / "send.lock"
     lock.release()
+
+
+def test_switching_from_the_outbox_to_smtp_skips_nobody_silently(
+    tmp_path: Path, server: Server
+) -> None:
+    config = make_site(tmp_path)  # the outbox, the default
+    people = addresses(3)
+    add_subscribers(config, people)
+    first = pipeline.publish(config, NOW)
+    assert first.delivery is not None
+    assert first.delivery.line() == (
+        "Delivery (outbox, digest 2026-03-02): 3 written to the outbox, 0 failed, 0 skipped."
+    )
+    write_config(tmp_path, {"transport": "smtp"}, smtp_table(server.port))
+    proc = run_cli(tmp_path, "send", check=True)
+    assert server.recorder.count() == 0
+    assert (
+        "Note: 3 recipient(s) of digest 2026-03-02 got it only in the outbox (no mail was sent "
+        "to them); `publisher send --resend-outbox 2026-03-02` mails them." in proc.stdout
+    )
+    proc = run_cli(tmp_path, "send", "--resend-outbox", "2026-03-02", check=True)
+    assert "Delivery (smtp, digest 2026-03-02): 3 sent" in proc.stdout
+    assert server.recorder.per_recipient() == {p: 1 for p in people}
+    # Once mailed, nothing more to resend, and no note.
+    proc = run_cli(tmp_path, "send", "--resend-outbox", "2026-03-02", check=True)
+    assert proc.stdout == "Delivery: nothing pending.\n"
+    assert server.recorder.count() == 3
+    write_config(tmp_path, {"transport": "outbox"})
+    proc = run_cli(tmp_path, "send", "--resend-outbox", "2026-03-02")
+    assert proc.returncode == 1 and 'transport is still "outbox"' in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 from email.errors import InvalidHeaderDefect
 from email.headerregistry import Address
@@ -77,8 +78,14 @@ def test_every_header_of_a_real_message(tmp_path: Path) -> None:
     assert msg["Subject"] == record.subject
     assert msg["Subject"].startswith("Example News digest: Post number")
     assert parsedate_to_datetime(msg["Date"]) == NOW
+    state = open_state(config.state_file)
+    try:
+        salt = state.install_salt()
+    finally:
+        state.close()
     assert msg["Message-ID"] == message_id(
-        record.slug, record.id, "Reader.One@example.com", "news.example.org"
+        record.slug, record.id, "reader.one@example.com", "news.example.org",
+        "Example News <digest.news.example.org>", salt,
     )
     assert msg["MIME-Version"] == "1.0"
     assert msg["List-Id"] == "Example News <digest.news.example.org>"
@@ -87,7 +94,7 @@ def test_every_header_of_a_real_message(tmp_path: Path) -> None:
     https, mailto = [t.strip().strip("<>") for t in msg["List-Unsubscribe"].split(",")]
     assert https.startswith("https://news.example.org/unsubscribe?token=")
     token = parse_qs(urlsplit(https).query)["token"][0]
-    assert tokens.verify(SECRET.encode(), token) == "Reader.One@example.com"
+    assert tokens.verify(SECRET.encode(), token) == "reader.one@example.com"
     assert mailto.startswith("mailto:unsubscribe@news.example.org?subject=")
     assert unquote(mailto.partition("subject=")[2]) == f"unsubscribe {token}"
     # No header is an RFC 2047 encoded-word where a receiver needs plain text.
@@ -116,20 +123,26 @@ def test_message_ids_are_stable_and_distinct(tmp_path: Path) -> None:
     state = open_state(config.state_file)
     try:
         record = state.last_digest()
+        salt = state.install_salt()
     finally:
         state.close()
-    assert record is not None
-    again = for_subscriber(
-        sender_from_config(config), record, Recipient(people[0], "", people[0]),
-        SECRET.encode(), NOW + timedelta(hours=5),
-    )
-    assert parse(again)["Message-ID"] == ids[0]
+    assert record is not None and len(salt) == 32
+    sender = replace(sender_from_config(config), salt=salt)
+
+    def msg_id(sender: Sender, record: DigestRecord) -> str:
+        raw = for_subscriber(sender, record, Recipient(people[0], "", people[0]),
+                             SECRET.encode(), NOW + timedelta(hours=5))
+        return str(parse(raw)["Message-ID"])
+
+    # A retry of the same message: the same Message-ID.
+    assert msg_id(sender, record) == ids[0]
+    # Another digest, another list from the same domain on the same day, or a
+    # state store made again (a new salt, digest ids starting over): another id.
     other = DigestRecord(**{**record.__dict__, "id": record.id + 1, "slug": "2026-03-09"})
-    moved = for_subscriber(
-        sender_from_config(config), other, Recipient(people[0], "", people[0]),
-        SECRET.encode(), NOW,
-    )
-    assert parse(moved)["Message-ID"] not in ids
+    assert msg_id(sender, other) not in ids
+    second_list = replace(sender, list_id="Other list <digest.other.example.org>")
+    assert msg_id(second_list, record) not in ids
+    assert msg_id(replace(sender, salt="0" * 32), record) not in ids
 
 
 def test_newline_in_a_title_cannot_reach_a_header(tmp_path: Path) -> None:
@@ -375,7 +388,9 @@ def reference(
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["Precedence"] = "bulk"
-    msg["Message-ID"] = message_id(record.slug, record.id, recipient.key, sender.domain)
+    msg["Message-ID"] = message_id(
+        record.slug, record.id, recipient.key, sender.domain, sender.list_id, sender.salt
+    )
     msg["List-Unsubscribe"] = targets
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")

@@ -50,14 +50,18 @@ def test_invalid_addresses_are_refused(bad: str) -> None:
         subs.normalise(bad)
 
 
-def test_dedupe_is_case_insensitive_on_the_domain_only(conn: sqlite3.Connection) -> None:
+def test_dedupe_is_case_insensitive_keeping_the_address_as_written(
+    conn: sqlite3.Connection,
+) -> None:
     first, added = subs.add(conn, "Ann@Example.com", "Ann", NOW)
     assert added
     same, added_again = subs.add(conn, "Ann@EXAMPLE.COM", "Other", NOW)
     assert not added_again and same.id == first.id and same.name == "Ann"
     other, added_other = subs.add(conn, "ann@example.com", "", NOW)
-    assert added_other and other.id != first.id
-    assert [s.email for s in subs.listing(conn)] == ["Ann@example.com", "ann@example.com"]
+    assert not added_other and other.id == first.id
+    # Sent to as first written; found by any spelling.
+    assert [s.email for s in subs.listing(conn)] == ["Ann@example.com"]
+    assert subs.by_key(conn, "ANN@example.COM") == first
 
 
 def test_unsubscribed_is_not_quietly_readded(conn: sqlite3.Connection) -> None:
@@ -87,7 +91,7 @@ def test_import_names_bad_lines_and_imports_the_rest(
         "\n"
         "bob@Example.org,\"Bob, Jr.\",\n"
         "carol@example.net,Carol,unsubscribed\n"
-        "dave@example.net,Dave,paused\n"
+        "dave@example.net,Dave,sleeping\n"
         "ann@EXAMPLE.COM,Dup,active\n",
         encoding="utf-8",
     )
@@ -95,7 +99,7 @@ def test_import_names_bad_lines_and_imports_the_rest(
     assert (result.added, result.unchanged) == (3, 1)
     assert len(result.problems) == 2
     assert result.problems[0].startswith("list.csv:3: 'not-an-address'")
-    assert result.problems[1].startswith("list.csv:7: unknown status 'paused'")
+    assert result.problems[1].startswith("list.csv:7: unknown status 'sleeping'")
     listed = {s.email: (s.name, s.status) for s in subs.listing(conn)}
     assert listed == {
         "ann@example.com": ("Ann", "active"),
@@ -191,3 +195,148 @@ def test_every_delivery_command_has_help() -> None:
         assert result.exit_code == 0
         assert len(result.output.split("\n\n")[1].strip()) > 10, args
     assert "--test-to ADDRESS" in runner.invoke(cli, ["digest", "--help"]).output
+
+
+# --- exports people bring, typos, merging duplicates ---------------------------
+
+
+MAILCHIMP = (
+    '"Email Address","First Name","Last Name",Address,"Phone Number",MEMBER_RATING,'
+    "OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,"
+    "CC,REGION,LAST_CHANGED,LEID,EUID,NOTES,TAGS,UNSUB_TIME,UNSUB_CAMPAIGN_TITLE\n"
+    'ann@example.com,Ann,Lee,,,2,"2024-01-02 10:00:00",,,,,,,,,,,,1,a1,,,,\n'
+    'bob@example.com,Bob,,,,2,,,,,,,,,,,,,2,b2,,,"2025-05-01 08:00:00","May news"\n'
+)
+SUBSTACK = (
+    "email,active_subscription,expiry,plan,email_disabled,created_at,first_payment_at\n"
+    "cy@example.com,false,,,false,2024-03-03T00:00:00.000Z,\n"
+    "dee@example.com,true,2026-01-01,yearly,true,2024-03-04T00:00:00.000Z,2024-03-04\n"
+)
+BUTTONDOWN = (
+    "id,email,notes,metadata,tags,creation_date,subscriber_type,secondary_id\n"
+    "1,eve@example.com,,{},[],2024-01-01,regular,1\n"
+    "2,fay@example.com,,{},[],2024-01-01,unsubscribed,2\n"
+    "3,gus@example.com,,{},[],2024-01-01,undeliverable,3\n"
+    "4,hal@example.com,,{},[],2024-01-01,unactivated,4\n"
+)
+LISTMONK = (
+    "uuid,email,name,attributes,status,created_at,updated_at\n"
+    '5a1b,ida@example.com,Ida Bell,"{""city"": ""Oslo""}",enabled,2024-01-01,2024-01-01\n'
+    "5a1c,jo@example.com,Jo,{},blocklisted,2024-01-01,2024-01-01\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "ignored"),
+    [
+        (MAILCHIMP, {"ann@example.com": ("Ann Lee", "Ann", "active"),
+                     "bob@example.com": ("Bob", "Bob", "unsubscribed")}, 20),
+        (SUBSTACK, {"cy@example.com": ("", "", "active"),
+                    "dee@example.com": ("", "", "unsubscribed")}, 5),
+        (BUTTONDOWN, {"eve@example.com": ("", "", "active"),
+                      "fay@example.com": ("", "", "unsubscribed"),
+                      "gus@example.com": ("", "", "bounced"),
+                      "hal@example.com": ("", "", "pending")}, 6),
+        (LISTMONK, {"ida@example.com": ("Ida Bell", "", "active"),
+                    "jo@example.com": ("Jo", "", "unsubscribed")}, 4),
+    ],
+    ids=["mailchimp", "substack", "buttondown", "listmonk"],
+)
+def test_exports_of_other_tools_import_by_header_name(
+    conn: sqlite3.Connection, tmp_path: Path, text: str,
+    expected: dict[str, tuple[str, str, str]], ignored: int,
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(text, encoding="utf-8")
+    result = subs.import_csv(conn, path, NOW)
+    assert result.problems == ()
+    assert result.added == len(expected)
+    (warning,) = result.warnings  # one line for every unused column
+    assert warning.startswith(f"export.csv: {ignored} column(s) not imported: ")
+    rows = conn.execute("SELECT email, name, first_name, status FROM subscribers")
+    assert {r[0]: (r[1], r[2], r[3]) for r in rows} == expected
+
+
+def test_a_typo_in_a_well_known_domain_is_a_warning_with_the_fix(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email,name\nann@gmail.con,Ann\nbob@hotmial.com,Bob\ncy@ymail.com,Cy\n",
+                    encoding="utf-8")
+    result = subs.import_csv(conn, path, NOW)
+    assert result.added == 3  # a warning, not a refusal
+    assert result.warnings == (
+        "list.csv:2: ann@gmail.con: the domain looks like a typo of gmail.com "
+        "(did you mean ann@gmail.com?)",
+        "list.csv:3: bob@hotmial.com: the domain looks like a typo of hotmail.com "
+        "(did you mean bob@hotmail.com?)",
+    )
+
+
+def test_the_migration_merges_duplicates_by_case_safely(tmp_path: Path) -> None:
+    """A store from before local parts were compared case-insensitively."""
+    from publisher.store.state import MIGRATIONS, migrate
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS:
+        if name >= "0007":
+            break
+        for statement in sql.split(";"):
+            if statement.strip():
+                old.execute(statement)
+        old.execute("INSERT INTO migrations VALUES (?, 'then')", (name,))
+    old.executescript(
+        """
+        INSERT INTO subscribers (id, email, email_key, name, status, failures, created_at,
+            updated_at) VALUES
+            (1, 'Ann@example.com', 'Ann@example.com', '', 'active', 0, 't', 't'),
+            (2, 'ann@example.com', 'ann@example.com', 'Ann', 'unsubscribed', 1, 't', 't'),
+            (3, 'bob@example.com', 'bob@example.com', 'Bob', 'active', 0, 't', 't'),
+            (4, 'BOB@example.com', 'BOB@example.com', '', 'active', 2, 't', 't');
+        INSERT INTO digests (id, slug, issued_at, cutoff, subject, html, text)
+            VALUES (1, 'd1', 't', 't', 's', 'h', 't'), (2, 'd2', 't', 't', 's', 'h', 't');
+        INSERT INTO sends (digest_id, subscriber_id, status, sent_at) VALUES
+            (1, 1, 'pending', NULL), (1, 2, 'sent', 'then'),
+            (1, 3, 'sent', 'then'), (1, 4, 'sent', 'then'), (2, 4, 'pending', NULL);
+        """
+    )
+    migrate(old)
+    rows = old.execute(
+        "SELECT id, email, email_key, name, status, failures FROM subscribers ORDER BY id"
+    ).fetchall()
+    # The oldest row stays, with its address as written; the safest status wins.
+    assert rows == [
+        (1, "Ann@example.com", "ann@example.com", "Ann", "unsubscribed", 1),
+        (3, "bob@example.com", "bob@example.com", "Bob", "active", 2),
+    ]
+    sends = old.execute(
+        "SELECT digest_id, subscriber_id, status FROM sends ORDER BY digest_id, subscriber_id"
+    ).fetchall()
+    # A digest one copy went out for stays sent: nobody gets it twice.
+    assert sends == [(1, 1, "sent"), (1, 3, "sent"), (2, 3, "pending")]
+    assert old.execute("PRAGMA foreign_key_check").fetchall() == []
+    old.close()
+
+
+def test_state_and_outbox_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+
+    from publisher import pipeline
+
+    from .delivery_support import SECRET, add_subscribers
+
+    monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+    config = make_site(tmp_path)
+    add_subscribers(config, ["ann@example.com"])
+    pipeline.publish(config, NOW)
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(config.state_file) == 0o600
+    assert mode(config.state_dir) == 0o700
+    outbox = config.resolve(".publisher/outbox")
+    assert mode(outbox) == 0o700
+    assert {mode(f) for f in outbox.iterdir()} == {0o600}

@@ -51,7 +51,10 @@ def test_migration_keeps_ids_and_sends_and_allows_pending(tmp_path: Path) -> Non
         conn = state.conn
         rows = conn.execute("SELECT id, email, status, failures FROM subscribers").fetchall()
         assert rows == [(5, "ann@example.com", "active", 0), (9, "bob@example.com", "bounced", 3)]
-        assert conn.execute("SELECT * FROM sends ORDER BY subscriber_id").fetchall() == [
+        assert conn.execute(
+            "SELECT digest_id, subscriber_id, status, attempts, last_error, sent_at "
+            "FROM sends ORDER BY subscriber_id"
+        ).fetchall() == [
             (1, 5, "sent", 0, "", None), (1, 9, "pending", 0, "", None)
         ]
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1

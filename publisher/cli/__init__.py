@@ -3,7 +3,7 @@
 Each command group lives in its own module and is registered here, by name:
 `publish` (publish, build, digest, check), `feeds` (the feed list and
 autodiscovery tags), `subscribers` (the list and unsubscribe), `send` (delivery),
-`service` (run), `web` (serve). They share `common`.
+`service` (run), `web` (serve), `bounces` (reading bounce reports). They share `common`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import feeds, publish, send, service, subscribers, web
+from . import bounces, feeds, publish, send, service, subscribers, web
 from .common import EXIT_CODES_HELP, Context
 
 
@@ -71,6 +71,7 @@ for command in (
     publish.check,
     feeds.feeds,
     send.send,
+    bounces.bounces,
     subscribers.subscribers,
     subscribers.unsubscribe,
     service.run,

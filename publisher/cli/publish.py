@@ -10,14 +10,23 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ConfigError, ExitCode, PublisherError
+from ..errors import ConfigError, ContentError, ExitCode, PublisherError
 from ..model import Post, Problem, Site
+from ..report import archive_lines, skipped_note, summary_lines, warning_lines
+from .common import (
+    NOW_OPTION,
+    Context,
+    parse_now,
+    progress,
+    run_action,
+    show_error,
+    site_lock,
+    state_store,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..migration import Comparison
-from ..report import skipped_note, summary_lines, warning_lines
-from .common import NOW_OPTION, Context, parse_now, progress, run_action, show_error, site_lock
 
 DRAFTS_OPTION = click.option(
     "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
@@ -59,10 +68,11 @@ def _publish_and_report(
     from ..pipeline import publish as run_publish
 
     def action() -> int:
+        now = parse_now(now_text)
         with site_lock(ctx, purpose):
             result = run_publish(
                 ctx.config,
-                parse_now(now_text),
+                now,
                 include_future=future,
                 with_digest=with_digest,
                 progress=progress(ctx, "Sending") if with_digest else None,
@@ -71,6 +81,9 @@ def _publish_and_report(
             ctx.say(str(problem), err=True)
         for line in summary_lines(result, ctx.config):
             ctx.say(line)
+        # On stderr, so even `--quiet` under cron says which posts are not mailed.
+        for line in archive_lines(result.archived, ctx.config, now):
+            ctx.say(f"note: {line}", err=True)
         for line in warning_lines(result):
             ctx.say(line, err=True)
         if result.delivery_error is not None:
@@ -104,6 +117,15 @@ def _publish_and_report(
     metavar="ADDRESS",
     help="Send one copy of the next digest to ADDRESS; nothing is recorded.",
 )
+@click.option(
+    "--include",
+    "include",
+    metavar="FILE",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Put this post into the next digest, even if it was set aside as an archive "
+    "import (repeatable).",
+)
 @NOW_OPTION
 @click.pass_obj
 def digest(
@@ -112,28 +134,40 @@ def digest(
     fmt: str,
     output: Path | None,
     test_to: str | None,
+    include: tuple[Path, ...],
     now_text: str | None,
 ) -> None:
     """Work with the next digest.
 
     With --preview, render the digest that the next `publish` would issue and
-    print it (or write it with --output); nothing is recorded or sent.
+    print it (or write it with --output); nothing is recorded or sent; posts
+    it leaves out as archive imports are named on stderr.
     With --test-to, mail one copy through the configured transport.
+    With --include FILE, put that post into the next digest.
     """
     from ..newsletter import public_copy
+    from ..pipeline import next_selection
     from ..pipeline import preview as run_preview
 
+    if not (preview or test_to or include):
+        raise click.UsageError("say what to do: --preview, --test-to ADDRESS or --include FILE")
+    if include and (preview or test_to):
+        raise click.UsageError("--include records a choice: run it on its own, then preview")
+    if include:
+        run_action(ctx, lambda: _include(ctx, include, parse_now(now_text)))
     if test_to:
         from .send import send_test
 
         run_action(ctx, lambda: send_test(ctx, test_to, parse_now(now_text)))
-    if not preview:
-        raise click.UsageError("say what to do: --preview or --test-to ADDRESS")
 
     def action() -> int:
-        site, letter = run_preview(ctx.config, parse_now(now_text))
+        now = parse_now(now_text)
+        site, letter = run_preview(ctx.config, now)
         for problem in site.problems:
             ctx.say(str(problem), err=True)
+        _, selection = next_selection(ctx.config, now)
+        for line in archive_lines(selection.archived, ctx.config, now):
+            ctx.say(f"note: {line}", err=True)
         if letter is None:
             click.echo("No new posts: the next digest would be empty.", err=True)
             return ExitCode.OK
@@ -150,6 +184,52 @@ def digest(
         return ExitCode.OK
 
     run_action(ctx, action)
+
+
+def _include(ctx: Context, files: tuple[Path, ...], now: datetime) -> int:
+    """`digest --include FILE`: mark each post pending for the next digest."""
+    from ..cache import RunGuard
+    from ..pipeline import load
+    from ..store import seen
+
+    config = ctx.config
+    site = load(config, now, include_future=True)
+    by_path = {Path(p.path).resolve(): p for p in site.posts}
+    posts = []
+    for file in files:
+        post = None
+        for candidate in (file, config.posts_dir / file, config.root / file):
+            post = by_path.get(candidate.resolve())
+            if post is not None:
+                break
+        if post is None:
+            raise ContentError(
+                f"{file}: not a published post under {config.posts_dir}",
+                hint="give the post's file, as `publish` and `check` name it; a draft or a "
+                "post with `published: false` cannot be mailed",
+            )
+        posts.append(post)
+    with state_store(ctx) as state:
+        for post in posts:
+            done = state.conn.execute(
+                "SELECT d.slug FROM digest_posts p JOIN digests d ON d.id = p.digest_id "
+                "WHERE p.post_key = ? ORDER BY d.id LIMIT 1",
+                (post.key,),
+            ).fetchone()
+            if done is not None:
+                raise ContentError(
+                    f"{post.name}: already mailed in digest {done[0]}",
+                    hint="a post goes into one digest only; nothing was changed",
+                )
+        with state.transaction() as conn:
+            changed = [seen.include(conn, post, now) for post in posts]
+    # The unchanged-run shortcut would otherwise replay "no new posts".
+    RunGuard.forget(config)
+    for post, did in zip(posts, changed, strict=True):
+        when = "" if post.date <= now else f" (once it is due, {post.date:%Y-%m-%d %H:%M} UTC)"
+        state_word = "will go" if did else "was already going"
+        ctx.say(f"{post.name} {state_word} into the next digest{when}.")
+    return ExitCode.OK
 
 
 @click.command()
@@ -175,12 +255,13 @@ def check(
     here, and lists the posts not published and why. For a site moving from
     Jekyll, --compare-with its jekyll-feed feed is the migration report.
     """
-    from ..pipeline import load, renderer_for
+    from ..pipeline import load, next_selection, renderer_for
 
     ctx.drafts = drafts
 
     def action() -> int:
         config = ctx.config
+        now = parse_now(now_text)
         from ..settings_rules import mail_problems, raise_problems, schedule_problems
 
         # Every problem at once, each naming its key; mail only once it is set up.
@@ -188,7 +269,6 @@ def check(
         if config.delivery.sender or config.delivery.unsubscribe_url:
             settings += mail_problems(config)
         raise_problems(settings)
-        now = parse_now(now_text)
         site = load(config, now, include_future=True)
         problems = list(site.problems)
         renderer = renderer_for(config, site, now)
@@ -212,8 +292,20 @@ def check(
         if comparison is not None:
             for line in comparison.lines(compare_with.name if compare_with else ""):
                 click.echo(line, err=bool(comparison.differences))
+        # Posts the next digest leaves out: a warning for the ones the next run
+        # will set aside (still time to fix a date), a note for those already set.
+        _, selection = next_selection(config, now, site)
+        # (The very first run setting old posts aside is expected: a note.)
+        late = [a for a in selection.archived if not a.recorded and not a.first_run]
+        coming = archive_lines(late, config, now)
+        for line in coming:
+            click.echo(f"warning: {line}", err=True)
+        rest = [a for a in selection.archived if a not in late]
+        for line in archive_lines(rest, config, now):
+            click.echo(f"note: {line}", err=True)
         errors = sum(1 for p in problems if p.severity == "error")
-        warnings = len(problems) - errors + (comparison.differences if comparison else 0)
+        warnings = len(problems) - errors + len(coming)
+        warnings += comparison.differences if comparison else 0
         ctx.say(
             f"Checked {config.file.name} and {site.files_read} files: {len(site.posts)} posts, "
             f"{errors} errors, {warnings} warnings."

@@ -11,9 +11,16 @@ from .common import NOW_OPTION, Context, parse_now, progress, run_action, state_
 
 
 @click.command()
+@click.option(
+    "--resend-outbox",
+    metavar="DIGEST",
+    default="",
+    help="Mail the recipients of DIGEST (its date slug) whose copy only the outbox took, "
+    "after switching to the smtp transport.",
+)
 @NOW_OPTION
 @click.pass_obj
-def send(ctx: Context, now_text: str | None) -> None:
+def send(ctx: Context, resend_outbox: str, now_text: str | None) -> None:
     """Deliver every issued digest that still has pending recipients.
 
     Each message is recorded as sent as soon as it is accepted, so running
@@ -22,7 +29,10 @@ def send(ctx: Context, now_text: str | None) -> None:
     from ..mail.delivery import send as run_send
 
     def action() -> int:
-        summary = run_send(ctx.config, parse_now(now_text), progress(ctx, "Sending"))
+        summary = run_send(
+            ctx.config, parse_now(now_text), progress(ctx, "Sending"),
+            resend_outbox=resend_outbox,
+        )
         ctx.say(summary.line())
         return ExitCode.OK
 

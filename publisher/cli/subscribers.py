@@ -18,7 +18,10 @@ def subscribers() -> None:
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", default="", help="The subscriber's name, used in the greeting.")
+@click.option("--name", default="", help="The subscriber's name, for the To line.")
+@click.option(
+    "--first-name", default="", help="Used in the greeting (default: the whole name)."
+)
 @click.option(
     "--resubscribe",
     is_flag=True,
@@ -27,16 +30,22 @@ def subscribers() -> None:
 @NOW_OPTION
 @click.pass_obj
 def add_command(
-    ctx: Context, email: str, name: str, resubscribe: bool, now_text: str | None
+    ctx: Context, email: str, name: str, first_name: str, resubscribe: bool,
+    now_text: str | None,
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
     from ..store import subscribers as subs
+    from ..store.domains import typo_warning
 
     def action() -> int:
         with state_store(ctx) as state, state.transaction() as conn:
             subscriber, changed = subs.add(
-                conn, email, name, parse_now(now_text), resubscribe=resubscribe
+                conn, email, name, parse_now(now_text), resubscribe=resubscribe,
+                first_name=first_name,
             )
+        typo = typo_warning(subscriber.email)
+        if typo:
+            click.echo(f"warning: {typo}", err=True)
         if changed:
             ctx.say(f"Subscribed: {subscriber.email}.")
         elif subscriber.status == "active":
@@ -104,16 +113,21 @@ def list_command(ctx: Context, status: str | None) -> None:
 @NOW_OPTION
 @click.pass_obj
 def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
-    """Import a CSV file with columns email,name,status (header row optional).
+    """Import a CSV file: ours (email,name,status), or the subscriber export of
+    Mailchimp, Substack, Buttondown or listmonk as it comes.
 
-    Bad lines are reported by line number and the rest still import.
-    Addresses already on the list are left as they are.
+    Columns are found by their header names (without a header: email,name);
+    the statuses those tools use are mapped to ours, and unused columns are
+    named once. Bad lines are reported by line number and the rest still
+    import. Addresses already on the list are left as they are.
     """
     from ..store import subscribers as subs
 
     def action() -> int:
         with state_store(ctx) as state, state.transaction() as conn:
             result = subs.import_csv(conn, file, parse_now(now_text))
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         for problem in result.problems:
             click.echo(f"error: {problem}", err=True)
         ctx.say(

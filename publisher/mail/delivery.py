@@ -15,20 +15,20 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import make_msgid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import Config
 from ..errors import DeliveryError, LockBusy
 from ..lock import send_lock
-from ..settings_rules import mail_problems, raise_problems
+from ..settings_rules import mail_address, mail_problems, raise_problems
 from ..store import ledger
 from ..store.ledger import Pending
 from ..store.state import DigestRecord, State, open_state
 from ..store.subscribers import email_key, normalise
-from . import messages, tokens
+from . import messages, tokens, verp
 from .transports import (
     NoReplyAfterData,
     OutboxTransport,
@@ -38,6 +38,9 @@ from .transports import (
     Transport,
     password_from_env,
 )
+
+if TYPE_CHECKING:
+    from .dkim import Signer
 
 Progress = Callable[[int, int], None]  # (done, total)
 Sleep = Callable[[float], None]
@@ -56,15 +59,27 @@ class DeliverySummary:
     busy: bool = False  # another process was delivering; nothing done
     unanswered: int = 0  # no reply after their data once: perhaps delivered twice
     unconfirmed: int = 0  # no reply after their data twice: counted as sent, never re-sent
+    # With SMTP: the latest digest's recipients whose copy only the outbox
+    # took (the transport was switched since), as (slug, count).
+    outbox_only: tuple[str, int] | None = None
 
     def line(self) -> str:
         if self.busy:
             return "Delivery: another publisher process is delivering; left to it."
+        note = ""
+        if self.outbox_only is not None:
+            slug, count = self.outbox_only
+            note = (
+                f" Note: {count} recipient(s) of digest {slug} got it only in the outbox "
+                f"(no mail was sent to them); `publisher send --resend-outbox {slug}` mails them."
+            )
         if not self.digests:
-            return "Delivery: nothing pending."
+            return "Delivery: nothing pending." + note
+        # The outbox delivers nothing: it writes files for something else to send.
+        done = "written to the outbox" if self.transport == "outbox" else "sent"
         text = (
             f"Delivery ({self.transport}, digest {', '.join(self.digests)}): "
-            f"{self.sent} sent, {self.failed} failed, {self.skipped} skipped"
+            f"{self.sent} {done}, {self.failed} failed, {self.skipped} skipped"
         )
         if self.deferred:
             text += f", {self.deferred} deferred (run `publisher send` later)"
@@ -80,7 +95,7 @@ class DeliverySummary:
                 f"; {self.unconfirmed} of them got no reply the second time either: counted "
                 "as sent and not sent again (it may not have arrived; the server's log says)"
             )
-        return text + "."
+        return text + "." + note
 
 
 @dataclass(frozen=True)
@@ -223,11 +238,12 @@ def deliver_pending(
         return DeliverySummary(kind, busy=True)
     with lock:
         digest_ids = ledger.pending_digests(state.conn)
+        outbox_only = _outbox_only(config, state)
         if not digest_ids:
-            return DeliverySummary(kind)
+            return DeliverySummary(kind, outbox_only=outbox_only)
         # Everything a message needs is checked before the first one goes out.
         raise_problems(mail_problems(config))
-        sender = messages.sender_from_config(config)
+        sender = replace(messages.sender_from_config(config), salt=state.install_salt())
         secret = tokens.secret_from_env(environ)
         records = [state.digest(i) for i in digest_ids]
         limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
@@ -238,30 +254,78 @@ def deliver_pending(
             _Worker(config, make_transport(config, environ), limiter, sleep)
             for _ in range(connections)
         ]
-        composer = _Composer(sender, secret, now)
+        composer = _Composer(sender, secret, now, _signer(config), return_path(config))
         run = SendRun(config, state.conn, now, composer, workers, progress)
-        return run.deliver([r for r in records if r])
+        return replace(run.deliver([r for r in records if r]), outbox_only=outbox_only)
+
+
+def _signer(config: Config) -> Signer | None:
+    """The DKIM signer when [delivery] dkim_* are set (dkimpy is loaded only then)."""
+    if not config.delivery.dkim_key:
+        return None
+    from .dkim import signer_from_config
+
+    return signer_from_config(config)
+
+
+def return_path(config: Config) -> str:
+    """[delivery] return_path as a bare address, or "" to use the From address."""
+    value = config.delivery.return_path.strip()
+    return mail_address(value).addr_spec if value else ""
+
+
+def _outbox_only(config: Config, state: State) -> tuple[str, int] | None:
+    """With SMTP: how many of the latest digest's recipients only the outbox took."""
+    if config.delivery.transport == "outbox":
+        return None
+    record_id = state.last_digest_id()
+    if record_id is None:
+        return None
+    count = len(ledger.outbox_sent(state.conn, record_id))
+    if not count:
+        return None
+    slug = state.conn.execute("SELECT slug FROM digests WHERE id = ?", (record_id,)).fetchone()
+    return slug[0], count
 
 
 class _Composer:
-    """Each subscriber's message; a digest's shared part is built once, on first use."""
+    """Each subscriber's message and envelope sender; a digest's shared part is
+    built once, on first use. With DKIM, the final bytes are signed."""
 
-    def __init__(self, sender: messages.Sender, secret: bytes, now: datetime) -> None:
+    def __init__(
+        self,
+        sender: messages.Sender,
+        secret: bytes,
+        now: datetime,
+        signer: Signer | None = None,
+        return_path: str = "",
+    ) -> None:
         self.sender = sender
         self.secret = secret
         self.now = now
+        self.signer = signer
+        self.return_path = return_path
         self.templates: dict[int, messages.Template] = {}
 
     def message(self, record: DigestRecord, item: Pending) -> bytes:
-        recipient = messages.Recipient(item.email, item.name, email_key(item.email))
+        recipient = messages.Recipient(
+            item.email, item.name, email_key(item.email), item.first_name
+        )
         template = self.templates.get(record.id)
         if template is None:
             template = self.templates[record.id] = messages.for_digest(
                 self.sender, record, self.now
             )
-        return messages.for_subscriber(
+        msg = messages.for_subscriber(
             self.sender, record, recipient, self.secret, self.now, template
         )
+        return self.signer.sign(msg) if self.signer is not None else msg
+
+    def envelope(self, record: DigestRecord, item: Pending) -> str:
+        """The envelope sender: VERP with [delivery] return_path, else From."""
+        if self.return_path:
+            return verp.envelope(self.return_path, item.subscriber_id, record.id, self.secret)
+        return self.sender.address.addr_spec
 
 
 class SendRun:
@@ -350,8 +414,10 @@ class SendRun:
     def submit(self, record: DigestRecord, item: Pending) -> None:
         """Build one subscriber's message and hand it to a worker."""
         msg = self.composer.message(record, item)
+        envelope_from = self.composer.envelope(record, item)
         label = f"{record.slug}-{item.subscriber_id:07d}"
-        self.inflight[self.pool.submit(self._send, msg, item.email, label)] = item
+        future = self.pool.submit(self._send, msg, envelope_from, item.email, label)
+        self.inflight[future] = item
 
     def settle(self, block_until_empty: bool) -> None:
         """Record finished sends: until a connection is free, or until none is in flight."""
@@ -372,7 +438,10 @@ class SendRun:
     def record(self, item: Pending, outcome: _Outcome) -> None:
         """Commit one outcome to the ledger."""
         if outcome.kind == "sent":
-            ledger.mark_sent(self.conn, item, self.now, outcome.error)
+            ledger.mark_sent(
+                self.conn, item, self.now, via=self.config.delivery.transport,
+                note=outcome.error,
+            )
         elif outcome.kind == "failed":
             max_failures = self.config.delivery.max_failures
             if ledger.mark_failed(self.conn, item, outcome.error, max_failures, self.now):
@@ -424,13 +493,12 @@ class SendRun:
             unconfirmed=self.counts["unconfirmed"],
         )
 
-    def _send(self, msg: bytes, to: str, label: str) -> _Outcome:
+    def _send(self, msg: bytes, envelope_from: str, to: str, label: str) -> _Outcome:
         # In a pool thread: each thread sends on its own worker's transport.
         worker = getattr(self._local, "worker", None)
         if worker is None:
             with self._idle_lock:
                 worker = self._local.worker = self._idle.pop()
-        envelope_from = self.composer.sender.address.addr_spec
         outcome: _Outcome = worker.deliver(msg, envelope_from, to, label)
         return outcome
 
@@ -445,10 +513,15 @@ def send(
     now: datetime,
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
+    resend_outbox: str = "",
 ) -> DeliverySummary:
-    """`publisher send`: deliver what is pending, nothing else."""
+    """`publisher send`: deliver what is pending, nothing else. With
+    `resend_outbox` (a digest's slug), first make the recipients whose copy
+    only the outbox took pending again, to mail them with the SMTP transport."""
     state = open_state(config.state_file)
     try:
+        if resend_outbox:
+            requeue_outbox(config, state, resend_outbox)
         summary = deliver_pending(config, state, now, progress, environ)
     finally:
         state.close()
@@ -458,6 +531,20 @@ def send(
             hint="it sends every pending recipient; run `publisher send` again later if needed",
         )
     return summary
+
+
+def requeue_outbox(config: Config, state: State, slug: str) -> int:
+    """Make digest `slug`'s outbox-only recipients pending again; how many."""
+    if config.delivery.transport == "outbox":
+        raise DeliveryError(
+            f"[delivery] transport is still \"outbox\": resending digest {slug} would only "
+            "write the same files again",
+            hint='set transport = "smtp" in publisher.toml first',
+        )
+    row = state.conn.execute("SELECT id FROM digests WHERE slug = ?", (slug,)).fetchone()
+    if row is None:
+        raise DeliveryError(f"no digest {slug!r}", hint="see `publisher send` or out/digest/")
+    return ledger.requeue(state.conn, row[0], ledger.outbox_sent(state.conn, row[0]))
 
 
 class _Inline:
@@ -489,16 +576,19 @@ def send_test(
     address = normalise(to)
     sender = messages.sender_from_config(config)
     secret = tokens.secret_from_env(environ)
+    signer = _signer(config)
     template = messages.prepare(sender, subject="[test] " + subject, html=html, text=text, now=now)
     msg = template.render(
         messages.Recipient(address, "", email_key(address)),
         secret,
         make_msgid(domain=sender.domain),
     )
+    if signer is not None:
+        msg = signer.sign(msg)
     label = f"test-{now:%Y%m%dT%H%M%S}"
     with make_transport(config, environ) as transport:
         outcome = _Worker(config, transport, _RateLimiter(0, sleep), sleep).deliver(
-            msg, sender.address.addr_spec, address, label
+            msg, return_path(config) or sender.address.addr_spec, address, label
         )
     if outcome.kind != "sent":
         raise DeliveryError(f"{address}: test message not accepted: {outcome.error}")

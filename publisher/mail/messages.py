@@ -3,7 +3,8 @@
 The digest's HTML was CSS-inlined once when it was composed; here each copy
 only gets the subscriber's name and unsubscribe link swapped in (plain string
 work), then the headers that bulk-mail receivers check today: List-Id,
-one-click List-Unsubscribe (RFC 8058), Auto-Submitted, a stable Message-ID.
+one-click List-Unsubscribe (RFC 8058), Auto-Submitted, a Message-ID that is
+stable per (list, digest, subscriber) and unique across lists and installs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Sender:
     list_id: str
     unsubscribe_base: str
     unsubscribe_mailto: str  # bare address, or ""
+    # A random value kept in the state store (`State.install_salt`): a state
+    # store made again, or another install, never repeats a Message-ID.
+    salt: str = ""
 
     @property
     def domain(self) -> str:
@@ -53,6 +57,7 @@ class Recipient:
     email: str
     name: str
     key: str  # email key, what the unsubscribe token signs
+    first_name: str = ""  # for the greeting; the name when empty
 
 
 def one_line(value: str) -> str:
@@ -76,9 +81,16 @@ def _site_host(config: Config) -> str:
     return (urlsplit(config.site.url).hostname or "localhost").lower()
 
 
-def message_id(record_slug: str, record_id: int, key: str, domain: str) -> str:
-    """Stable per (digest, subscriber), so a resend after a crash is recognisably the same."""
-    digest = hashlib.sha256(f"{record_id}\x00{record_slug}\x00{key}".encode()).hexdigest()[:24]
+def message_id(
+    record_slug: str, record_id: int, key: str, domain: str, list_id: str = "", salt: str = ""
+) -> str:
+    """Stable per (list, digest, subscriber), so a resend after a crash is
+    recognisably the same message; unique otherwise. The list identity keeps
+    two lists sent from one domain on one day apart (Gmail drops a second
+    message with a Message-ID it has seen), and the install's salt a state
+    store made again, whose digest ids and slugs start over."""
+    seed = f"{salt}\x00{list_id}\x00{record_id}\x00{record_slug}\x00{key}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:32]
     return f"<{record_slug}.{digest}@{domain}>"
 
 
@@ -100,11 +112,16 @@ class Template:
     boundary: str
     text: tuple[str, ...]  # encoded pieces and markers, alternating
     html: tuple[str, ...]
+    # Per part, "quoted-printable" or "base64", whichever is smaller: a CJK
+    # character is 9 bytes quoted-printable but 4 in base64. A base64 part's
+    # pieces are the raw body, marks and all, encoded whole per subscriber.
+    encodings: tuple[str, str] = ("quoted-printable", "quoted-printable")
 
     def render(self, recipient: Recipient, secret: bytes, msg_id: str) -> bytes:
         token = make(secret, recipient.key)
         link = unsubscribe_url(self.sender.unsubscribe_base, token)
-        name = recipient.name.strip() or newsletter.DEFAULT_NAME
+        name = (recipient.first_name.strip() or recipient.name.strip()
+                or newsletter.DEFAULT_NAME)
         targets = f"<{link}>"
         if self.sender.unsubscribe_mailto:
             subject = quote("unsubscribe " + token)
@@ -123,12 +140,12 @@ class Template:
             "\r\n"
             f"--{b}\r\n"
             'Content-Type: text/plain; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-            f"{_fill(self.text, values, 0)}\r\n"
+            f"Content-Transfer-Encoding: {self.encodings[0]}\r\n\r\n"
+            f"{_fill(self.text, values, 0, self.encodings[0])}\r\n"
             f"--{b}\r\n"
             'Content-Type: text/html; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-            f"{_fill(self.html, values, 1)}\r\n"
+            f"Content-Transfer-Encoding: {self.encodings[1]}\r\n\r\n"
+            f"{_fill(self.html, values, 1, self.encodings[1])}\r\n"
             f"--{b}--\r\n"
         )
         return data.encode("ascii")
@@ -148,14 +165,38 @@ def prepare(sender: Sender, *, subject: str, html: str, text: str, now: datetime
     head["Precedence"] = "bulk"
     head_text = head.as_bytes(policy=HEADER_POLICY).decode("ascii").split("\r\n\r\n", 1)[0]
     seed = hashlib.sha256(f"{subject}\0{html}\0{text}".encode()).hexdigest()[:24]
+    parts = [_encoded(text), _encoded(html)]
     return Template(
         sender=sender,
         head=head_text + "\r\n",
-        # "=_" never occurs in quoted-printable text, so the boundary cannot either.
+        # "=_" never occurs in quoted-printable text or base64, so the
+        # boundary cannot either.
         boundary=f"=_publisher_{seed}",
-        text=_pieces(text),
-        html=_pieces(html),
+        text=parts[0][1],
+        html=parts[1][1],
+        encodings=(parts[0][0], parts[1][0]),
     )
+
+
+def _encoded(body: str) -> tuple[str, tuple[str, ...]]:
+    """The smaller transfer encoding for `body` and its pieces for `_fill`."""
+    pieces = _pieces(body)
+    qp_size = sum(len(p) for p in pieces[::2])
+    raw = len(_crlf(body).encode("utf-8"))
+    if base64_size(raw) < qp_size:
+        return "base64", tuple(_MARKS.split(_crlf(body)))
+    return "quoted-printable", pieces
+
+
+def base64_size(raw: int) -> int:
+    """Bytes of `raw` bytes base64-encoded in lines of 76 with CRLF."""
+    chars = 4 * ((raw + 2) // 3)
+    return chars + 2 * (chars // 76)
+
+
+def _crlf(body: str) -> str:
+    # Mail has only CRLF line breaks; a lone CR becomes one too, as it would anyway.
+    return body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
 _MARKS = re.compile(f"({re.escape(newsletter.NAME_MARK)}|{re.escape(newsletter.UNSUBSCRIBE_MARK)})")
@@ -177,7 +218,17 @@ def _pieces(body: str) -> tuple[str, ...]:
     return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
-def _fill(pieces: tuple[str, ...], values: dict[str, tuple[str, str]], which: int) -> str:
+def _fill(
+    pieces: tuple[str, ...],
+    values: dict[str, tuple[str, str]],
+    which: int,
+    encoding: str = "quoted-printable",
+) -> str:
+    if encoding == "base64":
+        # A personal value is one line in the store, but line breaks are CRLF whatever comes.
+        body = "".join(p if i % 2 == 0 else _crlf(values[p][which]) for i, p in enumerate(pieces))
+        encoded = base64.b64encode(body.encode("utf-8")).decode("ascii")
+        return "\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
     out = []
     for i, piece in enumerate(pieces):
         if i % 2 == 0:
@@ -233,7 +284,9 @@ def for_subscriber(
     """The message for one subscriber; pass `template` (from `for_digest`) when
     sending many, so the shared work is done once."""
     template = template or for_digest(sender, record, now)
-    msg_id = message_id(record.slug, record.id, recipient.key, sender.domain)
+    msg_id = message_id(
+        record.slug, record.id, recipient.key, sender.domain, sender.list_id, sender.salt
+    )
     return template.render(recipient, secret, msg_id)
 
 

@@ -26,6 +26,7 @@ class Pending:
     name: str
     status: Status  # the subscriber's status now, which may differ from at issue
     attempts: int
+    first_name: str = ""
 
 
 def enqueue(conn: sqlite3.Connection, digest_id: int) -> int:
@@ -53,13 +54,14 @@ def pending_count(conn: sqlite3.Connection) -> int:
 
 def pending(conn: sqlite3.Connection, digest_id: int) -> list[Pending]:
     rows = conn.execute(
-        "SELECT s.digest_id, s.subscriber_id, u.email, u.name, u.status, s.attempts "
+        "SELECT s.digest_id, s.subscriber_id, u.email, u.name, u.status, s.attempts, "
+        "u.first_name "
         "FROM sends s JOIN subscribers u ON u.id = s.subscriber_id "
         "WHERE s.digest_id = ? AND s.status = 'pending' ORDER BY s.subscriber_id",
         (digest_id,),
     )
     return [
-        Pending(r[0], r[1], r[2], r[3], cast("Status", r[4]), r[5]) for r in rows
+        Pending(r[0], r[1], r[2], r[3], cast("Status", r[4]), r[5], r[6]) for r in rows
     ]
 
 
@@ -71,13 +73,16 @@ def current_status(conn: sqlite3.Connection, subscriber_id: int) -> Status | Non
     return cast("Status", row[0]) if row else None
 
 
-def mark_sent(conn: sqlite3.Connection, item: Pending, now: datetime, note: str = "") -> None:
-    """`note`: what is uncertain about it (no reply from the server), or ""."""
+def mark_sent(
+    conn: sqlite3.Connection, item: Pending, now: datetime, via: str = "", note: str = ""
+) -> None:
+    """Accepted by the transport `via` ("outbox" or "smtp"): see `outbox_sent`.
+    `note`: what is uncertain about it (no reply from the server), or ""."""
     with _commit(conn):
         conn.execute(
             "UPDATE sends SET status = 'sent', attempts = attempts + 1, sent_at = ?, "
-            "last_error = ? WHERE digest_id = ? AND subscriber_id = ?",
-            (now.isoformat(), note, item.digest_id, item.subscriber_id),
+            "last_error = ?, via = ? WHERE digest_id = ? AND subscriber_id = ?",
+            (now.isoformat(), note, via, item.digest_id, item.subscriber_id),
         )
         # Bounces count consecutive failures; an accepted message resets them.
         conn.execute(
@@ -160,3 +165,28 @@ class _commit:
         except sqlite3.Error as exc:
             rollback(self.conn)
             raise state_error(path_of(self.conn), exc) from exc
+
+
+def outbox_sent(conn: sqlite3.Connection, digest_id: int) -> list[int]:
+    """Subscribers whose copy of a digest the outbox took, rather than a server
+    (rows from before the transport was recorded say ""): what switching to
+    SMTP would leave unmailed."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT subscriber_id FROM sends WHERE digest_id = ? AND status = 'sent' "
+            "AND via IN ('outbox', '') ORDER BY subscriber_id",
+            (digest_id,),
+        )
+    ]
+
+
+def requeue(conn: sqlite3.Connection, digest_id: int, subscriber_ids: list[int]) -> int:
+    """Make these sent rows pending again (`publisher send --resend-outbox`)."""
+    with _commit(conn):
+        cur = conn.executemany(
+            "UPDATE sends SET status = 'pending', sent_at = NULL "
+            "WHERE digest_id = ? AND subscriber_id = ? AND status = 'sent'",
+            [(digest_id, sid) for sid in subscriber_ids],
+        )
+        return cur.rowcount

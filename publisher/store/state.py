@@ -122,7 +122,107 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # When a run first saw each post published (store/seen.py): the digest
+        # selects by this, not by the post's date. `pending` = goes into the
+        # next digest; `archived` = an archive import, never mailed unless
+        # `publisher digest --include` asks for it.
+        "0006_first_seen",
+        """
+        CREATE TABLE first_seen (
+            post_key TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL,
+            dated TEXT NOT NULL,
+            file TEXT NOT NULL,
+            archived INTEGER NOT NULL DEFAULT 0,
+            pending INTEGER NOT NULL DEFAULT 0,
+            included_at TEXT
+        );
+        CREATE INDEX first_seen_pending ON first_seen(post_key) WHERE pending = 1
+        """,
+    ),
+    (
+        # Bounces and complaints read after the SMTP session (mail/bounces.py):
+        # each report message once (`bounce_messages`), each event once per
+        # subscriber and digest (`bounce_events`); the transport that took each
+        # message (`sends.via`); a first name for the greeting.
+        "0007_bounces_and_first_names",
+        """
+        CREATE TABLE bounce_messages (
+            key TEXT PRIMARY KEY,
+            processed_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE bounce_events (
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            digest_id INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint')),
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (subscriber_id, digest_id, kind)
+        );
+        ALTER TABLE sends ADD COLUMN via TEXT NOT NULL DEFAULT '';
+        ALTER TABLE subscribers ADD COLUMN first_name TEXT NOT NULL DEFAULT ''
+        """,
+    ),
+    (
+        # Local parts compared case-insensitively, as every large provider
+        # does: `Ann@x.org` and `ann@x.org` become one subscriber (the oldest
+        # row, its address kept as written for sending). The merged status is
+        # the safest one (unsubscribed, then bounced, then active, then
+        # pending); a digest one copy already went out for stays sent.
+        "0008_case_insensitive_local_parts",
+        """
+        CREATE TEMP TABLE merge_map AS
+            SELECT s.id AS old_id, k.keep_id AS keep_id
+            FROM subscribers s
+            JOIN (SELECT lower(email_key) AS lk, MIN(id) AS keep_id FROM subscribers
+                  GROUP BY lower(email_key) HAVING COUNT(*) > 1) k
+              ON lower(s.email_key) = k.lk
+            WHERE s.id != k.keep_id;
+        UPDATE subscribers SET
+            status = (
+                SELECT CASE
+                    WHEN SUM(o.status = 'unsubscribed') > 0 THEN 'unsubscribed'
+                    WHEN SUM(o.status = 'bounced') > 0 THEN 'bounced'
+                    WHEN SUM(o.status = 'active') > 0 THEN 'active'
+                    ELSE 'pending' END
+                FROM subscribers o WHERE lower(o.email_key) = lower(subscribers.email_key)),
+            failures = (SELECT MAX(o.failures) FROM subscribers o
+                        WHERE lower(o.email_key) = lower(subscribers.email_key)),
+            name = CASE WHEN name != '' THEN name ELSE COALESCE(
+                (SELECT o.name FROM subscribers o
+                 WHERE lower(o.email_key) = lower(subscribers.email_key) AND o.name != ''
+                 ORDER BY o.id LIMIT 1), '') END
+            WHERE id IN (SELECT keep_id FROM merge_map);
+        UPDATE sends SET status = 'sent', sent_at = (
+                SELECT o.sent_at FROM sends o JOIN merge_map m ON m.old_id = o.subscriber_id
+                WHERE m.keep_id = sends.subscriber_id AND o.digest_id = sends.digest_id
+                  AND o.status = 'sent' LIMIT 1)
+            WHERE status != 'sent' AND EXISTS (
+                SELECT 1 FROM sends o JOIN merge_map m ON m.old_id = o.subscriber_id
+                WHERE m.keep_id = sends.subscriber_id AND o.digest_id = sends.digest_id
+                  AND o.status = 'sent');
+        DELETE FROM sends WHERE subscriber_id IN (SELECT old_id FROM merge_map) AND EXISTS (
+            SELECT 1 FROM sends k JOIN merge_map m ON m.keep_id = k.subscriber_id
+            WHERE m.old_id = sends.subscriber_id AND k.digest_id = sends.digest_id);
+        UPDATE sends SET subscriber_id = (
+                SELECT keep_id FROM merge_map WHERE old_id = sends.subscriber_id)
+            WHERE subscriber_id IN (SELECT old_id FROM merge_map);
+        UPDATE OR IGNORE bounce_events SET subscriber_id = (
+                SELECT keep_id FROM merge_map WHERE old_id = bounce_events.subscriber_id)
+            WHERE subscriber_id IN (SELECT old_id FROM merge_map);
+        DELETE FROM bounce_events WHERE subscriber_id IN (SELECT old_id FROM merge_map);
+        DELETE FROM subscribers WHERE id IN (SELECT old_id FROM merge_map);
+        UPDATE subscribers SET email_key = lower(email_key) WHERE email_key != lower(email_key);
+        DROP TABLE temp.merge_map
+        """,
+    ),
 ]
+
+
+SALT_KEY = "install.salt"
 
 
 @dataclass(frozen=True)
@@ -192,6 +292,21 @@ class State:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    def install_salt(self) -> str:
+        """A random value made once per state store (Message-IDs include it)."""
+        salt = self.get_meta(SALT_KEY)
+        if salt is None:
+            import secrets
+
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                    (SALT_KEY, secrets.token_hex(16)),
+                )
+            salt = self.get_meta(SALT_KEY)
+            assert salt is not None
+        return salt
 
     def last_cutoff(self) -> datetime | None:
         """The newest digest's cutoff, without loading its HTML."""
@@ -307,7 +422,8 @@ def open_state(path: Path) -> State:
     created or the database cannot be opened, written or understood.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private to its owner, like the file: it holds every address.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise StateError(
             f"{path.parent}: cannot create the state folder: {reason(exc)}",

@@ -1,9 +1,10 @@
 """The subscriber list in the state store: validate, add, remove, import, export.
 
 An address is stored as written, except that its domain is lowercased (and
-IDNA-encoded): domains are case-insensitive, local parts in principle are not,
-so `email_key` (local part as written + lowercased domain) is what makes two
-entries the same person.
+IDNA-encoded), and sent to as stored. Two entries are the same person when
+their `email_key`s match: the whole address lowercased. RFC 5321 lets a
+server treat local parts case-sensitively, but no large provider does, and
+treating `Ann@x.org` and `ann@x.org` as two people mails one person twice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from ..errors import SubscriberError
+from .domains import typo_warning
 
 Status = Literal["active", "unsubscribed", "bounced", "pending"]
 # What an operator sets and imports; `pending` (signed up on the web, not yet
@@ -53,6 +55,8 @@ class ImportResult:
     added: int
     unchanged: int
     problems: tuple[str, ...]  # "FILE:LINE: message", one per refused line
+    # Columns not used, said once; likely typos in domains, each with its fix.
+    warnings: tuple[str, ...] = ()
 
 
 def normalise(address: str) -> str:
@@ -102,8 +106,10 @@ def _ascii_domain(domain: str) -> str:
 
 
 def email_key(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    """What makes two addresses one subscriber: the address lowercased (local
+    part too). Also applied to keys read back from tokens signed before local
+    parts were compared this way, so old links keep working."""
+    return address.lower()
 
 
 def clean_name(name: str) -> str:
@@ -167,6 +173,7 @@ def add(
     name: str = "",
     now: datetime | None = None,
     resubscribe: bool = False,
+    first_name: str = "",
 ) -> tuple[Subscriber, bool]:
     """Add an active subscriber. Returns (subscriber, True if the list changed).
 
@@ -190,9 +197,9 @@ def add(
         assert updated is not None
         return updated, True
     cur = conn.execute(
-        "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
-        "VALUES (?, ?, ?, 'active', ?, ?)",
-        (email, email_key(email), name, stamp, stamp),
+        "INSERT INTO subscribers (email, email_key, name, first_name, status, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+        (email, email_key(email), name, clean_name(first_name), stamp, stamp),
     )
     assert cur.lastrowid is not None
     created = get(conn, cur.lastrowid)
@@ -222,7 +229,7 @@ def set_status(
 def unsubscribe_key(conn: sqlite3.Connection, key: str, now: datetime | None = None) -> Subscriber:
     """Mark the subscriber with this email key unsubscribed (idempotent)."""
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (email_key(key),)
     ).fetchone()
     if row is None:
         raise SubscriberError(f"{key}: not on the list")
@@ -263,14 +270,86 @@ def _csv_lines(text: str) -> Iterable[tuple[int, list[str] | csv.Error]]:
         yield reader.line_num, row
 
 
+# Column names of the exports people bring (Mailchimp, Substack, Buttondown,
+# listmonk, and this tool's own), compared lowercased with spaces, "-" and "_"
+# removed: "Email Address", "email_address" and "E-mail" are one column.
+COLUMN_ALIASES = {
+    "email": {"email", "emailaddress", "mail", "subscriberemail"},
+    "name": {"name", "fullname", "displayname"},
+    "first_name": {"firstname", "fname", "givenname"},
+    "last_name": {"lastname", "lname", "surname", "familyname"},
+    # Buttondown calls it `subscriber_type` (older exports: `type`).
+    "status": {"status", "subscribertype", "type", "subscriptionstatus"},
+    # Mailchimp exports each status to its own file, told apart by these.
+    "unsub_time": {"unsubtime"},
+    "clean_time": {"cleantime"},
+    # Substack: true once the reader turned email off.
+    "email_disabled": {"emaildisabled"},
+}
+# The statuses those tools use, mapped to ours. Unknown ones refuse the line.
+STATUS_ALIASES: dict[str, Status] = {
+    **dict.fromkeys(["active", "subscribed", "enabled", "confirmed", "regular", "premium",
+                     "paid", "free", "comp", "gifted", "trialed", "churning", "pastdue",
+                     "churned"], "active"),
+    **dict.fromkeys(["unsubscribed", "blocklisted", "blacklisted", "disabled", "removed",
+                     "complained", "spammy", "paused", "optedout"], "unsubscribed"),
+    **dict.fromkeys(["bounced", "cleaned", "undeliverable", "hardbounce"], "bounced"),
+    # Signed up but never confirmed: kept, never mailed (as the web form's).
+    **dict.fromkeys(["pending", "unconfirmed", "unactivated"], "pending"),
+}
+
+
+def _column_key(header: str) -> str:
+    return "".join(c for c in header.lower() if c.isalnum())
+
+
+def _header(cells: list[str]) -> tuple[dict[str, int], list[str]] | None:
+    """Column index per field from a header row, and the columns not used;
+    None when the row is not a header (it has no email column)."""
+    columns: dict[str, int] = {}
+    unused: list[str] = []
+    for index, cell in enumerate(cells):
+        key = _column_key(cell)
+        field = next((f for f, names in COLUMN_ALIASES.items() if key in names), None)
+        if field is None or field in columns:
+            if cell:
+                unused.append(cell)
+            continue
+        columns[field] = index
+    return (columns, unused) if "email" in columns else None
+
+
+def _status(cells: list[str], columns: dict[str, int]) -> Status:
+    if _cell(cells, columns.get("unsub_time")):
+        return "unsubscribed"
+    if _cell(cells, columns.get("clean_time")):
+        return "bounced"
+    if _cell(cells, columns.get("email_disabled")).lower() in ("true", "1", "yes"):
+        return "unsubscribed"
+    raw = _cell(cells, columns.get("status"))
+    if not raw:
+        return "active"
+    status = STATUS_ALIASES.get(_column_key(raw))
+    if status is None:
+        raise SubscriberError(
+            f"unknown status {raw!r} (use {', '.join(STATUSES)}, or a status Mailchimp, "
+            "Substack, Buttondown or listmonk exports)"
+        )
+    return status
+
+
 def import_rows(
     conn: sqlite3.Connection,
     rows: Iterable[tuple[int, list[str] | csv.Error]],
     source: str,
     now: datetime | None = None,
 ) -> ImportResult:
+    """Import rows whose columns are named by a header row (any order; the
+    export of Mailchimp, Substack, Buttondown or listmonk as it comes), or
+    `email,name` without one. Unused columns are named once, in `warnings`."""
     added = unchanged = 0
     problems: list[str] = []
+    warnings: list[str] = []
     columns = {"email": 0, "name": 1, "status": 2}
     first = True
     for line, row in rows:
@@ -282,18 +361,23 @@ def import_rows(
             continue
         if first:
             first = False
-            lowered = [c.lower() for c in cells]
-            if "email" in lowered:
-                columns = {c: lowered.index(c) for c in CSV_HEADER if c in lowered}
+            header = _header(cells)
+            if header is not None:
+                columns, unused = header
+                if unused:
+                    warnings.append(
+                        f"{source}: {len(unused)} column(s) not imported: {', '.join(unused)} "
+                        "(publisher keeps email, name, first name and status)"
+                    )
                 continue
         try:
             email = _cell(cells, columns.get("email"))
-            name = clean_name(_cell(cells, columns.get("name")))
-            status = _cell(cells, columns.get("status")).lower() or "active"
-            if status not in STATUSES:
-                raise SubscriberError(
-                    f"unknown status {status!r} (use {', '.join(STATUSES)})"
-                )
+            first_name = clean_name(_cell(cells, columns.get("first_name")))
+            name = _cell(cells, columns.get("name"))
+            if not name:
+                name = " ".join(filter(None, [first_name, _cell(cells, columns.get("last_name"))]))
+            name = clean_name(name)
+            status = _status(cells, columns)
             normalised = normalise(email)
         except SubscriberError as exc:
             problems.append(f"{source}:{line}: {exc.message}")
@@ -301,11 +385,14 @@ def import_rows(
         if find(conn, normalised) is not None:
             unchanged += 1
             continue
-        subscriber, _ = add(conn, normalised, name, now)
+        typo = typo_warning(normalised)
+        if typo:
+            warnings.append(f"{source}:{line}: {typo}")
+        subscriber, _ = add(conn, normalised, name, now, first_name=first_name)
         if status != "active":
-            set_status(conn, subscriber.id, cast(Status, status), now)
+            set_status(conn, subscriber.id, status, now)
         added += 1
-    return ImportResult(added, unchanged, tuple(problems))
+    return ImportResult(added, unchanged, tuple(problems), tuple(warnings))
 
 
 def _cell(cells: list[str], index: int | None) -> str:
@@ -358,7 +445,7 @@ def add_pending(
 
 def by_key(conn: sqlite3.Connection, key: str) -> Subscriber | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (key,)
+        f"SELECT {_COLUMNS} FROM subscribers WHERE email_key = ?", (email_key(key),)
     ).fetchone()
     return _row(row) if row else None
 
