@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,9 +27,15 @@ from .kills import NOW, stamp
 
 
 def available() -> str | None:
-    """None if tmpfs can be mounted here, else why not."""
+    """None if tmpfs can be mounted here, else why not (tried, not guessed)."""
     if os.geteuid() != 0:
         return "not root: cannot mount tmpfs"
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", folder],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"mount -t tmpfs failed: {done.stderr.strip() or done.returncode}"
+        subprocess.run(["umount", folder], check=False)
     return None
 
 

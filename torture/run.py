@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for family in only:
             print(f"{family}:", flush=True)
-            if family == "full-disk" and disk.available() is not None:
-                why = disk.available()
+            why = disk.available() if family == "full-disk" else None
+            if why is not None:
                 if os.environ.get("CI", "").lower() == "true":
                     print(f"  FAILED: full-disk scenarios cannot run under CI=true: {why}")
                     total.fail("unexpected", f"full-disk: {why}")
