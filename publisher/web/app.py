@@ -322,13 +322,24 @@ class Handlers:
             return JSONResponse({"ok": True, "message": CHECK_INBOX})
         return self.pages.page("check-inbox.html", message=CHECK_INBOX)
 
-    async def confirm_page(self, request: Request) -> Response:
+    async def lookup(
+        self, request: Request, purpose: tokens.Purpose
+    ) -> Response | tuple[str, str, subs.Subscriber | None]:
+        """A GET page's token checked for `purpose`: (token, key, subscriber), or
+        the page that says what is wrong with the token. Reads only."""
         token = token_from(request)
         try:
-            key = self.verify("confirm", token)
+            key = self.verify(purpose, token)
         except tokens.TokenError as exc:
             return self.token_problem(request, exc)
         subscriber = await self.db.read(lambda state: subs.by_key(state.conn, key))
+        return token, key, subscriber
+
+    async def confirm_page(self, request: Request) -> Response:
+        found = await self.lookup(request, "confirm")
+        if isinstance(found, Response):
+            return found
+        token, _key, subscriber = found
         if subscriber is None:
             return self.not_listed(request)
         return self.pages.page(
@@ -365,12 +376,10 @@ class Handlers:
         )
 
     async def unsubscribe_page(self, request: Request) -> Response:
-        token = token_from(request)
-        try:
-            key = self.verify("unsubscribe", token)
-        except tokens.TokenError as exc:
-            return self.token_problem(request, exc)
-        subscriber = await self.db.read(lambda state: subs.by_key(state.conn, key))
+        found = await self.lookup(request, "unsubscribe")
+        if isinstance(found, Response):
+            return found
+        token, key, subscriber = found
         return self.pages.page(
             "unsubscribe.html",
             address=mask(subscriber.email) if subscriber else "",
@@ -415,12 +424,10 @@ class Handlers:
         )
 
     async def manage_page(self, request: Request) -> Response:
-        token = token_from(request)
-        try:
-            key = self.verify("manage", token)
-        except tokens.TokenError as exc:
-            return self.token_problem(request, exc)
-        subscriber = await self.db.read(lambda state: subs.by_key(state.conn, key))
+        found = await self.lookup(request, "manage")
+        if isinstance(found, Response):
+            return found
+        token, _key, subscriber = found
         if subscriber is None:
             return self.not_listed(request)
         return self.manage_view(subscriber, token, notice="")
