@@ -16,7 +16,7 @@ import jinja2
 from .config import Config
 from .errors import TemplateError
 from .files import write_if_changed
-from .newsletter import web_url
+from .newsletter import template_environment, web_url
 from .store.state import State
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "web"
@@ -36,16 +36,8 @@ class Entry:
 
 def web_environment(config: Config) -> jinja2.Environment:
     """Jinja for the list's pages: `[web] templates` first, then the package's own."""
-    loaders: list[jinja2.BaseLoader] = []
-    site_templates = config.resolve(config.web.templates)
-    if site_templates.is_dir():
-        loaders.append(jinja2.FileSystemLoader(site_templates))
-    loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
+    return template_environment(
+        config.resolve(config.web.templates), PACKAGE_TEMPLATES, autoescape=True
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as htmllib
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,8 @@ from .files import reason
 from .render import Rendered, for_email
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
+# HTML templates are escaped, the plain-text ones are not.
+EMAIL_AUTOESCAPE = jinja2.select_autoescape(["html", "htm"], default_for_string=True)
 HTML_TEMPLATE = "digest.html"
 TEXT_TEMPLATE = "digest.txt"
 
@@ -145,18 +147,27 @@ def _wrap_line(text: str, width: int) -> list[str]:
     return ["".join(tokens).rstrip() for tokens in lines]
 
 
-def _environment(config: Config) -> jinja2.Environment:
+def template_environment(
+    site_folder: Path,
+    package_folder: Path,
+    autoescape: bool | Callable[[str | None], bool] = EMAIL_AUTOESCAPE,
+) -> jinja2.Environment:
+    """Jinja with the site's templates first, each file falling back to the
+    package's own; a missing variable is an error, never an empty string."""
     loaders: list[jinja2.BaseLoader] = []
-    site_templates = config.resolve(config.digest.templates)
-    if site_templates.is_dir():
-        loaders.append(jinja2.FileSystemLoader(site_templates))
-    loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
-    env = jinja2.Environment(
+    if site_folder.is_dir():
+        loaders.append(jinja2.FileSystemLoader(site_folder))
+    loaders.append(jinja2.FileSystemLoader(package_folder))
+    return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(["html", "htm"], default_for_string=True),
+        autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+
+
+def _environment(config: Config) -> jinja2.Environment:
+    env = template_environment(config.resolve(config.digest.templates), PACKAGE_TEMPLATES)
     env.filters["wrap"] = wrap
     return env
 

@@ -19,7 +19,7 @@ import jinja2
 
 from ..config import Config
 from ..errors import TemplateError
-from ..newsletter import PACKAGE_TEMPLATES
+from ..newsletter import PACKAGE_TEMPLATES, template_environment
 from .messages import HEADER_POLICY, Sender, one_line, sender_from_config
 from .transports import OutboxTransport, SmtpTransport, Transport, password_from_env
 
@@ -28,17 +28,7 @@ HTML_TEMPLATE = "confirm.html"
 
 
 def _environment(config: Config) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = []
-    site_templates = config.resolve(config.digest.templates)
-    if site_templates.is_dir():
-        loaders.append(jinja2.FileSystemLoader(site_templates))
-    loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(["html", "htm"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    return template_environment(config.resolve(config.digest.templates), PACKAGE_TEMPLATES)
 
 
 class ConfirmationMessages:
