@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__
+from . import __version__, shortcut
 from .config import Config
 from .files import write_atomic
 from .model import Enclosure, Image, Person, Post, Problem, Summary
@@ -137,9 +137,17 @@ class PostCache:
         return post, [Problem(*p) for p in row[3]]
 
     def put(
-        self, name: str, size: int, mtime_ns: int, post: Post | None, problems: list[Problem]
+        self,
+        name: str,
+        size: int,
+        mtime_ns: int,
+        post: Post | None,
+        problems: list[Problem],
+        encoded: tuple[Any, ...] | None = None,
     ) -> None:
-        encoded = encode_post(post) if post is not None else None
+        """Keep `post` (already as `encode_post` makes it, if `encoded`)."""
+        if encoded is None and post is not None:
+            encoded = encode_post(post)
         self.rows[name] = (
             size,
             mtime_ns,
@@ -184,6 +192,17 @@ class Replay:
     summary: Summary
     entries: int  # items in each feed
     digest_reason: str  # why an identical run issues no digest; "" without a digest
+
+
+@dataclass(frozen=True)
+class Watched:
+    """Every file a replayed run's answer depended on, with the stat the run
+    saw before reading it: what `shortcut` checks before answering again."""
+
+    files: tuple[tuple[str, tuple[int, int]], ...]  # state files and outputs; (-1, -1): none
+    folders: tuple[tuple[str, int], ...]  # the folders listed, with their mtimes
+    posts: tuple[tuple[str, int, int], ...]  # post files: path, size, mtime
+    observed_ns: int  # every stat above was taken after this moment
 
 
 @dataclass(frozen=True)
@@ -239,6 +258,12 @@ class RunGuard:
         change the record cannot see (`digest --include` marking a post)."""
         with contextlib.suppress(FileNotFoundError):
             (config.state_dir / RUN_FILE).unlink()
+        shortcut.forget(str(config.state_dir))
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, int]]:
+        """The files the last full run wrote, with the stats `replay` checked."""
+        return self.last.outputs if self.last is not None else {}
 
     def replay(self, now: datetime) -> Replay | None:
         """The last full run's report if this run would produce the same; else None."""
@@ -327,6 +352,11 @@ def _summary_from_json(data: dict[str, Any]) -> Summary:
         hidden=data["hidden"],
         problems=tuple(Problem(*p) for p in data["problems"]),
     )
+
+
+def stats(paths: Iterable[Path]) -> tuple[tuple[str, tuple[int, int]], ...]:
+    """(path, (size, mtime_ns)) of each path; (-1, -1) for one that does not exist."""
+    return tuple((str(path), _stat(path) or (-1, -1)) for path in paths)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

@@ -135,6 +135,7 @@ class Listing:
     entries: list[tuple[str, str, os.stat_result]]  # as `walk` yields them
     settled: bool  # no file changed so recently that its mtime could lie (cache.RACY_NS)
     problems: tuple[Problem, ...] = ()  # files the walk skipped (links, odd names)
+    folders: tuple[tuple[str, int], ...] = ()  # every folder listed and its mtime_ns
 
     @property
     def fingerprint(self) -> str:
@@ -150,15 +151,16 @@ def listing(
 ) -> Listing:
     """Scan `posts_dir` once: every candidate post file with its stat."""
     skipped: list[Problem] = []
+    folders: list[tuple[str, int]] = []
     # `walk`, without its generator in between: this is every file, every run.
     rules = JekyllRules(jekyll) if jekyll is not None else POSTS_FOLDER
     try:
-        entries = list(scan.walk(posts_dir, rules, follow_symlinks, skipped))
+        entries = list(scan.walk(posts_dir, rules, follow_symlinks, skipped, folders))
     except OSError:
         entries = list(walk(posts_dir, jekyll, follow_symlinks, skipped))  # the ContentError
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
-    return Listing(entries, settled, tuple(skipped))
+    return Listing(entries, settled, tuple(skipped), tuple(folders))
 
 
 def check_posts_dir(config: Config) -> Path:
@@ -209,11 +211,11 @@ def load_site(
         else:
             todo.append((name, path_str, st.st_size))
             stats[name] = st
-    for name, post, found in parse_many(todo, posts_dir, config):
+    for name, post, found, row in parse_many(todo, posts_dir, config):
         results[name] = (post, found)
         st = stats[name]
         if cache is not None and st.st_mtime_ns < racy_after:
-            cache.put(name, st.st_size, st.st_mtime_ns, post, found)
+            cache.put(name, st.st_size, st.st_mtime_ns, post, found, row)
     problems: list[Problem] = list(scanned.problems)
     posts: list[Post] = []
     for name, _path, _st in entries:
@@ -228,15 +230,18 @@ def load_site(
 
 def parse_many(
     todo: list[tuple[str, str, int]], posts_dir: Path, config: Config
-) -> Iterator[tuple[str, Post | None, list[Problem]]]:
-    """Parse files, on every core when there are enough to repay the processes."""
+) -> Iterator[tuple[str, Post | None, list[Problem], tuple[Any, ...] | None]]:
+    """Parse files, on every core when there are enough to repay the processes.
+
+    Each file's name, Post, problems and, from a worker, the Post as the cache
+    row it travelled as (so the cache need not encode it again), else None."""
     workers = min(os.cpu_count() or 1, 8)
     if workers < 2 or len(todo) < PARALLEL_MIN:
         for name, path_str, size in todo:
             found: list[Problem] = []
             path = Path(path_str)
             post = post_files.read_post(path, posts_dir, config, found, size=size, name=name)
-            yield name, post, found
+            yield name, post, found, None
         return
     import multiprocessing
     import threading
@@ -258,7 +263,7 @@ def parse_many(
         for rows in pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks]):
             for name, path_str, size_, row, found_rows in rows:
                 post = decode_post(row, path_str, name, size_) if row else None
-                yield name, post, [Problem(*p) for p in found_rows]
+                yield name, post, [Problem(*p) for p in found_rows], row
 
 
 def die_with_parent(parent: int) -> None:

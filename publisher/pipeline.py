@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import cache, content
+from . import cache, content, shortcut
 from .config import Config
 from .errors import ExitCode, PublisherError
 from .model import Post, Site, Summary
@@ -69,6 +69,8 @@ class PublishResult:
     # Posts this run saw published for the first time and set aside as archive
     # imports: never mailed, so the report names them.
     archived: tuple[Archived, ...] = ()
+    # For a replayed run: what its answer depended on (see `shortcut`).
+    watched: cache.Watched | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -268,11 +270,15 @@ def publish(
     and digest posts not rendered before (`cache.RenderCache`), and sends mail.
     """
     started = time.perf_counter()
+    observed = time.time_ns()
     content.check_posts_dir(config)
     _clean_temps(config)
     listing = content.listing(
         config.posts_dir, config.jekyll_site, config.content.follow_symlinks
     )
+    # Before anything in the state folder is read: a change from now on is
+    # one the shortcut will see.
+    state_files = cache.stats(_state_files(config))
     state = open_state(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(
@@ -285,7 +291,12 @@ def publish(
         replay = guard.replay(now)
         if replay is not None:
             result = _replayed(config, replay, with_digest)
+            posts = tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in listing.entries)
+            outputs = tuple(guard.outputs.items())
+            watched = cache.Watched(state_files + outputs, listing.folders, posts, observed)
+            result = replace(result, watched=watched)
         else:
+            shortcut.forget(str(config.state_dir))
             fingerprint = cache.config_fingerprint(config)
             post_cache = cache.PostCache.load(config.state_dir, fingerprint)
             site = load(config, now, include_future, post_cache, listing, record_ids=True)
@@ -315,6 +326,15 @@ def publish(
     finally:
         if state is not None:
             state.close()
+
+
+def _state_files(config: Config) -> list[Path]:
+    """The files of the state folder that a replayed run reads."""
+    from .feedcache import FILE as FEED_CACHE
+
+    wal = config.state_file.with_name(config.state_file.name + "-wal")
+    state_dir = config.state_dir
+    return [config.state_file, wal, state_dir / cache.RUN_FILE, state_dir / FEED_CACHE]
 
 
 def _clean_temps(config: Config) -> None:

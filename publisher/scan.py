@@ -83,6 +83,7 @@ def walk(
     rules: Rules,
     follow_symlinks: bool = False,
     problems: list[Problem] | None = None,
+    folders: list[tuple[str, int]] | None = None,
 ) -> Iterator[Entry]:
     """(name relative to posts_dir, absolute path, stat) of every candidate post
     file, in a stable order: the folder's own files depth-first by name, then
@@ -91,9 +92,12 @@ def walk(
 
     Raises OSError only if the folder the walk starts in cannot be listed (a
     missing folder is no files); a subfolder or file that cannot be is a warning.
+    `folders`, when given, receives the path and mtime of every folder listed,
+    the mtime taken before the listing: a file added, removed or renamed in
+    the folder moves it (`shortcut`).
     """
     root = os.fspath(posts_dir)
-    walker = _Walk(root, follow_symlinks, problems, rules)
+    walker = _Walk(root, follow_symlinks, problems, rules, folders)
     yield from walker.folder(rules.start, os.path.join(root, rules.start), False, top=True)
     # Links last, so that a file's real name wins over a name through a link.
     while walker.links:
@@ -103,9 +107,15 @@ def walk(
 
 class _Walk:
     def __init__(
-        self, root: str, follow: bool, problems: list[Problem] | None, rules: Rules
+        self,
+        root: str,
+        follow: bool,
+        problems: list[Problem] | None,
+        rules: Rules,
+        folders: list[tuple[str, int]] | None = None,
     ) -> None:
         self.root = root
+        self.listed = folders
         self.real_root = os.path.realpath(root)
         self.follow = follow
         self.problems = problems
@@ -141,7 +151,10 @@ class _Walk:
         stack = [(prefix, folder, inside)]
         while stack:
             prefix, folder, inside = stack.pop()
+            mtime = -1
             try:
+                if self.listed is not None:
+                    mtime = os.stat(folder).st_mtime_ns
                 entries = sorted(os.scandir(folder), key=_name)
             except OSError as exc:
                 if top and prefix == rules.start:
@@ -150,7 +163,11 @@ class _Walk:
                     raise
                 self.problem(prefix.rstrip("/") or folder,
                              f"cannot list folder: {exc.strerror}; skipped")
+                if self.listed is not None:
+                    self.listed.append((folder, -1))  # no mtime to trust: never "unchanged"
                 continue
+            if self.listed is not None:
+                self.listed.append((folder, mtime))
             subfolders = []
             for entry in entries:
                 name = entry.name

@@ -27,6 +27,8 @@ from .common import (
 if TYPE_CHECKING:
     from ..config import Config
     from ..migration import Comparison
+    from ..pipeline import PublishResult
+    from ..shortcut import Line
 
 DRAFTS_OPTION = click.option(
     "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
@@ -77,23 +79,77 @@ def _publish_and_report(
                 with_digest=with_digest,
                 progress=progress(ctx, "Sending") if with_digest else None,
             )
-        for problem in result.summary.problems:
-            ctx.say(str(problem), err=True)
-        for line in summary_lines(result, ctx.config):
-            ctx.say(line)
-        # On stderr, so even `--quiet` under cron says which posts are not mailed.
-        for line in archive_lines(result.archived, ctx.config, now):
-            ctx.say(f"note: {line}", err=True)
-        for line in warning_lines(result):
-            ctx.say(line, err=True)
+            lines = _report(ctx, result, now)
+            # Under the lock: no other run can change what it records meanwhile.
+            _remember(ctx, result, (future, with_digest), lines)
+        for to_stderr, text in lines:
+            ctx.say(f"Done in {result.seconds:.2f} s." if text is None else text, err=to_stderr)
         if result.delivery_error is not None:
             show_error(ctx, result.delivery_error)
-        note = skipped_note(result)
-        if note:
-            ctx.say(note, err=True)
         return result.exit_code
 
     run_action(ctx, action)
+
+
+def _report(ctx: Context, result: PublishResult, now: datetime) -> list[Line]:
+    """What publish prints, in order, as (to stderr, text); the text of the
+    "Done in" line, which changes every run, is None."""
+    lines: list[Line] = [(True, str(problem)) for problem in result.summary.problems]
+    summary = summary_lines(result, ctx.config)
+    lines += [(False, line) for line in summary[:-1]]
+    lines.append((False, None))
+    # On stderr, so even `--quiet` under cron says which posts are not mailed.
+    lines += [(True, f"note: {line}") for line in archive_lines(result.archived, ctx.config, now)]
+    lines += [(True, line) for line in warning_lines(result)]
+    note = skipped_note(result)
+    if note:
+        lines.append((True, note))
+    return lines
+
+
+def _remember(
+    ctx: Context, result: PublishResult, mode: tuple[bool, bool], lines: list[Line]
+) -> None:
+    """After a run the guard replayed: let the next identical command answer
+    from `shortcut` without loading anything. Only for a publisher.toml site
+    (a Jekyll site's settings come from many files) and a run that sent nothing."""
+    import os
+    import tomllib
+
+    from .. import config as config_mod
+    from .. import shortcut
+
+    config = ctx.config
+    watched = result.watched
+    if (
+        watched is None
+        or result.delivery is not None
+        or result.delivery_error is not None
+        or config.jekyll_site is not None
+        or ctx.drafts
+        or ctx.jekyll_config
+    ):
+        return
+    try:
+        data = config.file.read_bytes()
+        # Record these bytes only if they are what this run ran with.
+        if config_mod.from_dict(tomllib.loads(data.decode("utf-8")), config.file) != config:
+            return
+    except (OSError, ValueError, PublisherError):
+        return
+    shortcut.remember(
+        str(config.state_dir),
+        config_path=os.path.abspath(ctx.config_path or config_mod.DEFAULT_FILE),
+        config_bytes=data,
+        mode=mode,
+        files=watched.files,
+        folders=watched.folders,
+        posts=watched.posts,
+        due=result.summary.next_due,
+        lines=lines,
+        code=int(result.exit_code),
+        observed_ns=watched.observed_ns,
+    )
 
 
 @click.command()
