@@ -13,7 +13,7 @@ import operator
 import os
 import re
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatch
@@ -179,6 +179,7 @@ def load_site(
     include_future: bool = False,
     cache: PostCache | None = None,
     scanned: Listing | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Site:
     """Read every post under `config.posts_dir` into the Site as it stands at `now`.
 
@@ -186,7 +187,8 @@ def load_site(
     feeds show them). `cache`, if given, supplies the files unchanged since it
     was filled and receives the ones parsed now (the caller saves it).
     `scanned` is a listing of the folder already made for this run; without it
-    the folder is scanned here.
+    the folder is scanned here. `meanwhile` is called while worker processes
+    parse, if they do (the caller's chance to use the otherwise idle wait).
 
     A bad post never raises: it becomes a `Problem` in `Site.problems` and the
     others load. Raises `ContentError` only if the posts folder does not exist.
@@ -211,7 +213,7 @@ def load_site(
         else:
             todo.append((name, path_str, st.st_size))
             stats[name] = st
-    for name, post, found, row in parse_many(todo, posts_dir, config):
+    for name, post, found, row in parse_many(todo, posts_dir, config, meanwhile):
         results[name] = (post, found)
         st = stats[name]
         if cache is not None and st.st_mtime_ns < racy_after:
@@ -229,7 +231,10 @@ def load_site(
 
 
 def parse_many(
-    todo: list[tuple[str, str, int]], posts_dir: Path, config: Config
+    todo: list[tuple[str, str, int]],
+    posts_dir: Path,
+    config: Config,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[tuple[str, Post | None, list[Problem], tuple[Any, ...] | None]]:
     """Parse files, on every core when there are enough to repay the processes.
 
@@ -260,7 +265,10 @@ def parse_many(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
-        for rows in pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks]):
+        parsed = pool.map(_parse_chunk, [(c, posts_dir, config) for c in chunks])
+        if meanwhile is not None:
+            meanwhile()  # the workers have their chunks; the parent would only wait
+        for rows in parsed:
             for name, path_str, size_, row, found_rows in rows:
                 post = decode_post(row, path_str, name, size_) if row else None
                 yield name, post, [Problem(*p) for p in found_rows], row

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import feedparser
 
-from publisher import content
+from publisher import cache, content
 from publisher import posts as post_files
 from publisher.pipeline import publish
 
@@ -57,6 +58,27 @@ def test_parallel_parse_matches_serial(site: SiteDir, monkeypatch) -> None:
     parallel = content.load_site(config, NOW)
     assert parallel.posts == serial.posts
     assert parallel.problems == serial.problems
+
+
+def test_parallel_parse_fills_the_cache_as_serial_does(
+    site: SiteDir, monkeypatch, tmp_path: Path
+) -> None:
+    for i in range(30):
+        site.post(f"2026-01-01-p{i:02d}.md", f"title: P{i}\ntags: [x{i}]\nenclosure: a{i}.mp3")
+    site.post("2026-01-01-bad.md", "title: [x")
+    settle(site)
+    config = site.config()
+    serial = cache.PostCache.load(tmp_path / "serial", "fp")
+    content.load_site(config, NOW, cache=serial)
+    monkeypatch.setattr(content, "PARALLEL_MIN", 1)
+    parallel = cache.PostCache.load(tmp_path / "parallel", "fp")
+    calls: list[int] = []
+    content.load_site(config, NOW, cache=parallel, meanwhile=lambda: calls.append(1))
+    assert parallel.rows == serial.rows and len(serial.rows) == 31
+    assert calls == [1]  # called while the workers parsed, once
+    calls.clear()
+    content.load_site(config, NOW, cache=parallel, meanwhile=lambda: calls.append(1))
+    assert calls == []  # nothing to parse: no workers, nothing to wait for
 
 
 def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -> None:
