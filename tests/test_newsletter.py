@@ -247,3 +247,18 @@ def test_wrap_keeps_closing_punctuation_off_the_line_start() -> None:
     wrapped = wrap("あ" * 35 + "。" + "い" * 10, 72)
     assert not any(line.startswith("。") for line in wrapped.split("\n"))
     assert re.fullmatch(r"[^\n]+\n[^\n]+", wrapped)
+
+
+def test_floating_images_still_get_align_for_outlook() -> None:
+    from publisher.newsletter import inline_css
+
+    html = (
+        "<html><head><style>.right { float: right }</style></head><body>"
+        '<img class="right" src="a.png" alt=""><img style="float:left" src="b.png" alt="">'
+        '<img src="c.png" alt=""></body></html>'
+    )
+    images = lxml.html.fromstring(inline_css(html)).findall(".//img")
+    assert [img.get("align") for img in images] == ["right", "left", None]
+    # Without any float the step is skipped (it costs cssutils' whole grammar).
+    plain = lxml.html.fromstring(inline_css(html.replace("float", "clear")))
+    assert all(img.get("align") is None for img in plain.findall(".//img"))
