@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import archive
 from .config import Config
 from .files import write_atomic
 from .model import Post, Site
-from .newsletter import Letter, public_copy, with_web_url
 from .store import ledger, seen
 from .store.state import DigestRecord, State
+
+if TYPE_CHECKING:
+    from .newsletter import Letter
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ def issue(
     next run overwrites under the same slug, never a recorded digest without
     its page.
     """
+    # Here, not above: a run that selects nothing (most runs) needs no templates.
+    from . import archive
+    from .newsletter import public_copy, with_web_url
+
     with state.transaction() as conn:
         slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
         html, text = with_web_url(config, letter.html, letter.text, slug)

@@ -216,13 +216,14 @@ def run_digest(
     renderer: Renderer | None = None,
 ) -> DigestResult:
     from . import digest
-    from .newsletter import compose
 
     # First-seen times before selecting: recording twice is harmless.
     archived = tuple(digest.record_seen(site, state, config, now))
     selection = digest.select(site, state, config, now)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since), archived)
+    from .newsletter import compose  # the templating stack, only for a digest to issue
+
     renderer = renderer or renderer_for(config, site, now)
     shown = selection.posts[: config.digest.max_posts]
     letter = compose(config, renderer(shown), now, total=len(selection.posts))
