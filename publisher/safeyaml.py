@@ -22,6 +22,11 @@ And one repair: characters XML 1.0 forbids (control characters, lone
 surrogates, U+FFFE/U+FFFF) written as YAML escapes (`"a\\eb"`) are removed
 from every string, and reported as a warning with the line, as the raw ones in
 the file are. A feed writer (lxml) would otherwise refuse the whole feed.
+
+Most front matter never reaches this loader: under the size bound, `plainyaml`
+reads the simple kind by hand first (the same result, type for type, several
+times faster) and declines the rest, which comes here: aliases, long numbers,
+impossible dates and characters to remove among it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from frontmatter.default_handlers import YAMLHandler
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from . import plainyaml
+
 MAX_FRONT_MATTER = 1_000_000  # characters
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may add, over the document's own
 MAX_INT_DIGITS = 100
@@ -44,6 +51,9 @@ ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 Notes = list[tuple[int, str]]  # (file line, message) of each repair made
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Read the simple front matter most posts have by hand first (plainyaml: the
+# same result, several times faster); tests turn it off to compare.
+PLAIN_FIRST = True
 
 
 class FrontMatterTooBig(yaml.YAMLError):
@@ -165,6 +175,10 @@ class Handler(YAMLHandler):  # type: ignore[misc]
         """The data, and the repairs made to it (control characters removed)."""
         if len(fm) > MAX_FRONT_MATTER:
             raise FrontMatterTooBig(len(fm))
+        if PLAIN_FIRST:
+            data = plainyaml.parse(fm)
+            if data is not None:
+                return data, []  # plainyaml declines text with anything to repair
         loader = BoundedLoader(fm)
         try:
             return loader.get_single_data(), loader.notes

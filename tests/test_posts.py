@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from publisher import content
+from publisher import content, posts
 from publisher.content import load_site
 from publisher.errors import ContentError
+from publisher.model import Problem
 from publisher.posts import read_body
 
 from .conftest import NOW, SiteDir
@@ -106,3 +110,63 @@ def test_unreadable_subfolder_is_skipped_with_a_warning_naming_it(
     assert [r.getMessage() for r in caplog.records] == [
         f"{site.posts / 'private'}: cannot list folder: Permission denied"
     ]
+
+
+# -- reading the text fast, with the same result --------------------------------------
+
+# The front matter pattern as it was before it was made faster (a lazy .*? with
+# a line start tried at every character): the new one must split alike.
+SLOW_FRONT_MATTER = re.compile(
+    r"\A-{3,}[ \t]*(\n.*?)^(?:-{3,}|\.\.\.)[ \t]*(?:\n|\Z)", re.S | re.M
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["---", "----", "...", "..", "- --", " ---", "--- ", "---\t",
+                                 "... x", "a: b", "", " ", "\r", "x---"]), max_size=8),
+       st.sampled_from(["\n", "", "\r\n"]))
+def test_front_matter_splits_as_the_lazy_pattern_did(lines: list[str], end: str) -> None:
+    text = "\n".join(lines) + end
+    new, old = posts.FRONT_MATTER.match(text), SLOW_FRONT_MATTER.match(text)
+    assert (new and (new.group(1), new.end())) == (old and (old.group(1), old.end()))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+def test_illegal_characters_are_found_in_the_bytes_as_in_the_text(text: str) -> None:
+    assert posts._has_illegal_xml(text.encode()) == bool(posts.ILLEGAL_XML.search(text))
+
+
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\ufffe", "\uffff"]
+)
+def test_each_illegal_character_is_found_in_the_bytes(char: str) -> None:
+    assert posts._has_illegal_xml(f"a\n{char}b".encode())
+    assert not posts._has_illegal_xml("a\tb\r\n\ufffd\uefbf\u00ef".encode())
+
+
+def test_read_text_cleans_as_before(tmp_path: Path) -> None:
+    """Byte order mark and CRLF removed, control characters removed with a warning a line."""
+    path = tmp_path / "post.md"
+    path.write_bytes("\ufeff---\r\ntitle: a\x07b\r\n---\r\nc\ufffed\nx\ry\n".encode())
+    result = posts.read_text(path, "post.md")
+    assert isinstance(result, posts._Text)
+    assert result.text == "---\ntitle: ab\n---\ncd\nx\ry\n"
+    message = "removed control characters not allowed in XML"
+    assert result.problems == [
+        Problem("post.md", f"{message} (U+0007)", line=2, severity="warning"),
+        Problem("post.md", f"{message} (U+FFFE)", line=4, severity="warning"),
+    ]
+
+
+def test_read_text_reads_a_file_larger_than_one_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.md"
+    text = "---\ntitle: Big\n---\n" + "".join(f"line {i} é\n" for i in range(50_000))
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size > 3 * posts.READ_CHUNK
+    result = posts.read_text(path, "big.md")
+    assert isinstance(result, posts._Text) and result.text == text
+
+
+def test_read_text_of_a_folder_is_a_problem(tmp_path: Path) -> None:
+    assert posts.read_text(tmp_path, "x.md") == Problem("x.md", "cannot read file: Is a directory")
