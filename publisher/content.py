@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import posts as post_files
 from . import scan
@@ -128,11 +128,19 @@ def discover(
         yield Path(path), st
 
 
+class FileStat(NamedTuple):
+    """What a run keeps of a post file's stat: a tenth of an `os.stat_result`'s
+    memory (~50 MB less at 100,000 posts), under the same names."""
+
+    st_size: int
+    st_mtime_ns: int
+
+
 @dataclass(frozen=True)
 class Listing:
     """One scan of the posts folder, shared by the run guard and the load."""
 
-    entries: list[tuple[str, str, os.stat_result]]  # as `walk` yields them
+    entries: list[tuple[str, str, FileStat]]  # as `walk` yields them
     settled: bool  # no file changed so recently that its mtime could lie (cache.RACY_NS)
     problems: tuple[Problem, ...] = ()  # files the walk skipped (links, odd names)
     folders: tuple[tuple[str, int], ...] = ()  # every folder listed and its mtime_ns
@@ -155,9 +163,11 @@ def listing(
     # `walk`, without its generator in between: this is every file, every run.
     rules = JekyllRules(jekyll) if jekyll is not None else POSTS_FOLDER
     try:
-        entries = list(scan.walk(posts_dir, rules, follow_symlinks, skipped, folders))
+        found = list(scan.walk(posts_dir, rules, follow_symlinks, skipped, folders))
     except OSError:
-        entries = list(walk(posts_dir, jekyll, follow_symlinks, skipped))  # the ContentError
+        found = list(walk(posts_dir, jekyll, follow_symlinks, skipped))  # the ContentError
+    entries = [(n, p, FileStat(st.st_size, st.st_mtime_ns)) for n, p, st in found]
+    del found
     racy_after = clock.time_ns() - RACY_NS
     settled = all(st.st_mtime_ns < racy_after for _n, _p, st in entries)
     return Listing(entries, settled, tuple(skipped), tuple(folders))
@@ -205,7 +215,7 @@ def load_site(
     racy_after = clock.time_ns() - RACY_NS
     results: dict[str, tuple[Post | None, list[Problem]]] = {}
     todo: list[tuple[str, str, int]] = []
-    stats: dict[str, os.stat_result] = {}
+    stats: dict[str, FileStat] = {}
     for name, path_str, st in entries:
         cached = cache.get(name, st.st_size, st.st_mtime_ns, path_str) if cache else None
         if cached is not None:

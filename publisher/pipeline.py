@@ -306,6 +306,10 @@ def publish(
                 config, now, include_future, post_cache, listing, record_ids=True,
                 meanwhile=lambda: _import_ahead(with_digest),
             )
+            # Saved now, not after the digest: its rows need not live on beside
+            # the posts (~40 MB at 100,000 posts).
+            post_cache.save()
+            del post_cache
             renderer = renderer_for(
                 config, site, now, cache.RenderCache.load(config.state_dir, fingerprint)
             )
@@ -316,7 +320,6 @@ def publish(
                 archived = digest.archived
             else:
                 digest, archived = None, tuple(_record_seen(config, site, now))
-            post_cache.save()
             renderer.save()
             result = PublishResult(
                 Summary.of(site), feeds, digest, 0.0, websub=pinged, archived=archived
