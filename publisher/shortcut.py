@@ -38,6 +38,7 @@ import marshal
 import os
 import sys
 import time
+from array import array
 
 # Not `typing.TYPE_CHECKING`: importing typing would cost this path more than
 # all its other work (mypy treats any constant of this name alike).
@@ -51,7 +52,8 @@ FILE = "shortcut.cache"
 # The last record, kept by `forget` so that `remember` can reuse its digests
 # rather than read every post again.
 OLD_FILE = "shortcut.old"
-FORMAT = 1
+# 2: each folder's posts packed (names in one string, stats in one array).
+FORMAT = 2
 DEFAULT_CONFIG = "publisher.toml"  # as config.DEFAULT_FILE
 DEFAULT_STATE = ".publisher/state.db"  # as config.StateConfig.path
 RACY_NS = 2_000_000_000  # as cache.RACY_NS
@@ -193,11 +195,14 @@ def _holds(
             if os.stat(path).st_mtime_ns != mtime:
                 return False
         touched = []
-        for folder, names, stats, digests in record["posts"]:
+        for folder, joined, stats, digests in record["posts"]:
+            names = joined.split("\0")
             seen = _stats(folder, names)
-            if seen == stats:
+            if seen == stats:  # one comparison for the whole folder
                 continue
-            for name, old, new, digest in zip(names, stats, seen, digests, strict=True):
+            for (name, old, digest), new in zip(
+                _unpack(joined, stats, digests), _pairs(seen), strict=True
+            ):
                 if old != new:
                     if old[0] != new[0]:
                         return False  # resized: changed
@@ -230,14 +235,34 @@ def _ns(when: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _stats(folder: str, names: Sequence[str]) -> tuple[Stat, ...]:
-    """(size, mtime) of each file of `folder`; relative to the folder, so the
-    kernel looks up one name per file, not the whole path."""
+def _stats(folder: str, names: Sequence[str]) -> bytes:
+    """Size and mtime of each file of `folder`, packed as `_pack` packs them;
+    relative to the folder, so the kernel looks up one name per file."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        return tuple((st.st_size, st.st_mtime_ns) for st in [os.stat(n, dir_fd=fd) for n in names])
+        found = array("q")
+        for name in names:
+            st = os.stat(name, dir_fd=fd)
+            found.append(st.st_size)
+            found.append(st.st_mtime_ns)
+        return found.tobytes()
     finally:
         os.close(fd)
+
+
+def _pairs(packed: bytes) -> list[Stat]:
+    values = array("q")
+    values.frombytes(packed)
+    return list(zip(values[0::2], values[1::2], strict=True))
+
+
+def _unpack(joined: str, stats: bytes, digests: bytes) -> list[tuple[str, Stat, bytes]]:
+    """A folder's posts as `remember` packed them: (name, (size, mtime), digest)."""
+    names = joined.split("\0")
+    return [
+        (name, stat, digests[16 * i : 16 * i + 16])
+        for i, (name, stat) in enumerate(zip(names, _pairs(stats), strict=True))
+    ]
 
 
 def _stat(path: str) -> Stat:
@@ -298,7 +323,7 @@ def remember(
     ):
         return False
     known = _known_digests(state_dir)
-    by_folder: dict[str, tuple[list[str], list[Stat], list[bytes]]] = {}
+    by_folder: dict[str, tuple[list[str], array[int], list[bytes]]] = {}
     for path, size, mtime in posts:
         if mtime >= racy_after:
             return False
@@ -311,12 +336,15 @@ def remember(
             if _stat(path) != (size, mtime):
                 return False  # changed while we read it: what we read is not what was run
         folder, name = os.path.split(path)
-        names, stats, digests = by_folder.setdefault(folder, ([], [], []))
+        names, stats, digests = by_folder.setdefault(folder, ([], array("q"), []))
         names.append(name)
-        stats.append((size, mtime))
+        stats.append(size)
+        stats.append(mtime)
         digests.append(digest)
+    # Packed: a few objects per folder, not three per post, so that loading the
+    # record costs little (10 MB of tuples took 0.14 s at 100,000 posts).
     rows = tuple(
-        (folder, tuple(names), tuple(stats), tuple(digests))
+        (folder, "\0".join(names), stats.tobytes(), b"".join(digests))
         for folder, (names, stats, digests) in by_folder.items()
     )
     record = {
@@ -329,7 +357,7 @@ def remember(
         "state_dir": state_dir,
         "files": tuple((path, size, mtime) for path, (size, mtime) in files),
         "folders": tuple(folders),
-        "posts": rows,  # (folder, names, (size, mtime) of each, digest of each)
+        "posts": rows,  # (folder, names joined by NUL, sizes and mtimes, 16-byte digests)
         "due": _ns(due) if due is not None else None,
         "lines": tuple(lines),
         "code": code,
@@ -360,8 +388,8 @@ def _known_digests(state_dir: str) -> dict[tuple[str, int, int], bytes]:
             try:
                 return {
                     (os.path.join(folder, name), *stat): digest
-                    for folder, names, stats, digests in record["posts"]
-                    for name, stat, digest in zip(names, stats, digests, strict=True)
+                    for folder, joined, stats, digests in record["posts"]
+                    for name, stat, digest in _unpack(joined, stats, digests)
                 }
             except (KeyError, TypeError, ValueError):
                 return {}
