@@ -82,13 +82,18 @@ def replay(argv: Sequence[str], started: float) -> int | None:
         return None
     if record is None or not _holds(record, config_path, config_bytes, mode, now_text):
         return None
+    try:
+        lines = [(bool(to_stderr), text) for to_stderr, text in record["lines"]]
+        code = int(record["code"])
+    except (KeyError, TypeError, ValueError):
+        return None  # a record of the right format but not of the right shape
     elapsed = time.perf_counter() - started
-    for to_stderr, text in record["lines"]:
+    for to_stderr, text in lines:
         if quiet and not to_stderr:
             continue
         line = f"Done in {elapsed:.2f} s." if text is None else text
         print(line, file=sys.stderr if to_stderr else sys.stdout)
-    return int(record["code"])
+    return code
 
 
 def _parse(argv: Sequence[str]) -> tuple[str, bool, tuple[bool, bool], str | None] | None:

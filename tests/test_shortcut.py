@@ -289,13 +289,17 @@ def test_a_state_folder_elsewhere(site: SiteDir, capsys) -> None:
     assert quick(site, capsys, "publish", "--now", NOW) is None
 
 
-def test_a_record_from_another_python_declines(blog: SiteDir, capsys) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [{"python": "2.7.18"}, {"format": 1}, {"lines": None}, {"code": "x"}, {"posts": 7}],
+)
+def test_a_record_of_another_kind_declines(blog: SiteDir, capsys, damage: dict) -> None:
     import marshal
 
     recorded(blog, "publish", "--now", NOW)
     file = blog.root / ".publisher" / shortcut.FILE
     record = marshal.loads(file.read_bytes())
-    file.write_bytes(marshal.dumps({**record, "python": "2.7.18"}))
+    file.write_bytes(marshal.dumps({**record, **damage}))
     assert quick(blog, capsys, "publish", "--now", NOW) is None
 
 
