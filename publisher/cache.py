@@ -43,7 +43,8 @@ RUN_FILE = "last-run.json"
 RUN_FORMAT = 2
 # A file changed within this window could change again without its mtime
 # moving on a coarse-grained filesystem, so it is never trusted as cached.
-RACY_NS = 2_000_000_000
+# Defined by `shortcut`, which must import nothing of ours; one window for all.
+RACY_NS = shortcut.RACY_NS
 
 
 def config_fingerprint(config: Config) -> str:
@@ -352,11 +353,6 @@ def _summary_from_json(data: dict[str, Any]) -> Summary:
         hidden=data["hidden"],
         problems=tuple(Problem(*p) for p in data["problems"]),
     )
-
-
-def stats(paths: Iterable[Path]) -> tuple[tuple[str, tuple[int, int]], ...]:
-    """(path, (size, mtime_ns)) of each path; (-1, -1) for one that does not exist."""
-    return tuple((str(path), _stat(path) or (-1, -1)) for path in paths)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

@@ -281,7 +281,7 @@ def publish(
     )
     # Before anything in the state folder is read: a change from now on is
     # one the shortcut will see.
-    state_files = cache.stats(_state_files(config))
+    state_files = shortcut.stats(_state_files(config))
     state = open_state(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(

@@ -56,7 +56,9 @@ OLD_FILE = "shortcut.old"
 FORMAT = 2
 DEFAULT_CONFIG = "publisher.toml"  # as config.DEFAULT_FILE
 DEFAULT_STATE = ".publisher/state.db"  # as config.StateConfig.path
-RACY_NS = 2_000_000_000  # as cache.RACY_NS
+# A file changed this recently could change again without its mtime moving on
+# a coarse-grained filesystem (cache.py uses the same window).
+RACY_NS = 2_000_000_000
 MISSING = (-1, -1)  # the (size, mtime) of a file that does not exist
 
 Stat = tuple[int, int]  # size, mtime_ns
@@ -268,6 +270,19 @@ def _unpack(joined: str, stats: bytes, digests: bytes) -> list[tuple[str, Stat, 
         (name, stat, digests[16 * i : 16 * i + 16])
         for i, (name, stat) in enumerate(zip(names, _pairs(stats), strict=True))
     ]
+
+
+def stats(paths: Iterable[os.PathLike[str] | str]) -> tuple[tuple[str, Stat], ...]:
+    """(path, (size, mtime)) of each path, as `remember` takes them; MISSING for
+    one that does not exist or cannot be looked at (never "unchanged" then)."""
+    found = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            found.append((os.fspath(path), (st.st_size, st.st_mtime_ns)))
+        except OSError:
+            found.append((os.fspath(path), MISSING))
+    return tuple(found)
 
 
 def _stat(path: str) -> Stat:
