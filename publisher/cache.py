@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,17 +58,22 @@ def config_fingerprint(config: Config) -> str:
 
 
 def encode_post(post: Post) -> tuple[Any, ...]:
-    author = (post.author.name, post.author.email, post.author.uri) if post.author else None
+    """The Post as a row of plain values. What posts repeat is one object in
+    the rows too (see `decode_post`): pickle and marshal then store it once,
+    and the rows a worker sends back share it after loading as well."""
+    date = post.date.isoformat()
+    author = post.author
+    author_row = _author_row(author.name, author.email, author.uri) if author else None
     image = (post.image.url, post.image.alt) if post.image else None
     return (
-        post.key,
+        post.url if post.key == post.url else post.key,
         post.url,
         post.title,
-        post.date.isoformat(),
-        post.updated.isoformat(),
-        author,
-        post.categories,
-        post.tags,
+        date,
+        date if post.updated == post.date else post.updated.isoformat(),
+        author_row,
+        _shared(post.categories),
+        _shared(post.tags),
         post.excerpt,
         post.excerpt_separator,
         image,
@@ -83,19 +89,23 @@ def encode_post(post: Post) -> tuple[Any, ...]:
 
 
 def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
+    """The Post of a cache or worker row. What posts repeat (the author, the
+    category and tag lists, a key that is the URL, an `updated` that is the
+    date) becomes one shared object, not one per post."""
     (key, url, title, date, updated, author, cats, tags, excerpt, sep, image, fmt, visible,
      enclosure, banner, excerpt_only, own_id) = row
+    published = datetime.fromisoformat(date)
     return Post(
         path=path,
         name=name,
-        key=key,
+        key=url if key == url else key,
         url=url,
         title=title,
-        date=datetime.fromisoformat(date),
-        updated=datetime.fromisoformat(updated),
-        author=Person(*author) if author else None,
-        categories=cats,
-        tags=tags,
+        date=published,
+        updated=published if updated == date else datetime.fromisoformat(updated),
+        author=_person(*author) if author else None,
+        categories=_shared(cats),
+        tags=_shared(tags),
         excerpt=excerpt,
         excerpt_separator=sep,
         image=Image(*image) if image else None,
@@ -107,6 +117,24 @@ def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
         excerpt_only=excerpt_only,
         own_id=own_id,
     )
+
+
+@lru_cache(maxsize=1024)
+def _person(name: str, email: str, uri: str) -> Person:
+    return Person(name, email, uri)
+
+
+@lru_cache(maxsize=1024)
+def _author_row(name: str, email: str, uri: str) -> tuple[str, str, str]:
+    return (name, email, uri)
+
+
+@lru_cache(maxsize=4096)
+def _shared(value: tuple[str, ...]) -> tuple[str, ...]:
+    """The first tuple seen equal to `value`: lru_cache returns the object it
+    cached, so equal lists across posts end up one object (bounded: a site
+    with more distinct lists only shares less)."""
+    return value
 
 
 @dataclass

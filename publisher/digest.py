@@ -49,19 +49,27 @@ def record_seen(site: Site, state: State, config: Config, now: datetime) -> list
 
 
 def select(
-    site: Site, state: State, config: Config, now: datetime, recorded: bool = True
+    site: Site,
+    state: State,
+    config: Config,
+    now: datetime,
+    recorded: bool = True,
+    archive: bool = True,
 ) -> Selection:
     """The next digest's posts: pending (first seen since the last digest, or
     included) and published now, newest first, none in an earlier digest.
 
     `recorded=False` for a run that records nothing (`digest --preview`,
-    `check`): the posts not seen yet count as first seen now.
+    `check`): the posts not seen yet count as first seen now. `archive=False`
+    leaves `Selection.archived` empty, for a caller that does not show it
+    (`publish`): after an import of 100,000 posts it is 100,000 rows read and
+    as many objects held, for one line that `record_seen` already gives.
     """
     conn = state.conn
     last = state.last_cutoff()
     since = last if last is not None else now - timedelta(days=config.digest.first_window_days)
     keys = seen.pending_keys(conn)
-    archived = seen.unmailed_archive(conn, site.posts, last)
+    archived = seen.unmailed_archive(conn, site.posts, last) if archive else []
     if not recorded:
         more, new_archive = seen.would_be_pending(conn, site.posts, now, rules(config))
         keys |= more

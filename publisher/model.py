@@ -30,20 +30,20 @@ def _escape(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode("ascii")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     name: str
     email: str = ""
     uri: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Image:
     url: str
     alt: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Enclosure:
     """A media file published with a post (a podcast episode): RSS <enclosure>."""
 
@@ -52,7 +52,8 @@ class Enclosure:
     type: str  # MIME type, such as audio/mpeg
 
 
-@dataclass(frozen=True)
+# Slots: no attribute dict per post, ~120 bytes each (12 MB at 100,000 posts).
+@dataclass(frozen=True, slots=True)
 class Post:
     """One post's metadata. The body is read again only when it is rendered."""
 
@@ -78,7 +79,7 @@ class Post:
     own_id: bool = False  # the key is the front matter `id`, which no stored id overrides
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     file: str
     message: str

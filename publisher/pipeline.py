@@ -219,7 +219,9 @@ def run_digest(
 
     # First-seen times before selecting: recording twice is harmless.
     archived = tuple(digest.record_seen(site, state, config, now))
-    selection = digest.select(site, state, config, now)
+    # What the next digest leaves out is `archived`, recorded just now: the
+    # selection need not read it again.
+    selection = digest.select(site, state, config, now, archive=False)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since), archived)
     from .newsletter import compose  # the templating stack, only for a digest to issue

@@ -81,6 +81,35 @@ def test_parallel_parse_fills_the_cache_as_serial_does(
     assert calls == []  # nothing to parse: no workers, nothing to wait for
 
 
+def test_posts_share_what_they_repeat(site: SiteDir, monkeypatch, tmp_path: Path) -> None:
+    """Equal authors, category and tag lists are one object across posts (100,000
+    posts would otherwise hold 100,000 copies), and nothing else changes."""
+    for i in range(6):
+        site.post(
+            f"2026-01-0{i + 1}-p{i}.md",
+            f"title: P{i}\nauthor: Desk\ncategories: [news, world]\ntags: [a, b]",
+        )
+    site.post("2026-01-09-u.md", "title: U\nauthor: Desk\nupdated: 2026-01-10 12:00:00")
+    settle(site)
+    config = site.config()
+    serial = content.load_site(config, NOW)
+    monkeypatch.setattr(content, "PARALLEL_MIN", 1)
+    store = cache.PostCache.load(tmp_path, "fp")
+    parallel = content.load_site(config, NOW, cache=store)
+    store.save()
+    cached = content.load_site(config, NOW, cache=cache.PostCache.load(tmp_path, "fp"))
+    for site_ in (parallel, cached):
+        assert site_.posts == serial.posts
+        shared = [p for p in site_.posts if p.categories]
+        assert len(shared) == 6
+        assert all(p.author is shared[0].author for p in site_.posts)
+        assert all(p.categories is shared[0].categories for p in shared)
+        assert all(p.tags is shared[0].tags for p in shared)
+        assert all(p.key is p.url and p.updated is p.date for p in shared)
+        (updated,) = [p for p in site_.posts if p.title == "U"]
+        assert updated.updated > updated.date
+
+
 def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -> None:
     from publisher import render
 

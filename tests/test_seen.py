@@ -137,6 +137,25 @@ def test_a_few_archive_imports_are_named_by_publish_check_and_preview(site: Site
     assert f"note: {line}" in err.splitlines()
 
 
+def test_publish_does_not_read_the_archive_imports_twice(site: SiteDir) -> None:
+    """`publish` names the imports from what it recorded; its selection skips
+    reading them back (100,000 rows after a big import), check's does not."""
+    from publisher import content, digest
+
+    config = start(site)
+    site.post("old.md", "title: Old\ndate: 2024-03-01")
+    when = MONDAY + timedelta(hours=3)
+    assert [a.file for a in publish(config, when).archived] == ["old.md"]
+    loaded = content.load_site(config, when)
+    state = open_state(config.state_file)
+    try:
+        named = digest.select(loaded, state, config, when).archived
+        assert [a.file for a in named] == ["old.md"]
+        assert digest.select(loaded, state, config, when, archive=False).archived == ()
+    finally:
+        state.close()
+
+
 def test_digest_include_mails_an_archive_import_once(site: SiteDir) -> None:
     config = start(site)
     site.post("old.md", "title: Old\ndate: 2024-03-01")

@@ -35,7 +35,7 @@ from ..model import Post
 BASELINE_KEY = "first_seen.since"  # meta: when first-seen recording began
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Archived:
     """A post recorded (or about to be) as an archive import: not mailed."""
 
@@ -83,7 +83,7 @@ def _digested(conn: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     post: Post
     pending: bool  # goes into the next digest
