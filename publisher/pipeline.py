@@ -10,9 +10,11 @@ and reports what that run reported: see `cache.RunGuard`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -304,25 +306,26 @@ def publish(
             shortcut.forget(str(config.state_dir))
             fingerprint = cache.config_fingerprint(config)
             post_cache = cache.PostCache.load(config.state_dir, fingerprint)
-            site = load(
-                config, now, include_future, post_cache, listing, record_ids=True,
-                meanwhile=lambda: _import_ahead(with_digest),
-            )
-            # Saved now, not after the digest: its rows need not live on beside
-            # the posts (~40 MB at 100,000 posts).
-            post_cache.save()
-            del post_cache
-            renderer = renderer_for(
-                config, site, now, cache.RenderCache.load(config.state_dir, fingerprint)
-            )
-            feeds = build_feeds(config, site, renderer)
-            pinged = announce(config, feeds)
-            if state is not None:
-                digest = run_digest(config, site, state, now, renderer)
-                archived = digest.archived
-            else:
-                digest, archived = None, tuple(_record_seen(config, site, now))
-            renderer.save()
+            with _gc_paused():
+                site = load(
+                    config, now, include_future, post_cache, listing, record_ids=True,
+                    meanwhile=lambda: _import_ahead(with_digest),
+                )
+                # Saved now, not after the digest: its rows need not live on beside
+                # the posts (~40 MB at 100,000 posts).
+                post_cache.save()
+                del post_cache
+                renderer = renderer_for(
+                    config, site, now, cache.RenderCache.load(config.state_dir, fingerprint)
+                )
+                feeds = build_feeds(config, site, renderer)
+                pinged = announce(config, feeds)
+                if state is not None:
+                    digest = run_digest(config, site, state, now, renderer)
+                    archived = digest.archived
+                else:
+                    digest, archived = None, tuple(_record_seen(config, site, now))
+                renderer.save()
             result = PublishResult(
                 Summary.of(site), feeds, digest, 0.0, websub=pinged, archived=archived
             )
@@ -337,6 +340,22 @@ def publish(
     finally:
         if state is not None:
             state.close()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cycle collector off while a full run builds and uses the site
+    model. It would walk every object the model holds each time allocations
+    pile up: at 100,000 posts (~1.5 million objects, none in a cycle) that was
+    6 s of a 40 s run, 0.5 s of 7 s at 10,000. The few cycles the templating
+    leaves are collected once it is back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 # What the steps after the load import. On a big first run worker processes
