@@ -11,6 +11,7 @@ import os
 import smtplib
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +20,7 @@ import feedparser
 import pytest
 
 from bench import generate, hugo, run
-from bench.smtpsink import SmtpSink
+from bench.smtpsink import Ceiling, Message, SmtpSink, ceiling
 from publisher import config as config_mod
 from publisher.content import load_site
 from publisher.render import render
@@ -79,8 +80,10 @@ def test_subscribers_csv(tmp_path: Path) -> None:
     assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
 
 
-def test_smtp_sink_counts_messages() -> None:
-    with SmtpSink() as sink:
+def test_smtp_sink_counts_messages(tmp_path: Path) -> None:
+    kept = tmp_path / "first.eml"
+    with SmtpSink(keep=kept) as sink:
+        assert sink.cpu_seconds == 0  # its start-up is nobody's run
         with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
             for n in range(3):
                 msg = EmailMessage()
@@ -88,8 +91,48 @@ def test_smtp_sink_counts_messages() -> None:
                 msg.set_content("hello")
                 client.send_message(msg)
         assert sink.count == 3
+        assert sink.cpu_seconds > 0
         sink.reset()
-        assert sink.count == 0
+        assert sink.count == 0 and sink.cpu_seconds == 0
+    # The first message, as it came: envelope and bytes.
+    first = Message.load(kept)
+    assert (first.mail_from, first.rcpt_tos) == ("a@example.org", ["b@example.org"])
+    assert b"Subject: 0\r\n" in first.content and first.content.endswith(b"hello\r\n")
+
+
+def test_sink_ceiling_replays_one_message() -> None:
+    body = b"".join(b".line %d of a message, dots and all\r\n" % n for n in range(200))
+    message = Message("news@example.org", ["reader@example.org"],
+                      b"Subject: x\r\nFrom: news@example.org\r\n\r\n" + body)
+    found = ceiling(message, 30, 3)
+    assert (found.messages, found.connections) == (30, 3)
+    assert found.seconds > 0 and found.rate == 30 / found.seconds
+    assert found.sink_cpu_seconds > 0 and found.sink_ms_per_message > 0
+    assert found.client_cpu_seconds > 0 and found.client_ms_per_message > 0
+
+
+def test_trash_sets_aside_then_empties(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trash = run.Trash(tmp_path / "trash")
+    trash.settle()  # never emptied: nothing to wait for
+    site = tmp_path / "site"
+    (site / ".publisher" / "outbox").mkdir(parents=True)
+    for n in range(150):
+        (site / ".publisher" / "outbox" / f"{n}.eml").write_text("x")
+    (site / "out").mkdir()
+    run.reset_outputs(site, trash)
+    run.reset_outputs(site, trash)  # nothing left to set aside
+    assert not (site / ".publisher").exists() and not (site / "out").exists()
+    assert len(list(trash.folder.iterdir())) == 2
+    trash.empty()
+    assert not trash.folder.exists()
+    assert trash.stamp.read_text() == "150\n"
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    trash.settle()  # 150 files freed just now: wait out the minute
+    assert len(waits) == 1 and 55 < waits[0] <= run.Trash.SETTLE_SECONDS
+    trash.stamp.write_text("80\n")  # a smoke run's few: no wait
+    trash.settle()
+    assert len(waits) == 1
 
 
 def test_targets_are_judged(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,6 +146,12 @@ def test_targets_are_judged(monkeypatch: pytest.MonkeyPatch) -> None:
         result.judge()
     assert (fast.status, slow.status, fat.status) == ("pass", "miss", "miss")
     assert smtp.status == "pass" and smtp.note == "1000 msg/s"
+    assert smtp.details() == "1000 msg/s"  # no ceiling measured
+    smtp.runs[0].sink_cpu_seconds = 34.0
+    smtp.ceiling = Ceiling(10_000, 4, 80.0, 33.0)
+    assert smtp.ceiling_share == 8.0 and smtp.sink_ms_per_message == 3.4
+    assert smtp.details() == "1000 msg/s; 8.00 x sink ceiling 125 msg/s; sink CPU 3.40 ms/msg"
+    assert "8.00 x sink ceiling 125 msg/s" in run.table([smtp], None)
     assert untargeted.status == "no target"
     ratio = run.ratio_row([fast, run.Result("cold", 100_000, "posts", [run.Run(12.0, 1, [])])])
     assert ratio is not None and ratio["value"] == 12.0 and ratio["status"] == "miss"
@@ -148,9 +197,24 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         assert r["runs"][0]["max_rss_kb"] > 1000  # a Python process, in KB
         if r["scenario"] in ("outbox", "smtp"):
             assert r["runs"][0]["delivered"] == 50
+    # The SMTP row: publisher's rate, the sink's ceiling (a bare client replaying one of
+    # publisher's messages to a fresh sink) and the sink's CPU per message.
+    by = {r["scenario"]: r for r in report["results"]}
+    smtp = by["smtp"]
+    if not smtp["status"].startswith("skipped"):
+        assert smtp["rate"] > 0 and smtp["ceiling_rate"] > 0 and smtp["ceiling_share"] > 0
+        assert smtp["ceiling"]["messages"] == 50 and smtp["ceiling"]["connections"] == 4
+        assert smtp["ceiling_sink_cpu_ms_per_message"] > 0
+        assert smtp["runs"][0]["sink_cpu_seconds"] > 0 and smtp["sink_cpu_ms_per_message"] > 0
+        assert smtp["cpu_ms_per_message"] > 0 and smtp["ceiling_client_cpu_ms_per_message"] > 0
+        assert "x sink ceiling" in done.stdout and "sink CPU" in done.stdout
+        outbox = by["outbox"]
+        assert outbox["ceiling"] is None and outbox["runs"][0]["sink_cpu_seconds"] is None
+    # Old outputs went to the trash and the trash was emptied at the end: no outbox left.
+    assert not (work / "trash").exists() and "emptied the trash" in done.stdout
+    assert not (work / "delivery" / ".publisher").exists()
     assert "publish, cold" in done.stdout and "written" in done.stdout
     assert report["profile"] == "real"
-    by = {r["scenario"]: r for r in report["results"]}
     if hugo.command():
         # Hugo ran beside publisher on the same posts: a median and a share each.
         for scenario in run.HUGO_SCENARIOS:
