@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -268,3 +269,22 @@ def test_hugo_site_reads_the_same_posts(tmp_path: Path) -> None:
     assert list((site / "public").iterdir()) == [hugo.feed(site)]  # RSS only, no pages
     hugo.reset(site)
     assert not (site / "public").exists()
+
+
+def test_gcstats_reports_the_parents_collections(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.gcstats", "--size", "30", "--work", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # After "generated 30 posts ...": the site is made on first use.
+    line = done.stdout.splitlines()[-1]
+    found = re.fullmatch(
+        r"cycle collector in the parent: (\d+\.\d\d) s in (\d+) collections "
+        r"\((\d+) full, longest (\d+) ms\)",
+        line,
+    )
+    assert found, line
+    assert int(found[2]) > 0  # importing publisher alone allocates enough for some
+    assert (tmp_path / "posts-30" / "out" / "feed.xml").is_file()
