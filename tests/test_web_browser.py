@@ -74,7 +74,21 @@ def press(driver: Any, label: str) -> None:
     button = driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
     old = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 10).until(lambda _driver: _left(old, expected_conditions))
+
+
+def _left(old: Any, expected_conditions: Any) -> bool:
+    """True once `old` (the previous page's root) is gone. Caught mid-navigation,
+    chromedriver can answer "Node with given id does not belong to the document"
+    as an unknown error instead of a stale element: that is gone too."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        return bool(expected_conditions.staleness_of(old)(None))
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
 
 
 def test_subscribe_confirm_receive_unsubscribe_in_a_browser(tmp_path: Path, browser: Any) -> None:
