@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 from . import run
 
@@ -51,14 +50,10 @@ main()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gcstats", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=run.HERE / "work")
+    run.add_site_options(parser)
     args = parser.parse_args(argv)
 
-    work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    site = run.make_site(run.site_folder(work, args.size), args.size, args.seed)
+    _work, site = run.site_from_options(args)
     command = [sys.executable, "-c", CHILD, *run.publish_args()]
     done = subprocess.run(command, cwd=site, env=run.child_env(), capture_output=True,
                           text=True, check=False)

@@ -27,17 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenario", choices=("cold", "nochange", "touch"))
-    parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=run.HERE / "work")
+    run.add_site_options(parser)
     args = parser.parse_args(argv)
 
-    work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work, site = run.site_from_options(args)  # no out/, no state: what a cold run sees
     log = work / "profile.log"
-    # No out/, no state: what a cold run sees.
-    site = run.make_site(run.site_folder(work, args.size), args.size, args.seed)
     if args.scenario in ("nochange", "touch"):
         run.run_cli(site, run.publish_args(), log)
     if args.scenario == "touch":

@@ -477,6 +477,21 @@ def site_config(transport: str = "outbox", window: int = 7) -> str:
 PROFILE = ["real"]
 
 
+def add_site_options(parser: argparse.ArgumentParser) -> None:
+    """--size, --seed and --work, for the tools that run one command on a generated site."""
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+
+
+def site_from_options(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(work folder, site) for `add_site_options`' values: the site generated
+    there if needed, without out/ or state (what a cold run sees)."""
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return work, make_site(site_folder(work, args.size), args.size, args.seed)
+
+
 def site_folder(work: Path, size: int, suffix: str = "") -> Path:
     """bench/work/posts-N[-suffix] for real-size posts, posts-N-short[-suffix] for short ones."""
     profile = "" if PROFILE[0] == "real" else f"-{PROFILE[0]}"

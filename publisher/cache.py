@@ -63,7 +63,7 @@ def encode_post(post: Post) -> tuple[Any, ...]:
     and the rows a worker sends back share it after loading as well."""
     date = post.date.isoformat()
     author = post.author
-    author_row = _author_row(author.name, author.email, author.uri) if author else None
+    author_row = _shared((author.name, author.email, author.uri)) if author else None
     image = (post.image.url, post.image.alt) if post.image else None
     return (
         post.url if post.key == post.url else post.key,
@@ -122,11 +122,6 @@ def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
 @lru_cache(maxsize=1024)
 def _person(name: str, email: str, uri: str) -> Person:
     return Person(name, email, uri)
-
-
-@lru_cache(maxsize=1024)
-def _author_row(name: str, email: str, uri: str) -> tuple[str, str, str]:
-    return (name, email, uri)
 
 
 @lru_cache(maxsize=4096)
