@@ -61,7 +61,7 @@ NOW = generate.NEWEST.replace(tzinfo=UTC) + timedelta(hours=1)
 SECRET = "bench-only-secret-not-for-production"
 DELIVERY_SITE_POSTS = 200
 
-POST_SCENARIOS = ("cold", "nochange", "touch", "edit", "add", "floor")
+POST_SCENARIOS = ("cold", "nochange", "touch", "edit", "add", "floor", "coldfloor")
 # The scenarios Hugo runs beside publisher: it has no state, so each is a full build.
 HUGO_SCENARIOS = ("cold", "nochange", "touch")
 # A site with a feed per category (issue 13): many feeds must not mean many re-renders.
@@ -76,6 +76,7 @@ LABELS = {
     "edit": "publish, one post edited",
     "add": "publish, one post added",
     "floor": "floor: Python start + stat each post",
+    "coldfloor": "cold floor: start, imports, read + front matter",
     "catnochange": f"nothing changed, {CATEGORIES} category feeds",
     "catedit": f"one post edited, {CATEGORIES} category feeds",
     "import": "subscribers import",
@@ -677,6 +678,13 @@ def post_scenarios(
         script = "import os, sys\nd = sys.argv[1]\nfor n in os.listdir(d): os.stat(f'{d}/{n}')"
         return run_process([floor_python(), "-c", script, str(site / "content")], site, log)
 
+    def coldfloor(index: int) -> Run:
+        """The least a cold publish in Python with these libraries can cost
+        (bench/coldfloor.py): start, imports, and every post read and its front
+        matter parsed on every core. Nothing is built from them."""
+        script = Path(__file__).with_name("coldfloor.py")
+        return run_process([floor_python(), str(script), str(site / "content")], site, log)
+
     # Post i is the i-th newest: the middle one is in no feed and no new digest.
     (middle,) = (site / "content").glob(f"*-{size // 2}.md")
 
@@ -715,10 +723,22 @@ def post_scenarios(
         measure("edit", edit)
         measure("add", add)
         measure("floor", floor)
+        measure("coldfloor", coldfloor)
+        share_hugo("coldfloor", "cold", results)
     finally:
         for path in added:
             path.unlink(missing_ok=True)
     return results
+
+
+def share_hugo(scenario: str, of: str, results: list[Result]) -> None:
+    """Show `scenario` beside the Hugo runs `of` made in this run, without building
+    with Hugo again: the cold floor's share of Hugo is how much of the cold target
+    any implementation has used up before building anything."""
+    by = {r.scenario: r for r in results}
+    if scenario in by and of in by:
+        by[scenario].hugo_runs = by[of].hugo_runs
+        by[scenario].hugo_note = by[of].hugo_note
 
 
 def category_scenarios(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+import yaml
 
 from bench import generate, hugo, run
 from bench.smtpsink import Ceiling, Message, SmtpSink, ceiling
@@ -223,6 +224,9 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     else:
         assert "Hugo column: hugo not installed" in done.stdout
     assert by["edit"]["hugo_median"] is None
+    # The cold floor is shown beside the cold row's Hugo runs, not new ones.
+    assert by["coldfloor"]["hugo_median"] == by["cold"]["hugo_median"]
+    assert by["coldfloor"]["status"] == "no target"
     # The harness ran the real CLI on a real site: the feed is there and parses.
     feed = feedparser.parse((work / "posts-50" / "out" / "feed.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 20
@@ -288,3 +292,24 @@ def test_gcstats_reports_the_parents_collections(tmp_path: Path) -> None:
     assert found, line
     assert int(found[2]) > 0  # importing publisher alone allocates enough for some
     assert (tmp_path / "posts-30" / "out" / "feed.xml").is_file()
+
+
+def test_cold_floor_reads_every_post_s_front_matter(tmp_path: Path) -> None:
+    """bench/coldfloor.py does the work it claims: every post read, its front matter
+    parsed (by libyaml when plainyaml declines), on worker processes."""
+    generate.write_posts(tmp_path, 5, seed=3, profile="real")
+    (tmp_path / "2020-01-01-anchors.md").write_text(
+        "---\ntitle: &t Anchored\nsubtitle: *t\ndate: 2020-01-01\n---\nBody\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "notes.txt").write_text("not a post", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "coldfloor.py"), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = sum(
+        len(yaml.safe_load(p.read_text(encoding="utf-8").split("---\n")[1]))
+        for p in tmp_path.glob("*.md")
+    )
+    assert done.stdout.strip() == f"6 posts, {expected} front matter keys read"
