@@ -30,6 +30,14 @@ The SMTP row also shows the sink's ceiling: aiosmtpd costs milliseconds of CPU
 per digest in one process, so the same message replayed by a bare smtplib client
 (bench.smtpsink.ceiling) is the most any client gets through that sink here;
 publisher's rate is shown as a share of it, beside the sink's CPU per message.
+
+Three floor rows say what no implementation could go under on this machine:
+"floor" (Python started, every post stat'ed: the least a run looking for changes
+costs), "cold floor" (bench/coldfloor.py: Python started, the libraries a cold
+publish imports, every post read and its front matter parsed on every core;
+shown beside the cold row's Hugo runs) and "outbox floor" (bench/outboxfloor.py:
+as many copies of one of publisher's messages written as the outbox writes
+them, nothing composed or recorded). A target under its floor cannot be met here.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,7 +74,7 @@ POST_SCENARIOS = ("cold", "nochange", "touch", "edit", "add", "floor", "coldfloo
 HUGO_SCENARIOS = ("cold", "nochange", "touch")
 # A site with a feed per category (issue 13): many feeds must not mean many re-renders.
 CATEGORY_SCENARIOS = ("catnochange", "catedit")
-DELIVERY_SCENARIOS = ("import", "outbox", "smtp")
+DELIVERY_SCENARIOS = ("import", "outbox", "outboxfloor", "smtp")
 SCENARIOS = POST_SCENARIOS + CATEGORY_SCENARIOS + DELIVERY_SCENARIOS
 CATEGORIES = 200
 LABELS = {
@@ -81,6 +89,7 @@ LABELS = {
     "catedit": f"one post edited, {CATEGORIES} category feeds",
     "import": "subscribers import",
     "outbox": "digest to outbox",
+    "outboxfloor": "outbox floor: the files alone",
     "smtp": "digest via SMTP",
     "ratio": "cold 100k / cold 10k",
 }
@@ -817,7 +826,7 @@ def delivery_scenarios(
     work: Path, sizes: Sequence[int], smtp_sizes: Sequence[int], runs: int, only: set[str],
     seed: int, log: Path, trash: Trash,
 ) -> list[Result]:
-    wanted = [(s, n) for s in ("import", "outbox") for n in sizes] + [
+    wanted = [(s, n) for s in ("import", "outbox", "outboxfloor") for n in sizes] + [
         ("smtp", n) for n in smtp_sizes
     ]
     wanted = [(s, n) for s, n in wanted if s in only]
@@ -910,6 +919,9 @@ def _deliver(
             result.status = f"error: {exc}"
         check(result)
 
+    if ("outboxfloor", size) in wanted:
+        results.append(outbox_floor(work, site, size, runs, log, trash, fresh, deliver))
+
     if ("smtp", size) in wanted:
         result = Result("smtp", size, "subscribers")
         results.append(result)
@@ -936,6 +948,38 @@ def _deliver(
             measure_ceiling(result, kept)
         check(result)
     return results
+
+
+def outbox_floor(
+    work: Path, site: Path, size: int, runs: int, log: Path, trash: Trash,
+    fresh: Callable[[], None], deliver: Callable[[str | None, Any], Run],
+) -> Result:
+    """The outbox floor (bench/outboxfloor.py): `size` copies of one message
+    publisher wrote to the outbox, written as the outbox writes them, without
+    composing or recording anything. What the disk asks for the files alone."""
+    result = Result("outboxfloor", size, "subscribers")
+    print(f"  outbox floor ({size:,} messages, the files alone) x{runs}", flush=True)
+    outbox = site / ".publisher" / "outbox"
+    sample = work / "outbox-message.eml"
+    try:
+        if not outbox.is_dir():  # no outbox run before this one: one, untimed
+            fresh()
+            deliver(None, lambda: count_outbox(site))
+        first = next(p for p in sorted(outbox.iterdir()) if p.suffix == ".eml")
+        shutil.copyfile(first, sample)
+        script = Path(__file__).with_name("outboxfloor.py")
+        folder = work / "outbox-floor"
+        for _ in range(runs):
+            trash.set_aside(folder)
+            os.sync()
+            result.runs.append(run_process(
+                [floor_python(), str(script), str(folder), str(size), str(sample)], work, log
+            ))
+        trash.set_aside(folder)
+    except (BenchError, StopIteration, OSError) as exc:
+        result.status = f"error: {exc or 'no message in the outbox'}"
+    result.judge()
+    return result
 
 
 def measure_ceiling(result: Result, kept: Path) -> None:

@@ -215,6 +215,10 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     # Old outputs went to the trash and the trash was emptied at the end: no outbox left.
     assert not (work / "trash").exists() and "emptied the trash" in done.stdout
     assert not (work / "delivery" / ".publisher").exists()
+    # The outbox floor wrote copies of a message publisher wrote, then went to the trash too.
+    assert by["outboxfloor"]["runs"][0]["seconds"] > 0
+    assert (work / "outbox-message.eml").read_bytes().startswith(b"To: ")
+    assert not (work / "outbox-floor").exists()
     assert "publish, cold" in done.stdout and "written" in done.stdout
     assert report["profile"] == "real"
     if hugo.command():
