@@ -273,6 +273,43 @@ def test_a_typo_in_a_well_known_domain_is_a_warning_with_the_fix(
     )
 
 
+def test_a_typo_check_is_the_same_with_the_length_filter_and_the_cache() -> None:
+    """likely_fix skips domains whose length differs by more than one (no single
+    edit can bridge that) and remembers its answers: the same answers as
+    comparing with every well-known domain."""
+    from publisher.store import domains
+
+    def brute(domain: str) -> str | None:
+        domain = domain.lower().rstrip(".")
+        if domain in domains.WELL_KNOWN:
+            return None
+        found = sorted(d for d in domains.WELL_KNOWN if domains._one_edit(domain, d))
+        return found[0] if len(found) == 1 else None
+
+    tried = set()
+    for known in domains.WELL_KNOWN:
+        for i in range(len(known) + 1):
+            tried.add(known[:i] + "x" + known[i:])  # one added
+            tried.add(known[:i] + known[i + 1 :])  # one dropped
+            tried.add(known[:i] + "q" + known[i + 1 :])  # one changed
+            tried.add(known[:i] + known[i + 1 : i + 2] + known[i : i + 1] + known[i + 2 :])
+    tried |= {"example.org", "GMAIL.CON.", "gmail.com", "", "a", "x" * 40}
+    for domain in sorted(tried):
+        assert domains.likely_fix(domain) == brute(domain), domain
+        assert domains.likely_fix(domain) == brute(domain), domain  # from the cache
+
+
+def test_no_whitespace_or_control_character_is_allowed_in_an_address() -> None:
+    """normalise refuses what str.isspace() calls whitespace and C0/DEL controls,
+    checked with one regular expression: the same set, every code point."""
+    for code in range(0x110000):
+        char = chr(code)
+        refused = char.isspace() or code < 0x20 or code == 0x7F
+        assert (subs._SPACE_OR_CONTROL.search(char) is not None) == refused, hex(code)
+    with pytest.raises(SubscriberError, match="spaces or control characters"):
+        subs.normalise("ann\u2003@example.com")  # an em space
+
+
 def test_the_migration_merges_duplicates_by_case_safely(tmp_path: Path) -> None:
     """A store from before local parts were compared case-insensitively."""
     from publisher.store.state import MIGRATIONS, migrate

@@ -8,6 +8,8 @@ one that is.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 WELL_KNOWN = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com",
     "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.co.jp", "yahoo.ca", "yahoo.com.br",
@@ -44,10 +46,19 @@ def _one_edit(a: str, b: str) -> bool:
 
 def likely_fix(domain: str) -> str | None:
     """The well-known domain `domain` is probably a typo of, or None."""
-    domain = domain.lower().rstrip(".")
+    return _likely_fix(domain.lower().rstrip("."))
+
+
+# An import checks every address, and a list's domains repeat (a handful of
+# providers hold most addresses): comparing each with all the well-known
+# domains made importing 100,000 subscribers take 20 s instead of 2.
+@lru_cache(maxsize=4096)
+def _likely_fix(domain: str) -> str | None:
     if domain in WELL_KNOWN:
         return None
-    matches = sorted(d for d in WELL_KNOWN if _one_edit(domain, d))
+    matches = sorted(
+        d for d in WELL_KNOWN if abs(len(d) - len(domain)) <= 1 and _one_edit(domain, d)
+    )
     return matches[0] if len(matches) == 1 else None
 
 

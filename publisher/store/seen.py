@@ -131,11 +131,12 @@ def record(
         known = _known(conn)
         new = [p for p in due if p.key not in known]
         decisions = _decide(conn, new, now, rules)
+        seen_at = now.isoformat()  # once: a first run records every post (100,000 rows)
         conn.executemany(
             "INSERT INTO first_seen (post_key, seen_at, dated, file, archived, pending) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (d.post.key, now.isoformat(), d.post.date.isoformat(), d.post.name,
+                (d.post.key, seen_at, d.post.date.isoformat(), d.post.name,
                  int(d.archived), int(d.pending))
                 for d in decisions
             ],
