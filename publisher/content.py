@@ -252,9 +252,8 @@ def parse_many(
     row it travelled as (so the cache need not encode it again), else None."""
     workers = min(os.cpu_count() or 1, 8)
     if workers < 2 or len(todo) < PARALLEL_MIN:
-        for name, path_str, size in todo:
+        for name, path, size in todo:
             found: list[Problem] = []
-            path = Path(path_str)
             post = post_files.read_post(path, posts_dir, config, found, size=size, name=name)
             yield name, post, found, None
         return
@@ -326,7 +325,7 @@ def _parse_chunk(
     out = []
     for name, path_str, size in chunk:
         found: list[Problem] = []
-        post = post_files.read_post(Path(path_str), posts_dir, config, found, size=size, name=name)
+        post = post_files.read_post(path_str, posts_dir, config, found, size=size, name=name)
         row = encode_post(post) if post is not None else None
         out.append((row, tuple((p.file, p.message, p.line, p.severity) for p in found)))
     return out

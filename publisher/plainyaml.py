@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 # Plain scalar tags, from yaml.resolver.Resolver, in the order PyYAML tries them.
@@ -198,7 +199,7 @@ def _mapping(lines: list[str], at: int, indent: int, depth: int) -> tuple[dict[A
             if len(spaces) < indent:
                 break
             raise _Unsure  # more indented: a continuation line
-        if key[0] in IMPLICIT_RESOLVERS and not isinstance(_plain(key), str):
+        if key[0] in IMPLICIT_RESOLVERS and not _is_str(key):
             raise _Unsure  # `yes:`, `null:`, `on:`: not a str key
         if key in mapping:
             raise _Unsure  # a duplicate (the last one wins in PyYAML)
@@ -308,6 +309,13 @@ def _flow_sequence(text: str) -> list[Any]:
     if _FLOW_END.fullmatch(text, at - 1) is None:
         raise _Unsure
     return items
+
+
+@lru_cache(maxsize=256)
+def _is_str(key: str) -> bool:
+    """True if the plain scalar `key` is a str: asked of the same few keys
+    (`title`, `tags`) in every post, so the answer is kept."""
+    return isinstance(_plain(key), str)
 
 
 def _plain(text: str) -> Any:

@@ -39,7 +39,7 @@ def test_post_cache_parses_only_changed_files(site: SiteDir, monkeypatch) -> Non
     real = post_files.read_post
 
     def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        parsed.append(path.name)
+        parsed.append(Path(path).name)  # the walk's str
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(post_files, "read_post", counting)

@@ -447,3 +447,13 @@ def test_front_matter_too_big_is_still_refused(monkeypatch: pytest.MonkeyPatch) 
     assert plainyaml.parse(text) == {"title": "x" * safeyaml.MAX_FRONT_MATTER}
     with pytest.raises(safeyaml.FrontMatterTooBig):
         safeyaml.Handler().load_with_notes(text)
+
+
+@pytest.mark.parametrize("key", ["yes", "No", "on", "OFF", "true", "null", "Null"])
+def test_a_key_that_is_not_text_declines_every_time(key: str) -> None:
+    """Whether a key is text is kept once asked: the second answer is the first."""
+    for _ in range(2):
+        assert plainyaml.parse(f"{key}: x") is None
+    for text in ("title", "tags", "y", "n", "yesterday", "Yes_", "null_island"):
+        for _ in range(2):
+            assert plainyaml.parse(f"{text}: x") == {text: "x"}

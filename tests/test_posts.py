@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -170,3 +172,105 @@ def test_read_text_reads_a_file_larger_than_one_read(tmp_path: Path) -> None:
 
 def test_read_text_of_a_folder_is_a_problem(tmp_path: Path) -> None:
     assert posts.read_text(tmp_path, "x.md") == Problem("x.md", "cannot read file: Is a directory")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(
+    ["a", "\n", "\t", "\x01", "\x1f", "\ufffd", "\ufffe", "\uffff", "\uffef", "\uefbf",
+     "\u00ef", "\u00bf", "\u00be", "\uff0c", "\ufeff", "経", "\U0001f525"])))
+def test_noncharacters_are_found_among_their_neighbours(text: str) -> None:
+    """U+FFFE and U+FFFF among the characters whose UTF-8 shares bytes with them."""
+    assert posts._has_illegal_xml(text.encode()) == bool(posts.ILLEGAL_XML.search(text))
+
+
+# -- building the Post with less work, with the same result ----------------------------
+
+
+def offsets() -> st.SearchStrategy[timezone]:
+    return st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(
+        lambda minutes: timezone(timedelta(minutes=minutes))
+    )
+
+
+ZONES = [ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Niue"), ZoneInfo("Europe/London")]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 1, 4)),
+        st.datetimes(min_value=datetime(1, 12, 30), max_value=datetime(2, 1, 3)),
+        st.datetimes(min_value=datetime(9998, 12, 29), max_value=datetime(9999, 1, 3)),
+        st.datetimes(min_value=datetime(9999, 12, 28), max_value=datetime(9999, 12, 31, 23, 59)),
+        st.datetimes(),
+    ),
+    st.one_of(offsets(), st.sampled_from(ZONES)),
+)
+def test_in_range_answers_as_comparing(naive: datetime, zone: tzinfo) -> None:
+    """Years 2 to 9998 are answered without comparing: the offset is under a day."""
+    when = naive.replace(tzinfo=zone)
+    assert posts.in_range(when) == (posts.EARLIEST <= when <= posts.LATEST)
+
+
+@pytest.mark.parametrize("minutes", [-(24 * 60 - 1), -1, 0, 1, 24 * 60 - 1])
+def test_in_range_at_the_ends_of_the_years_it_does_not_compare(minutes: int) -> None:
+    zone = timezone(timedelta(minutes=minutes))
+    for when in (datetime(2, 1, 1, tzinfo=zone), datetime(9998, 12, 31, 23, 59, 59, 999999, zone)):
+        assert posts.in_range(when) and posts.EARLIEST <= when <= posts.LATEST
+
+
+PATH_PIECES = ["a", "b.md", "c.", ".d", "..", ".", "/", "//", "x.y.md", " "]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PATH_PIECES), min_size=1, max_size=8).map("".join))
+def test_a_path_str_reads_as_its_path(text: str) -> None:
+    """The Post's path, stem and suffix from a str are what Path() gave."""
+    path = posts._as_path_str(text)
+    assert path == str(Path(text))
+    if Path(text).name:  # (a file: "." or "/" is never read as a post)
+        assert posts._stem_and_suffix(path) == (Path(text).stem, Path(text).suffix)
+
+
+def test_read_post_of_a_str_is_that_of_its_path(site: SiteDir) -> None:
+    site.post("2026-01-09-plain.md", "title: Plain\nimage: a.png")
+    site.post("news/2026-01-09-in-a-folder.markdown", "title: In a folder")
+    site.post("2026-01-09-no-title.md", "date: 2026-01-09\nid: javascript:x")
+    config = site.config()
+    root = str(site.posts)
+    names = ["2026-01-09-plain.md", "news/2026-01-09-in-a-folder.markdown",
+             "2026-01-09-no-title.md"]
+    # As the walk gives them, and spelt in ways Path() would rewrite.
+    spellings = [f"{root}/{{}}", f"{root}//{{}}", f"{root}/./{{}}", f"{root}/news/../{{}}"]
+    for name in names:
+        for spelling in spellings:
+            text = spelling.format(name)
+            from_str: list[Problem] = []
+            from_path: list[Problem] = []
+            post = posts.read_post(text, site.posts, config, from_str, name=name)
+            assert post is not None
+            assert post == posts.read_post(Path(text), site.posts, config, from_path, name=name)
+            assert from_str == from_path
+            assert post.path == str(Path(text))
+
+
+@pytest.mark.parametrize("pattern", [
+    "/:categories/:year/:month/:day/:title:output_ext", ":title", ":categories/:title",
+    "/:categories/:title", "//:title//", "/a//b/:title", ":categories", "", "/", ":year:title",
+    "pretty", "none", "/:categories//:categories/",
+])
+@pytest.mark.parametrize("categories", [(), ("News",), ("News", "a b")])
+def test_permalink_slashes_as_before(
+    site: SiteDir, pattern: str, categories: tuple[str, ...]
+) -> None:
+    """A "/" before the path and every run of slashes made one, as `"/" + path` then
+    collapsing it did, without the collapsing when the pattern starts with "/"."""
+    config = site.config()
+    when = datetime(2026, 1, 9, tzinfo=UTC)
+    got = posts._permalink({"permalink": pattern}, config, when, "a-post", categories)
+    expanded = pattern if pattern.strip() else config.content.permalink
+    expanded = posts.PLACEHOLDER.sub(
+        lambda m: posts.PLACEHOLDERS[m.group(1)](when, "a-post", categories),
+        posts.PERMALINK_STYLES.get(expanded, expanded),
+    )
+    assert got == posts.SLASHES.sub("/", "/" + expanded)

@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from xml.etree import ElementTree as ET
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from publisher import urls
 from publisher.pipeline import publish
@@ -50,6 +52,76 @@ def test_entry_ids() -> None:
         assert urls.safe_id(good), good
     for bad in ("javascript:alert(1)", "data:,x", "mailto:a@example.org"):
         assert not urls.safe_id(bad), bad
+
+
+# -- the fast paths answer as the full reading --------------------------------------------
+
+# What a browser skips or strips, scheme spellings, and what ends or breaks a host.
+URL_PIECES = [
+    "https://", "http://", "://", "http", "https", "HTTP", "hTtPs", "javascript", "data",
+    "mailto", "tag", "urn", "h", "ttps",
+    ":", "//", "/", "///", "\\", "?", "#", "@", "[", "]", "::1", ":80", "%0a", "%09",
+    "example.org", "a", "A-b.c", "_", "-", ".", "..", "é", "xn--bcher-kva", "evil",
+    " ", "\t", "\n", "\r", "\x00", "\x01", "\x1f", "\x7f", "\x85", "\xa0", "\u2028", "\u3000",
+]
+url_like = st.lists(st.sampled_from(URL_PIECES), max_size=10).map("".join) | st.text(max_size=30)
+FAST_PATH_TRAPS = [
+    "https://example.org/a", "http://example.org", "https://example.org?q", "https://e.org#f",
+    "ht\ttps://example.org/", "htt\nps://example.org/", "https:\t//example.org/",
+    "https://\texample.org/", "https://example.org\t/", "https://example.org\n",
+    "\x01https://example.org/", " https://example.org/", "\nhttps://example.org/",
+    "\x85https://example.org/", "\xa0https://example.org/", "\u3000https://example.org/",
+    "https://example.org/ ", "https://example.org/\x00", "https://example.org/\u3000",
+    "http:evil", "http:/evil", "http:///evil", "https://", "https:// /", "https:///x",
+    "HTTPS://example.org/", "Https://example.org/", "https://example.org:8080/",
+    "https://[::1]/", "https://a[/", "https://a]/", "https://u@example.org/",
+    "https://exa_mple.org/", "https://é.org/", "https://example.org\\x", "https:\\\\a/",
+    "javascript://example.org/%0aalert(1)", "https://example.org/javascript:alert(1)",
+]
+
+
+def outcome(check: object, *args: object) -> object:
+    """What a check answers, or the exception it raises (urlsplit raises
+    ValueError for a host with one bracket): the fast path must do the same."""
+    try:
+        return check(*args)  # type: ignore[operator]
+    except ValueError as exc:
+        return type(exc)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url_like)
+@example("https://example.org/x")
+def test_safe_url_answers_as_the_full_check(value: str) -> None:
+    for allow_mailto in (False, True):
+        assert outcome(urls.safe_url, value, allow_mailto) == outcome(
+            urls._checked_url, value, allow_mailto
+        )
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url_like)
+def test_safe_id_answers_as_the_full_check(value: str) -> None:
+    assert urls.safe_id(value) == urls._checked_id(value)
+
+
+@pytest.mark.parametrize("value", FAST_PATH_TRAPS + HOSTILE)
+def test_fast_paths_on_traps(value: str) -> None:
+    for allow_mailto in (False, True):
+        assert outcome(urls.safe_url, value, allow_mailto) == outcome(
+            urls._checked_url, value, allow_mailto
+        )
+    assert urls.safe_id(value) == urls._checked_id(value)
+
+
+def test_fast_paths_take_the_usual_urls() -> None:
+    """(Else the tests above compare the full check with itself.)"""
+    for value in ("https://news.example.org/2026/01/02/a-post.html", "http://example.org",
+                  "https://example.org/a.jpg?w=1#x"):
+        assert urls._PLAIN_WEB.match(value), value
+    for value in ("HTTPS://example.org/", "https://example.org:8080/", " https://example.org/",
+                  "ht\ttps://example.org/", "https:///x", "http:evil"):
+        assert not urls._PLAIN_WEB.match(value), value
 
 
 def test_srcset_keeps_only_web_candidates() -> None:
