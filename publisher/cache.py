@@ -34,8 +34,9 @@ from .files import write_atomic
 from .model import Enclosure, Image, Person, Post, Problem, Summary
 
 # Of the post and render caches; 2: posts carry an enclosure and a banner image;
-# 3: and excerpt_only and own_id.
-FORMAT = 3
+# 3: and excerpt_only and own_id; 4: a permalink with a scheme and dot segments
+# stays under the site (posts cached before could hold a `javascript:` URL).
+FORMAT = 4
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
 RUN_FILE = "last-run.json"

@@ -798,7 +798,9 @@ def _on_site(site_url: str, path: str) -> str:
     if not URL_SAFE.fullmatch(path):
         path = quote(path, safe=URL_SAFE_CHARS)
     if "./" in path or path.endswith((".", "..")):
-        return urljoin(site_url, path)
+        # "./" first: urljoin would take `javascript:x/./y` for a URL of its own
+        # scheme and return it as it is, making a permalink a script link.
+        return urljoin(site_url, "./" + path)
     return site_url + path
 
 

@@ -274,3 +274,21 @@ def test_permalink_slashes_as_before(
         posts.PERMALINK_STYLES.get(expanded, expanded),
     )
     assert got == posts.SLASHES.sub("/", "/" + expanded)
+
+
+@pytest.mark.parametrize("permalink", [
+    "/javascript:alert(document.domain)/./x",
+    "javascript:alert(1)/../y",
+    "data:text/html,hi/./z",
+    "/mailto:a@example.org/.",
+])
+def test_a_permalink_with_a_scheme_and_dot_segments_stays_on_the_site(
+    site: SiteDir, permalink: str
+) -> None:
+    """Dot segments are resolved with urljoin, which would take `javascript:x/./y`
+    for a URL of its own and publish it as the post's link and id."""
+    site.post("2026-01-09-trap.md", f"title: Trap\npermalink: {permalink}")
+    (post,) = load_site(site.config(), NOW).posts
+    base = site.config().site_url
+    assert post.url.startswith(base), post.url
+    assert post.key == post.url
