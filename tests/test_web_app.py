@@ -376,6 +376,31 @@ def test_bad_input_gets_a_clear_page_and_changes_nothing(served: Served) -> None
     assert len(confirmations(served.root)) == mails
 
 
+def test_input_that_used_to_crash_gets_a_4xx_page(served: Served) -> None:
+    """Deeply nested JSON (RecursionError) on every JSON-reading route and /site/
+    paths the file system refuses (ENAMETOOLONG) are the client's mistake: a 4xx
+    page, nothing changed, nothing logged as a failure."""
+    confirm(served, subscribe(served, "deep@example.com"))
+    (served.root / "out" / "folder").mkdir(parents=True, exist_ok=True)
+    before, mails = snapshot(served.root), len(confirmations(served.root))
+    deep = "[" * 15_000
+    for path in ("/subscribe", "/confirm", "/manage"):
+        for body in (deep, '{"email": ' + deep):
+            reply = served.post(path, body, JSON)
+            assert reply.status == 400, (path, reply.status, reply.text)
+            assert json.loads(reply.body)["error"] == "The request body is not valid JSON."
+    for path in ("/site/" + "a" * 256, "/site/folder/" + "b" * 300 + ".xml",
+                 "/site/" + "c" * 255 + "/x", "/site/" + "d/" * 2100 + "e"):
+        reply = served.get(path)
+        assert reply.status == 404, (len(path), reply.status)
+        assert "<h1>Not found</h1>" in reply.text and 'href="/"' in reply.text
+    time.sleep(0.2)
+    assert snapshot(served.root) == before
+    assert len(confirmations(served.root)) == mails
+    log = served.log()
+    assert "failed" not in log and "Error" not in log and "Traceback" not in log
+
+
 def test_unicode_and_idn_addresses(served: Served) -> None:
     link = subscribe(served, "Marie@Exämple.COM", "Marie Curie-Skłodowska 🧪")
     confirm(served, link)

@@ -77,7 +77,9 @@ def parse_json(body: bytes) -> dict[str, str]:
     """A JSON object whose fields we read are strings (or null for optional ones)."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    # RecursionError: a few thousand nested `[` fit in the size cap and exhaust
+    # the decoder's stack; that is a bad body, not a failure of ours.
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormError(400, "The request body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise FormError(400, 'Expected a JSON object such as {"email": "you@example.org"}.')
