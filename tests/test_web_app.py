@@ -618,6 +618,15 @@ def test_trusted_proxy_forwarded_for_counts_per_client(tmp_path: Path) -> None:
         assert from_client("203.0.113.1", 1) == 200
         assert from_client("203.0.113.2", 2) == 200
         assert from_client("203.0.113.1", 3) == 429
+        # With a port, or spelled another way, it is the same client: one bucket.
+        assert from_client("203.0.113.10:40001", 4) == 200
+        assert from_client("203.0.113.10:40002", 5) == 429
+        assert from_client("203.0.113.10", 6) == 429
+        assert from_client("[2001:db8::1]:443", 7) == 200
+        assert from_client("2001:DB8:0::1", 8) == 429
+        by_forwarded = server.post("/subscribe", "email=p9%40example.com",
+                                   {**FORM, "Forwarded": 'for="[2001:db8::1]:8443"'})
+        assert by_forwarded.status == 429
     finally:
         server.stop()
 
