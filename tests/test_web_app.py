@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.client
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -603,6 +605,115 @@ def test_rate_limits_per_ip_and_per_address(tmp_path: Path) -> None:
                               {**FORM, "X-Forwarded-For": "203.0.113.9"})
         assert spoofed.status == 429
     finally:
+        server.stop()
+
+
+def connect(server: Served, first: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, limit: float = 15.0) -> bytes:
+    """Everything the server sends, up to its closing the connection; fails if
+    it is still open after `limit` seconds (a deadline, not a measurement)."""
+    sock.settimeout(limit)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        raise AssertionError(f"the server left the connection open (got {data[:80]!r})") \
+            from None
+    finally:
+        sock.close()
+    return data
+
+
+def dribble(socks: list[socket.socket], limit: float = 15.0) -> None:
+    """Send one byte on each connection every 0.2 s until the server closes
+    them all; fails if any is still open after `limit` seconds."""
+    open_ = set(socks)
+    deadline = time.monotonic() + limit
+    while open_ and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(open_), [], [], 0.2)
+        for sock in readable:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:  # closed by the server (possibly after a 408)
+                open_.discard(sock)
+                sock.close()
+        for sock in list(open_):
+            try:
+                sock.send(b"a")
+            except OSError:  # reset by the server
+                open_.discard(sock)
+                sock.close()
+    for sock in open_:
+        sock.close()
+    assert not open_, f"{len(open_)} of {len(socks)} slow connections still open after {limit} s"
+
+
+HEAD = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+POST = (b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nemail=")
+
+
+def test_slow_and_oversized_requests_are_cut_off(tmp_path: Path) -> None:
+    port = free_port()
+    write_site(tmp_path, port, web={"header_timeout": 1, "body_timeout": 1})
+    server = Served(tmp_path, port)
+    try:
+        # Slow loris: headers, then bodies, one byte at a time.
+        dribble([connect(server, HEAD + b"X-A: ") for _ in range(20)]
+                + [connect(server, POST) for _ in range(20)])
+        # Headers or a body that stop coming: 408, then the connection is closed.
+        assert read_until_closed(connect(server, HEAD)).startswith(b"HTTP/1.1 408 ")
+        assert read_until_closed(connect(server, POST)).startswith(b"HTTP/1.1 408 ")
+        # A connection that sends nothing is closed, with nothing to answer.
+        assert read_until_closed(connect(server)) == b""
+        # A client that goes away in the middle of its body is nobody's failure.
+        connect(server, POST).close()
+        # Headers over 16 kB: 431, in one read or in several.
+        big = HEAD + b"X-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+        assert read_until_closed(connect(server, big)).startswith(b"HTTP/1.1 431 ")
+        sock = connect(server, big[:20_000])
+        time.sleep(0.1)
+        sock.sendall(big[20_000:])
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
+        # 10 kB is fine; and after all that, the server answers as before.
+        fine = server.get("/health", headers={"X-Big": "a" * 10_000})
+        assert fine.status == 200 and fine.text == "ok\n"
+        assert server.post("/subscribe", "email=after%40example.com").status == 200
+        time.sleep(0.3)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "ERROR" not in log and "failed" not in log and "Traceback" not in log, log
+
+
+def test_connections_beyond_the_cap_get_503(tmp_path: Path) -> None:
+    port = free_port()
+    write_site(tmp_path, port, web={"max_connections": 3, "header_timeout": 60})
+    server = Served(tmp_path, port)
+    held = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(3)]
+    try:
+        for conn in held:  # three keep-alive connections, left open
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            assert response.status == 200 and response.read() == b"ok\n"
+        assert server.get("/health").status == 503
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while (status := server.get("/health").status) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200
+    finally:
+        for conn in held:
+            conn.close()
         server.stop()
 
 

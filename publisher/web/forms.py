@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import SubscriberError
 from ..store.subscribers import MAX_NAME, clean_name, normalise
@@ -38,11 +38,16 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # The client went away, or was too slow and the server closed the
+        # connection (`[web] body_timeout`): nobody is left to read an answer.
+        raise FormError(400, "The request ended before its body did.") from exc
     return b"".join(chunks)
 
 
