@@ -391,6 +391,11 @@ def test_input_that_used_to_crash_gets_a_4xx_page(served: Served) -> None:
             reply = served.post(path, body, JSON)
             assert reply.status == 400, (path, reply.status, reply.text)
             assert json.loads(reply.body)["error"] == "The request body is not valid JSON."
+    # A lone surrogate, written as a JSON escape: not text that can be stored.
+    for body in ('{"email": "s@example.com", "name": "\\ud800"}',
+                 '{"email": "s\\udfff@example.com"}'):
+        reply = served.post("/subscribe", body, JSON)
+        assert reply.status == 400, (body, reply.status, reply.text)
     for path in ("/site/" + "a" * 256, "/site/folder/" + "b" * 300 + ".xml",
                  "/site/" + "c" * 255 + "/x", "/site/" + "d/" * 2100 + "e"):
         reply = served.get(path)

@@ -95,6 +95,11 @@ def parse_json(body: bytes) -> dict[str, str]:
             continue
         if not isinstance(value, str):
             raise FormError(400, f'"{key}" must be a string.')
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # "\ud800": valid JSON, not text
+                raise FormError(400, f'"{key}" is not valid Unicode text.') from exc
         fields[key] = value
     return fields
 
