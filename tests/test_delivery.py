@@ -9,7 +9,7 @@ import pty
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -660,6 +660,58 @@ def test_a_digest_issued_during_a_send_goes_out_with_that_send(tmp_path: Path) -
         assert sender.returncode == 0, err
         assert "digest 2026-03-02, 2026-03-04" in out
         assert "6 sent, 0 failed" in out
+        assert server.recorder.per_recipient() == {p: 2 for p in people}
+        assert {v[0] for v in ledger_rows(config).values()} == {"sent"}
+    finally:
+        server.stop()
+
+
+class IssueAtQuit(Recorder):
+    """Runs `then` (in a thread) when the client says QUIT, once: as late in
+    a send as anything can happen, with the send lock still held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.then: Callable[[], object] | None = None
+        self.result: object = None
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        then, self.then = self.then, None
+        if then is not None:
+            self.result = await asyncio.to_thread(then)
+        return "221 Bye"
+
+
+def test_a_digest_issued_as_a_send_ends_goes_out_with_that_send(tmp_path: Path) -> None:
+    """The publish comes after the send's last look for new digests but
+    before it lets go of the lock, so it leaves its digest to the send: the
+    send looks once more after letting go."""
+    server = Server()
+    server.recorder = recorder = IssueAtQuit()
+    server.controller.handler = recorder
+    server.start()
+    try:
+        config = make_site(tmp_path, {"transport": "smtp"}, smtp_table(server.port))
+        people = addresses(3)
+        add_subscribers(config, people)
+        issue(config)
+
+        def publish_second() -> pipeline.PublishResult:
+            write_post(tmp_path, "second", "Second", "2026-03-03T09:00:00")
+            return pipeline.publish(config, NOW + timedelta(days=2))
+
+        recorder.then = publish_second
+        state = open_state(config.state_file)
+        try:
+            summary = deliver_pending(config, state, NOW)
+        finally:
+            state.close()
+        published = recorder.result
+        assert isinstance(published, pipeline.PublishResult)
+        assert published.digest is not None and published.digest.record is not None
+        assert published.delivery is not None and published.delivery.busy
+        assert summary.digests == ("2026-03-02", "2026-03-04")
+        assert (summary.sent, summary.failed) == (6, 0)
         assert server.recorder.per_recipient() == {p: 2 for p in people}
         assert {v[0] for v in ledger_rows(config).values()} == {"sent"}
     finally:
