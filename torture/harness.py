@@ -47,10 +47,11 @@ class Tally:
     leaks: int = 0  # an address, a token, the secret or state under out/
     orphans: int = 0  # processes of a killed run still alive
     unexpected: int = 0  # a wrong exit status or message
+    changed: int = 0  # subscribers a fault changed (status, failures) that it must not have
     problems: list[str] = field(default_factory=list)
 
     GOALS = ("tracebacks", "lost", "duplicates", "stale_locks", "torn", "temp_files",
-             "integrity", "leaks", "orphans", "unexpected")
+             "integrity", "leaks", "orphans", "unexpected", "changed")
 
     def fail(self, what: str, detail: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
