@@ -85,6 +85,10 @@ class Problem:
     message: str
     line: int | None = None
     severity: Severity = "error"
+    # A file that looks like a post but is not read as one (Hugo's TOML front
+    # matter, say): a warning for a run, which publishes the rest, and an
+    # error for `check`, so that a site whose posts all vanish cannot pass it.
+    unread: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

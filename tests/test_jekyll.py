@@ -579,3 +579,16 @@ def test_config_fields_carry_the_jekyll_site(jk: JekyllDir) -> None:
     assert isinstance(config, Config) and config.jekyll_site is not None
     assert config.jekyll_site.root == str(jk.root.resolve())
     assert hash(config)  # still hashable
+
+
+def test_a_capitalised_key_in_a_jekyll_post_names_the_key_it_meant(jk: JekyllDir) -> None:
+    jk.post("_posts/2026-01-05-caps.md", "Title: Capital\nlayout: post")
+    site = load(jk.config(), NOW)
+    assert [p.title for p in site.posts] == ["Caps"]  # as Jekyll: keys are lower case
+    (problem,) = site.problems
+    assert (problem.file, problem.line, problem.severity) == (
+        "_posts/2026-01-05-caps.md", 2, "warning"
+    )
+    assert problem.message == (
+        "`Title:` is not read (front matter keys are lower case): did you mean `title`?"
+    )
