@@ -45,7 +45,8 @@ def make_private_folder(folder: Path) -> None:
     if top is None:
         return
     try:
-        fd = os.open(top / GITIGNORE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # Owner-only like everything else in the folder (git runs as the owner).
+        fd = os.open(top / GITIGNORE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return  # another process made the folder at the same moment
     try:
