@@ -35,8 +35,10 @@ from .model import Enclosure, Image, Person, Post, Problem, Summary
 
 # Of the post and render caches; 2: posts carry an enclosure and a banner image;
 # 3: and excerpt_only and own_id; 4: a permalink with a scheme and dot segments
-# stays under the site (posts cached before could hold a `javascript:` URL).
-FORMAT = 4
+# stays under the site (posts cached before could hold a `javascript:` URL);
+# 5: problems carry `unread`, and a file that looks like a post in a format not
+# read (TOML front matter) is named, where a row from before holds nothing.
+FORMAT = 5
 POSTS_FILE = "posts.cache"
 RENDER_FILE = "rendered.cache"
 RUN_FILE = "last-run.json"
@@ -120,6 +122,12 @@ def decode_post(row: tuple[Any, ...], path: str, name: str, size: int) -> Post:
     )
 
 
+def problem_row(problem: Problem) -> tuple[Any, ...]:
+    """A Problem as plain values, for the caches and worker processes
+    (`Problem(*row)` makes it again)."""
+    return (problem.file, problem.message, problem.line, problem.severity, problem.unread)
+
+
 @lru_cache(maxsize=1024)
 def _person(name: str, email: str, uri: str) -> Person:
     return Person(name, email, uri)
@@ -177,7 +185,7 @@ class PostCache:
             size,
             mtime_ns,
             encoded,
-            tuple((p.file, p.message, p.line, p.severity) for p in problems),
+            tuple(problem_row(p) for p in problems),
         )
         self.dirty = True
 
@@ -360,7 +368,7 @@ def _summary_to_json(summary: Summary) -> dict[str, Any]:
         "next_due": summary.next_due.isoformat() if summary.next_due else None,
         "next_title": summary.next_title,
         "hidden": summary.hidden,
-        "problems": [[p.file, p.message, p.line, p.severity] for p in summary.problems],
+        "problems": [list(problem_row(p)) for p in summary.problems],
     }
 
 

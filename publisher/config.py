@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
-from .model import Person
+from .model import Person, Problem, xml_illegal, xml_text
 
 DEFAULT_FILE = "publisher.toml"
 
@@ -244,6 +244,10 @@ class Config:
     # Set when this is a Jekyll site: see `publisher.jekyll.siteconfig.load`.
     jekyll_site: JekyllSite | None = None
     bounces: BouncesConfig = field(default_factory=BouncesConfig)
+    # What was repaired on load (control characters removed from a text that
+    # goes out), reported with the posts' problems. Follows from the settings
+    # above, so it takes no part in comparing or fingerprinting a Config.
+    notes: tuple[Problem, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -306,7 +310,14 @@ def read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: invalid TOML: {exc}", hint="see https://toml.io") from exc
 
 
-def from_dict(raw: dict[str, Any], file: Path) -> Config:
+def from_dict(
+    raw: dict[str, Any],
+    file: Path,
+    origins: dict[tuple[str, str], tuple[str, str]] | None = None,
+) -> Config:
+    """The Config of the tables `raw` (as publisher.toml holds them) read from
+    `file`. `origins` names, for a (table, key) whose value was taken from
+    another file, that file's name and key (a Jekyll site's _config.yml)."""
     problems: list[str] = []
     tables: dict[str, Any] = {}
     for name, value in raw.items():
@@ -328,7 +339,68 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
             "\n".join(problems),
             hint=f"fix {file} and run `publisher check`",
         )
-    return Config(file=file, **tables)
+    notes = _clean_texts(tables, file, origins or {})
+    return Config(file=file, **tables, notes=notes)
+
+
+# The settings whose text goes out as it is, into the feeds, the mail and the
+# web pages: what XML cannot carry (a `"\u001b"` escape) is removed from them
+# here, once for every output, as it is from a post's text (render.finish).
+TEXT_SETTINGS = {
+    "site": ("title", "description", "author", "language"),
+    "digest": ("subject", "postal_address"),
+    "feeds": ("categories", "tags"),
+}
+
+
+def _clean_texts(
+    tables: dict[str, Any], file: Path, origins: dict[tuple[str, str], tuple[str, str]]
+) -> tuple[Problem, ...]:
+    """Remove what XML cannot carry from the TEXT_SETTINGS in `tables` (in
+    place); one warning per file it came from, naming the keys."""
+    keys: dict[str, list[str]] = {}
+    codes: dict[str, set[str]] = {}
+    for table, names in TEXT_SETTINGS.items():
+        values = tables.get(table)
+        if values is None:
+            continue
+        changed = {}
+        for name in names:
+            value = getattr(values, name)
+            found = xml_illegal(_joined(value))
+            if not found:
+                continue
+            changed[name] = _cleaned(value)
+            where, key = origins.get((table, name), (file.name, f"[{table}] {name}"))
+            keys.setdefault(where, []).append(key)
+            codes.setdefault(where, set()).update(found.split(", "))
+        if changed:
+            tables[table] = dataclasses.replace(values, **changed)
+    return tuple(
+        Problem(
+            where,
+            f"removed control characters not allowed in XML ({', '.join(sorted(codes[where]))}) "
+            f"from {', '.join(names)}; remove them there",
+            severity="warning",
+        )
+        for where, names in keys.items()
+    )
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, Person):
+        return f"{value.name}\n{value.email}\n{value.uri}"
+    if isinstance(value, tuple):
+        return "\n".join(value)
+    return value if isinstance(value, str) else ""
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, Person):
+        return Person(xml_text(value.name), xml_text(value.email), xml_text(value.uri))
+    if isinstance(value, tuple):
+        return tuple(xml_text(v) for v in value)
+    return xml_text(value)
 
 
 def _build_table(

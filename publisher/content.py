@@ -319,7 +319,7 @@ def _parse_chunk(
     row and problems as plain tuples, not dataclasses. The names and paths the
     parent already has do not travel back: at 100,000 posts a second copy of
     each is ~25 MB of the parent's peak."""
-    from .cache import encode_post
+    from .cache import encode_post, problem_row
 
     chunk, posts_dir, config = job
     out = []
@@ -327,7 +327,7 @@ def _parse_chunk(
         found: list[Problem] = []
         post = post_files.read_post(path_str, posts_dir, config, found, size=size, name=name)
         row = encode_post(post) if post is not None else None
-        out.append((row, tuple((p.file, p.message, p.line, p.severity) for p in found)))
+        out.append((row, tuple(problem_row(p) for p in found)))
     return out
 
 

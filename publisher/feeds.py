@@ -12,7 +12,8 @@ tag. With `[feeds] hub`, both formats name the WebSub hub (`rel="hub"`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -105,12 +106,33 @@ def newest_update(items: Sequence[Rendered], config: Config) -> datetime:
     return max(r.post.updated for r in items)
 
 
+def rss_text(text: str) -> str:
+    """Plain text for an RSS element the spec calls text but many readers render
+    as HTML (a title, the channel's description): as it is when HTML would show
+    it the same, else HTML-escaped, so that `<script>` in a title stays words.
+    (Readers that show it as text then show the entities: only titles with
+    markup-like characters pay that.)"""
+    if "<" in text or ("&" in text and html.unescape(text) != text):
+        return html.escape(text, quote=False)
+    return text
+
+
+def rss_html(text: str) -> str:
+    """Plain text (an excerpt) for an RSS element that is HTML by the spec (an
+    item's description): always escaped, or readers run what it quotes."""
+    return html.escape(text, quote=False)
+
+
 def _channel(
-    fg: FeedGenerator, config: Config, items: Sequence[Rendered], feed: Feed
+    fg: FeedGenerator,
+    config: Config,
+    items: Sequence[Rendered],
+    feed: Feed,
+    text: Callable[[str], str] = str,
 ) -> None:
     site = config.site
-    fg.title(feed.title)
-    fg.description(feed.description)
+    fg.title(text(feed.title))
+    fg.description(text(feed.description))
     fg.language(site.language)
     fg.generator("publisher", version=__version__)
     fg.updated(newest_update(items, config))
@@ -131,16 +153,20 @@ def _author_dict(person: Person) -> dict[str, str]:
     return data
 
 
-def _common_entry(fe: FeedEntry, item: Rendered, config: Config, with_content: bool) -> None:
+def _common_entry(
+    fe: FeedEntry, item: Rendered, config: Config, with_content: bool, rss: bool = False
+) -> None:
+    """What Atom and RSS entries share. Atom's title and summary are type="text"
+    (escaped once, by the XML); RSS's go through `rss_text` and `rss_html`."""
     post = item.post
     fe.id(entry_id(post.key, config))
-    fe.title(post.title)
+    fe.title(rss_text(post.title) if rss else post.title)
     fe.published(post.date)
     fe.updated(post.updated)
     for term in dict.fromkeys(post.categories + post.tags):
         fe.category(term=term)
     if item.excerpt:
-        fe.summary(item.excerpt, type="text")
+        fe.summary(rss_html(item.excerpt) if rss else item.excerpt, type="text")
     if with_content and item.html:
         fe.content(item.html, type="html")
     if post.image is not None:
@@ -197,7 +223,7 @@ def build_rss(items: Sequence[Rendered], config: Config, feed: Feed | None = Non
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("publisher_hub", _RssHub, BaseEntryExtension, atom=False, rss=True)
     fg.publisher_hub.hub = config.feeds.hub
-    _channel(fg, config, items, feed)
+    _channel(fg, config, items, feed, rss_text)
     # RSS <link> is the last link set: the self link first, the site last.
     fg.link(href=feed.url, rel="self", type=feed.media_type)
     fg.link(href=feed.home, rel="alternate")
@@ -205,7 +231,7 @@ def build_rss(items: Sequence[Rendered], config: Config, feed: Feed | None = Non
     for item in items:
         post = item.post
         fe = fg.add_entry(order="append")
-        _common_entry(fe, item, config, _wants_content(item, config))
+        _common_entry(fe, item, config, _wants_content(item, config), rss=True)
         ident = entry_id(post.key, config)
         fe.guid(ident, permalink=ident == post.url)
         fe.link(href=post.url, rel="alternate")

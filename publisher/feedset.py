@@ -23,7 +23,7 @@ from typing import Literal
 from urllib.parse import quote, urljoin
 
 from .config import Config
-from .model import Post, Problem, Site
+from .model import Post, Problem, Site, xml_text
 
 Kind = Literal["main", "category", "tag"]
 Format = Literal["atom", "rss", "json"]
@@ -173,7 +173,10 @@ def plan(config: Config, site: Site) -> Plan:
         problems.extend(_clashes(groups, kind))
         for slug in sorted(groups):
             group = groups[slug]
-            name = group.listed or group.usual(kind)
+            # As the posts' own copies are cleaned on their way out (render.finish),
+            # which warns about it: a category from Jekyll's front matter defaults
+            # can hold what XML cannot carry.
+            name = xml_text(group.listed or group.usual(kind))
             for fmt in fmts:
                 path = f"{FOLDERS[kind]}{slug}{SUFFIXES[fmt]}"
                 feeds.append(

@@ -20,6 +20,41 @@ from .errors import OutputError
 PUBLIC = 0o644
 
 
+# Written into each private folder publisher makes (the state folder, the
+# outbox): `git add -A` in a site folder then commits none of it. A site that
+# follows the GitHub Pages advice keeps .publisher/ inside its repository.
+GITIGNORE = ".gitignore"
+IGNORE_ALL = b"*\n"
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) for private data, readable by its
+    owner only; the top-most folder created here gets a `.gitignore` of `*`.
+
+    A folder that already exists is left as it is: it may be the site's own.
+    Raises OSError.
+    """
+    top = None
+    missing = folder
+    while not missing.exists():
+        top = missing
+        if missing.parent == missing:
+            break
+        missing = missing.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if top is None:
+        return
+    try:
+        # Owner-only like everything else in the folder (git runs as the owner).
+        fd = os.open(top / GITIGNORE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made the folder at the same moment
+    try:
+        os.write(fd, IGNORE_ALL)
+    finally:
+        os.close(fd)
+
+
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` to `path` only if the bytes differ. True when written."""
     try:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import LockBusy
-from .files import output_error
+from .files import make_private_folder, output_error
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def try_acquire(path: Path, purpose: str) -> FileLock | None:
     """
     fd: int | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(path.parent)  # the state folder, often made here first
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not _flock(fd):

@@ -15,6 +15,25 @@ Severity = Literal["error", "warning"]
 UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
+# What XML 1.0 forbids (tab, newline and carriage return are allowed), and
+# lone surrogates, which no UTF-8 output can hold. lxml (feedgen) refuses a
+# whole feed over one of them.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_illegal(text: str) -> str:
+    """The characters of `text` that XML cannot carry, as `U+001B, U+001C`; ""
+    when there are none (the common case: one regexp search)."""
+    if XML_ILLEGAL.search(text) is None:
+        return ""
+    return ", ".join(sorted({f"U+{ord(c):04X}" for c in XML_ILLEGAL.findall(text)}))
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML cannot carry."""
+    return XML_ILLEGAL.sub("", text)
+
+
 def printable(text: str) -> str:
     """`text` on one line, every unprintable character escaped: `\\n`, `\\x1b`,
     and an undecodable byte of a file name as `\\xff`."""
@@ -85,6 +104,10 @@ class Problem:
     message: str
     line: int | None = None
     severity: Severity = "error"
+    # A file that looks like a post but is not read as one (Hugo's TOML front
+    # matter, say): a warning for a run, which publishes the rest, and an
+    # error for `check`, so that a site whose posts all vanish cannot pass it.
+    unread: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -99,8 +99,9 @@ def load(
         config, now, include_future=include_future, cache=post_cache, scanned=scanned,
         meanwhile=meanwhile,
     )
-    # Names that share a feed are the site's problem too: reported with the posts.
-    clashes = feedset.problems(config, site)
+    # Names that share a feed are the site's problem too: reported with the
+    # posts, as are settings repaired on load (control characters removed).
+    clashes = feedset.problems(config, site) + config.notes
     if clashes:
         ordered = sorted(site.problems + clashes, key=lambda p: (p.file, p.line or 0))
         site = replace(site, problems=tuple(ordered))

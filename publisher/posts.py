@@ -258,7 +258,13 @@ def read_post(
             )
             return None
         if not jekyll:
-            log.debug("%s: no front matter, not a post", name)
+            # Only here, on a file not published, is it worth asking whether
+            # it looked like a post: the posts that publish pay nothing.
+            unread = _unread(name, result.text)
+            if unread is None:
+                log.debug("%s: no front matter, not a post", name)
+            else:
+                problems.append(unread)
             return None
         parts = ("\n", result.text, 1)  # Jekyll publishes a _posts file without front matter
     fm_text, body, body_line = parts
@@ -275,6 +281,11 @@ def read_post(
             Problem(name, "front matter must be a mapping of keys to values", line=2)
         )
         return None
+    if not USUAL_KEYS.issuperset(meta):  # (inlined: the common case, every post)
+        for meant, written in _miscased(meta):
+            # A plain folder's missing title says this itself, with the title used.
+            if meant != "title" or jekyll:
+                problems.append(_warning(name, fm_text, written, _not_read(written, meant)))
     try:
         if jekyll:
             return _build_jekyll_post(
@@ -356,6 +367,108 @@ def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
     return Problem(name, message, line=line)
 
 
+# The front matter keys read here and in jekyll.document: a key that is one
+# of these but for its capitals (`Title:`, as Hugo and Pelican write them) is
+# a mistake, never read, which would otherwise go unnoticed.
+KEYS = frozenset({
+    "title", "date", "categories", "category", "tags", "tag", "author", "authors", "id",
+    "permalink", "published", "draft", "description", "excerpt", "excerpt_separator",
+    "image", "updated", "last_modified_at", "enclosure", "audio", "banner_image", "slug",
+    "feed",
+})
+
+
+# Those and the lower-case keys most other posts have: front matter with no
+# other key (nearly all) is told to hold no capitalised key by one C-level
+# `issuperset`, ~0.1 µs, where looking at each key took several times that.
+USUAL_KEYS = KEYS | {
+    "layout", "comments", "subtitle", "summary", "keywords", "lang", "type", "toc",
+    "share", "header-img", "redirect_from", "aliases", "weight", "mathjax", "math",
+}
+
+
+def _miscased(meta: dict[Any, Any]) -> list[tuple[str, str]]:
+    """(key meant, key written) for each key written with capitals that is read
+    here in lower case, and not also written so. Runs on every post."""
+    if USUAL_KEYS.issuperset(meta):
+        return []
+    found: list[tuple[str, str]] = []
+    for key in meta:
+        if key in USUAL_KEYS or not isinstance(key, str) or key.islower():
+            continue
+        meant = key.lower()
+        if meant in KEYS and meant not in meta and meant not in (m for m, _ in found):
+            found.append((meant, key))
+    return found
+
+
+def _not_read(written: str, meant: str) -> str:
+    return (
+        f"`{written}:` is not read (front matter keys are lower case): did you mean `{meant}`?"
+    )
+
+
+# What a file that is not published may look like, if it is a post in a format
+# not read here (yet): front matter opened by `+++` (TOML, Hugo), a JSON
+# object (Hugo), or `Key: value` header lines without `---` (Pelican,
+# MultiMarkdown, or YAML front matter missing its lines).
+TOML_OPENED = re.compile(r"\A\+{3}[ \t]*\n")
+JSON_OPENED = re.compile(r'\A\{\s*"')
+HEADER_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,40}?)[ \t]*:(?:[ \t].*)?")
+HEADER_LINES_READ = 30  # a header block is a few lines; a long text is not one
+POST_KEYS = ("title", "date")  # a header block with neither is some other text
+KEYS_NAMED = 4  # in the message, then "…"
+
+
+def _unread(name: str, text: str) -> Problem | None:
+    """For a file without front matter: why it is not published and what to do,
+    if it looks like a post in a format not read here; else None (a file of
+    notes, a page)."""
+    if TOML_OPENED.match(text):
+        message = (
+            "front matter opened by `+++` is TOML (Hugo's), which publisher does not read: "
+            "not published; write it as YAML between `---` lines "
+            '(`title = "A"` becomes `title: "A"`)'
+        )
+    elif JSON_OPENED.match(text):
+        message = (
+            "front matter in `{ }` is JSON (Hugo's), which publisher does not read: "
+            "not published; write it as YAML between `---` lines"
+        )
+    else:
+        keys = _header_keys(text)
+        if not any(key.lower() in POST_KEYS for key in keys):
+            return None
+        shown = ", ".join(f"`{key}:`" for key in keys[:KEYS_NAMED])
+        shown += ", …" if len(keys) > KEYS_NAMED else ""
+        capitals = any(key != key.lower() for key in keys)
+        whose = " (Pelican's or MultiMarkdown's)" if capitals else ""
+        message = (
+            f"header lines {shown}{whose} are not read as front matter: not published; "
+            "put a line `---` before and after them"
+        )
+        if capitals:
+            lower = ", ".join(f"`{key.lower()}:`" for key in keys[:KEYS_NAMED])
+            message += f", and write the keys in lower case ({lower})"
+    return Problem(name, message, line=1, severity="warning", unread=True)
+
+
+def _header_keys(text: str) -> list[str]:
+    """The keys of the `Key: value` lines that open `text` (up to a blank line),
+    or [] if a line before that is something else."""
+    keys: list[str] = []
+    for line in text.split("\n", HEADER_LINES_READ)[:HEADER_LINES_READ]:
+        if not line.strip():
+            break
+        if line[0] in " \t" and keys:
+            continue  # a value carried on to the next line
+        match = HEADER_LINE.fullmatch(line)
+        if match is None:
+            return []
+        keys.append(match.group(1))
+    return keys
+
+
 class _Invalid(Exception):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
@@ -393,10 +506,17 @@ def _build_post(
     title = meta.get("title")
     if title is None or (isinstance(title, str) and not title.strip()):
         # (A Jekyll site titleizes as Jekyll does: see jekyll.document.)
+        written = dict(_miscased(meta)).get("title") if title is None else None
         title = slug.replace("-", " ").replace("_", " ").strip().capitalize() or stem
-        problems.append(
-            _warning(name, fm_text, "title", f"no title; using {title!r} from the file name")
-        )
+        if written is not None:
+            problems.append(_warning(
+                name, fm_text, written, f"{_not_read(written, 'title')} The title is "
+                f"{title!r}, from the file name, until then",
+            ))
+        else:
+            problems.append(
+                _warning(name, fm_text, "title", f"no title; using {title!r} from the file name")
+            )
     elif isinstance(title, (list, dict)):
         raise _Invalid("title", "title must be text, not a list or mapping")
     title = " ".join(str(title).split())

@@ -12,14 +12,14 @@ import html
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import nh3
 
-from .model import Post, Problem, printable
+from .model import Post, Problem, printable, xml_illegal, xml_text
 from .posts import read_body
 from .urls import safe_srcset, safe_url
 
@@ -410,6 +410,7 @@ class Renderer:
                     item = render(post, self.jekyll, self.max_post_bytes)
                     if self.stored is not None:
                         self.stored.put(post, item.html, item.excerpt)
+                item = finish(item)
                 self.memo[post.key] = item
             out.append(item)
         return out
@@ -417,6 +418,61 @@ class Renderer:
     def save(self) -> None:
         if self.stored is not None:
             self.stored.save()
+
+
+def finish(item: Rendered) -> Rendered:
+    """The one boundary every text of a post passes on its way to XML (Atom,
+    RSS), JSON and email: what XML cannot carry is removed here, with one
+    warning naming the post's file.
+
+    The file's own text was cleaned as it was read (`posts.read_text`); what
+    reaches this point besides comes from everywhere Liquid and Jekyll take
+    text: an include, a data file, a site setting, front matter defaults, an
+    author in `_data/authors`, a file name. Cost: a regexp search per text of
+    the posts a feed or digest shows, and nothing else when all are clean.
+    """
+    post = item.post
+    author = post.author
+    image = post.image
+    texts = {
+        "body": item.html,
+        "summary": item.excerpt,
+        "title": post.title,
+        "author": f"{author.name}\n{author.email}\n{author.uri}" if author else "",
+        "categories": "\n".join(post.categories),
+        "tags": "\n".join(post.tags),
+        "image": image.alt if image else "",
+        "id": post.key,
+    }
+    found = {field: xml_illegal(text) for field, text in texts.items()}
+    dirty = [field for field, codes in found.items() if codes]
+    if not dirty:
+        return item
+    codes = ", ".join(sorted({c for f in dirty for c in found[f].split(", ")}))
+    problem = Problem(
+        post.name,
+        f"removed control characters not allowed in XML ({codes}) from its "
+        f"{', '.join(dirty)}: they came from an include, a data file, a Liquid variable, "
+        "the site settings or the file name; remove them there",
+        severity="warning",
+    )
+    log.warning("%s", problem)
+    post = replace(
+        post,
+        title=xml_text(post.title),
+        author=replace(author, name=xml_text(author.name), email=xml_text(author.email),
+                       uri=xml_text(author.uri)) if author else None,
+        categories=tuple(xml_text(c) for c in post.categories),
+        tags=tuple(xml_text(t) for t in post.tags),
+        image=replace(image, alt=xml_text(image.alt)) if image else None,
+        key=xml_text(post.key),
+    )
+    return Rendered(
+        post=post,
+        html=xml_text(item.html),
+        excerpt=xml_text(item.excerpt),
+        problems=(*item.problems, problem),
+    )
 
 
 def for_email(fragment: str) -> str:

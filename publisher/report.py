@@ -65,6 +65,9 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
         parts.append(f"{site.hidden} drafts/unpublished")
     if site.errors:
         parts.append(f"{len(site.errors)} skipped for errors")
+    unread = sum(1 for p in site.problems if p.unread)
+    if unread:
+        parts.append(f"{unread} not read as posts")
     read = "files checked, none changed" if result.unchanged else "files read"
     lines = [f"Posts: {site.files_read} {read}; " + ", ".join(parts) + "."]
     lines.extend(feed_lines(result.feeds))

@@ -136,3 +136,23 @@ def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -
     assert "Edited body" in entries["P1"].content[0].value
     assert "https://example.org/blog/2026/01/02/y.html" in entries["P1"].content[0].value
     assert "Body 0" in entries["P0"].content[0].value  # from the cache, unchanged
+
+
+def test_a_file_not_read_stays_named_through_workers_and_the_cache(
+    site: SiteDir, monkeypatch, tmp_path: Path
+) -> None:
+    """Its warning, and that `check` counts it an error, come back from a worker
+    process and from the post cache as they were made."""
+    site.post("2026-01-01-ok.md", "title: OK")
+    site.post("hugo.md", None, body='+++\ntitle = "Hugo"\n+++\nBody.\n')
+    settle(site)
+    config = site.config()
+    serial = content.load_site(config, NOW)
+    (problem,) = serial.problems
+    assert problem.unread and problem.file == "hugo.md"
+    monkeypatch.setattr(content, "PARALLEL_MIN", 1)
+    store = cache.PostCache.load(tmp_path, "fp")
+    assert content.load_site(config, NOW, cache=store).problems == serial.problems
+    store.save()
+    cached = content.load_site(config, NOW, cache=cache.PostCache.load(tmp_path, "fp"))
+    assert cached.problems == serial.problems

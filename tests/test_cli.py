@@ -222,3 +222,29 @@ def test_check_reports_names_that_share_a_feed(site: SiteDir) -> None:
         "2026-01-09-b.md: warning: tag 'python' has the same feed as tag 'Python' "
         "(feed/by_tag/python.xml)" in result.stderr
     )
+
+
+def test_posts_in_formats_not_read_are_named_on_every_run_and_fail_check(
+    site: SiteDir,
+) -> None:
+    """A Hugo site's posts (TOML front matter) published nothing and said nothing,
+    and `check --strict` passed: subscribers would simply stop getting posts."""
+    site.post("post/one.md", None, body='+++\ntitle = "One"\ndate = 2026-01-02\n+++\nBody.\n')
+    site.post("two.md", None, body="Title: Two\nDate: 2026-01-03\n\nBody.\n")
+    site.post("2026-01-04-three.md", "Title: Three")
+    warning = (
+        "post/one.md:1: warning: front matter opened by `+++` is TOML (Hugo's), which "
+        "publisher does not read: not published; write it as YAML between `---` lines"
+    )
+    for _ in range(2):  # the second run changes nothing: it replays, and says it again
+        result = run(site, "publish", "--now", NOW)
+        assert result.returncode == 0, result.stderr
+        assert warning in result.stderr
+        assert "two.md:1: warning: header lines `Title:`, `Date:`" in result.stderr
+        assert "did you mean `title`?" in result.stderr
+        assert "Posts: 3 files read; 1 published, 2 not read as posts." in result.stdout
+    checked = run(site, "check", "--now", NOW)
+    assert checked.returncode == 1
+    assert warning.replace(": warning: ", ": error: ") in checked.stderr
+    assert "2026-01-04-three.md:2: warning: `Title:` is not read" in checked.stderr
+    assert checked.stdout.strip().endswith("1 posts, 2 errors, 1 warnings.")

@@ -299,3 +299,60 @@ def test_url_special_characters_in_slugs_are_escaped(site: SiteDir) -> None:
     assert urls["Why"] == base + "2026/01/02/why%3F.html"
     assert urls["Done"] == base + "2026/01/03/100%25-done.html"
     assert urls["Cafe"] == base + "r&d/q%3Fa/2026/01/04/caf%C3%A9.html"
+
+
+# -- files that look like posts are never dropped without a word ----------------
+
+HUGO_TOML = '+++\ntitle = "Hugo post"\ndate = 2026-01-02T10:00:00Z\n+++\n\nBody.\n'
+HUGO_JSON = '{\n  "title": "JSON post",\n  "date": "2026-01-03"\n}\n\nBody.\n'
+PELICAN = "Title: Pelican post\nDate: 2026-01-04 10:20\nTags: a, b\n\nBody.\n"
+BARE_YAML = "title: No dashes\ndate: 2026-01-05\n\nBody.\n"
+
+
+def test_posts_in_formats_not_read_are_named_with_the_fix(site: SiteDir) -> None:
+    """Hugo's TOML and JSON front matter, Pelican's header lines, YAML without its
+    `---` lines: each is a warning naming the file and what to do (publish goes
+    on with the others), marked `unread` so that `check` fails on it."""
+    good(site)
+    site.post("post/hugo.md", None, body=HUGO_TOML)
+    site.post("post/json.md", None, body=HUGO_JSON)
+    site.post("pelican.md", None, body=PELICAN)
+    site.post("2026-01-05-bare.md", None, body=BARE_YAML)
+    site.post("notes.md", None, body="Just notes: no front matter.\n")  # not a post: silent
+    site.post("html.html", None, body="{% include head.html %}\n<p>x</p>\n")  # nor this
+    result = load(site)
+    assert [p.title for p in result.posts] == ["Good post"]
+    found = {p.file: p for p in result.problems}
+    assert sorted(found) == ["2026-01-05-bare.md", "pelican.md", "post/hugo.md", "post/json.md"]
+    assert all(p.severity == "warning" and p.unread and p.line == 1 for p in found.values())
+    assert found["post/hugo.md"].message == (
+        "front matter opened by `+++` is TOML (Hugo's), which publisher does not read: "
+        "not published; write it as YAML between `---` lines "
+        '(`title = "A"` becomes `title: "A"`)'
+    )
+    assert found["post/json.md"].message == (
+        "front matter in `{ }` is JSON (Hugo's), which publisher does not read: "
+        "not published; write it as YAML between `---` lines"
+    )
+    assert found["pelican.md"].message == (
+        "header lines `Title:`, `Date:`, `Tags:` (Pelican's or MultiMarkdown's) are not "
+        "read as front matter: not published; put a line `---` before and after them, "
+        "and write the keys in lower case (`title:`, `date:`, `tags:`)"
+    )
+    assert found["2026-01-05-bare.md"].message == (
+        "header lines `title:`, `date:` are not read as front matter: not published; "
+        "put a line `---` before and after them"
+    )
+
+
+def test_a_capitalised_key_names_the_key_it_meant(site: SiteDir) -> None:
+    site.post("2026-01-06-caps.md", "Title: Capital\nTags: [x]\nlayout: post")
+    result = load(site)
+    (post,) = result.posts
+    assert (post.title, post.tags) == ("Caps", ())  # not read: Jekyll's keys are lower case
+    assert messages(result) == [
+        "2026-01-06-caps.md:2: warning: `Title:` is not read (front matter keys are lower "
+        "case): did you mean `title`? The title is 'Caps', from the file name, until then",
+        "2026-01-06-caps.md:3: warning: `Tags:` is not read (front matter keys are lower "
+        "case): did you mean `tags`?",
+    ]

@@ -132,14 +132,15 @@ def test_rss_round_trips_every_field(site: SiteDir) -> None:
 
     items = channel.findall("item")
     tricky, mailed, sample = items
-    assert tricky.findtext("title") == TRICKY_TITLE
+    # Rendered as HTML (as many readers do), the title is its text: see rss_text.
+    assert as_html(tricky.findtext("title")) == (TRICKY_TITLE, [])
     guid = tricky.find("guid")
     assert guid.get("isPermaLink") == "true"
     assert guid.text == tricky.findtext("link")
     assert parsedate_to_datetime(tricky.findtext("pubDate")) == datetime(
         2026, 1, 5, 9, 0, tzinfo=UTC
     )
-    assert tricky.findtext("description") == 'Short & sweet "summary"'
+    assert tricky.findtext("description") == 'Short &amp; sweet "summary"'  # HTML
     assert "<table>" in tricky.findtext(f"{CONTENT}encoded")
     assert [c.text for c in tricky.findall("category")] == ["Caf\u00e9s", "R&D", "alpha", "beta"]
     assert tricky.findtext(f"{DC}creator") == "Zo\u00eb <Z> & Co"
@@ -154,7 +155,7 @@ def test_rss_round_trips_every_field(site: SiteDir) -> None:
     assert sample.findtext(f"{DC}creator") == "badely"
 
     entries = feed.entries
-    assert entries[0].title == TRICKY_TITLE
+    assert shown(entries[0].title_detail) == TRICKY_TITLE
     assert entries[0].author == "Zo\u00eb <Z> & Co"
     assert entries[0].content[0].value.startswith("<p>First paragraph")
 
@@ -376,7 +377,7 @@ def test_category_and_tag_feeds_read_back_field_by_field(site: SiteDir) -> None:
         check(site.out / f"{stem}.rss.xml")
         parsed = feedparser.parse(site.out / f"{stem}.rss.xml")
         assert parsed.version == "rss20"
-        assert parsed.feed.title == title
+        assert shown(parsed.feed.title_detail) == title  # escaped: see rss_text
         assert parsed.feed.link == "https://example.org/blog/"
         rss_self = [lk.href for lk in parsed.feed.links if lk.rel == "self"]
         assert rss_self == [base + ".rss.xml"]
@@ -522,3 +523,102 @@ def test_feeds_page_lists_every_feed(site: SiteDir) -> None:
     }
     site.write_config('[feeds]\npage = ""\n')
     assert "feeds.html" not in [f.name for f in build(site.config(), NOW).feeds]
+
+
+# -- titles are text: they stay text in every format ---------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+class _Rendered(HTMLParser):
+    """The text an HTML renderer shows for some markup, and the elements it makes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.elements: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def as_html(markup: str) -> tuple[str, list[str]]:
+    """(the text shown, the elements made) when a reader renders `markup` as HTML."""
+    parser = _Rendered()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.text), parser.elements
+
+
+def shown(detail) -> str:  # type: ignore[no-untyped-def]
+    """What a reader shows for one of feedparser's text constructs: plain text as
+    it is, HTML as the text it renders to (which must make no element)."""
+    if detail.type == "text/plain":
+        return str(detail.value)
+    text, elements = as_html(detail.value)
+    assert elements == [], detail.value
+    return text
+
+
+def test_a_title_with_markup_shows_as_text_in_every_feed_and_the_digest(
+    site: SiteDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RSS 2.0 says a title is plain text, but many readers render it as HTML
+    (and an item's description is HTML by the spec): both carry the text so that
+    either reading shows it as written. Atom's type="text" and JSON Feed's title
+    and summary are text by their specs: escaped once, or not at all."""
+    import email
+    import email.policy
+    import json
+
+    from publisher.store.state import open_state
+    from publisher.store.subscribers import add
+
+    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-0123456789abcdef")
+    site.write_config(
+        '[delivery]\nfrom = "News <news@example.org>"\n'
+        'unsubscribe_url = "https://example.org/unsubscribe"\n'
+    )
+    site.post(
+        "2026-01-09-xss.md",
+        f"title: '{SCRIPT}'\ndate: 2026-01-09 10:00",
+        body="Writing about `<script>alert(2)</script>` & <b>tags</b>.\n",
+    )
+    excerpt = "Writing about <script>alert(2)</script> & tags."
+    config = site.config()
+    state = open_state(config.state_file)
+    with state.transaction() as conn:
+        add(conn, "reader@example.org", "Reader", NOW)
+    state.close()
+    result = publish(config, NOW)
+    assert result.summary.problems == () and result.delivery is not None
+
+    rss, rss_tree = parse(site.out / "rss.xml")
+    item = rss_tree.find("channel/item")
+    # The raw XML: rendered as HTML, the title and the description make no element.
+    for raw, text in ((item.findtext("title"), SCRIPT), (item.findtext("description"), excerpt),
+                      (rss_tree.findtext("channel/title"), "Example & <Co>")):
+        assert as_html(raw) == (text, []), raw
+    assert shown(rss.entries[0].title_detail) == SCRIPT
+    assert shown(rss.entries[0].summary_detail) == excerpt
+    assert shown(rss.feed.title_detail) == "Example & <Co>"
+
+    atom, atom_tree = parse(site.out / "feed.xml")
+    title = atom_tree.find(f"{ATOM}entry/{ATOM}title")
+    assert (title.get("type") or "text", title.text) == ("text", SCRIPT)
+    assert shown(atom.entries[0].title_detail) == SCRIPT
+    assert shown(atom.entries[0].summary_detail) == excerpt
+
+    doc = json.loads((site.out / "feed.json").read_bytes())
+    assert (doc["items"][0]["title"], doc["items"][0]["summary"]) == (SCRIPT, excerpt)
+
+    (eml,) = (config.root / ".publisher" / "outbox").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert SCRIPT in str(msg["Subject"])
+    html_part = msg.get_body(("html",)).get_content()
+    text, elements = as_html(html_part)
+    assert SCRIPT in text and "script" not in elements
+    assert SCRIPT in msg.get_body(("plain",)).get_content()

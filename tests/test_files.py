@@ -305,3 +305,32 @@ def test_export_under_a_plain_file_is_one_error_line(site: SiteDir) -> None:
         "error: blocker/subscribers.csv: cannot write: Not a directory",
         "hint: blocker is a file, not a folder: move it away or choose another path",
     ]
+
+
+# -- private folders: never committed by `git add -A` -------------------------
+
+
+def test_a_private_folder_made_here_carries_a_gitignore_of_everything(tmp_path: Path) -> None:
+    from publisher.files import make_private_folder
+
+    make_private_folder(tmp_path / ".publisher" / "outbox")
+    # The top-most folder made here holds the .gitignore: it covers all below.
+    assert (tmp_path / ".publisher" / ".gitignore").read_text() == "*\n"
+    assert not (tmp_path / ".publisher" / "outbox" / ".gitignore").exists()
+    assert stat.S_IMODE((tmp_path / ".publisher" / "outbox").stat().st_mode) == 0o700
+
+
+def test_a_folder_that_already_exists_is_left_as_it_is(tmp_path: Path) -> None:
+    from publisher.files import make_private_folder
+
+    make_private_folder(tmp_path)  # the site's own folder, say
+    assert not (tmp_path / ".gitignore").exists()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / ".gitignore").write_text("mine\n")
+    make_private_folder(tmp_path / "state")
+    assert (tmp_path / "state" / ".gitignore").read_text() == "mine\n"
+
+
+def test_the_outbox_folder_made_first_is_ignored_too(tmp_path: Path) -> None:
+    OutboxTransport(tmp_path / ".publisher" / "outbox").send(b"msg", "a@x.org", "b@x.org", "m1")
+    assert (tmp_path / ".publisher" / ".gitignore").read_text() == "*\n"

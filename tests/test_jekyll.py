@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,27 @@ def test_a_jekyll_folder_without_publisher_toml_is_enough(
     config = siteconfig.load(None)
     assert config.file == (jk.root / "_config.yml").resolve()
     assert config.state_file == (jk.root / ".publisher" / "state.db").resolve()
+
+
+def test_the_state_folder_inside_a_site_is_never_committed(
+    jk: JekyllDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's GitHub Pages advice commits the site folder with `git add -A`:
+    the subscriber list in .publisher/ must not go with it."""
+    jk.post("_posts/2026-01-05-hello.md", "title: Hello")
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(jk.root)], check=True)
+    monkeypatch.chdir(jk.root)
+    result = CliRunner().invoke(cli, ["publish", "--now", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert (jk.root / ".publisher" / "state.db").is_file()
+    subprocess.run([*git, "add", "-A"], cwd=jk.root, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "site"], cwd=jk.root, check=True)
+    committed = subprocess.run(
+        [*git, "ls-files"], cwd=jk.root, check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "_posts/2026-01-05-hello.md" in committed
+    assert [name for name in committed if name.startswith(".publisher")] == []
 
 
 def test_jekyll_config_files_merge_in_order(jk: JekyllDir) -> None:
@@ -557,3 +579,16 @@ def test_config_fields_carry_the_jekyll_site(jk: JekyllDir) -> None:
     assert isinstance(config, Config) and config.jekyll_site is not None
     assert config.jekyll_site.root == str(jk.root.resolve())
     assert hash(config)  # still hashable
+
+
+def test_a_capitalised_key_in_a_jekyll_post_names_the_key_it_meant(jk: JekyllDir) -> None:
+    jk.post("_posts/2026-01-05-caps.md", "Title: Capital\nlayout: post")
+    site = load(jk.config(), NOW)
+    assert [p.title for p in site.posts] == ["Caps"]  # as Jekyll: keys are lower case
+    (problem,) = site.problems
+    assert (problem.file, problem.line, problem.severity) == (
+        "_posts/2026-01-05-caps.md", 2, "warning"
+    )
+    assert problem.message == (
+        "`Title:` is not read (front matter keys are lower case): did you mean `title`?"
+    )

@@ -115,6 +115,8 @@ def config_settings() -> list[str]:
     hints = typing.get_type_hints(Config)
     settings = []
     for table in dataclasses.fields(Config):
+        if not table.compare:
+            continue  # derived from the settings (Config.notes), not one of them
         kind = hints[table.name]
         if dataclasses.is_dataclass(kind):
             settings += [f"{table.name}.{f.name}" for f in dataclasses.fields(kind)]

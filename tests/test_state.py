@@ -70,3 +70,10 @@ def test_read_only_state_folder(tmp_path: Path) -> None:
         folder.chmod(0o755)
     assert caught.value.message.startswith(f"{folder / 'state.db'}: cannot open the state store")
     assert str(folder) in caught.value.hint
+
+
+def test_a_new_state_folder_is_ignored_by_git(tmp_path: Path) -> None:
+    open_state(tmp_path / ".publisher" / "state.db").close()
+    assert (tmp_path / ".publisher" / ".gitignore").read_text() == "*\n"
+    open_state(tmp_path / "beside.db").close()  # a folder it did not make: untouched
+    assert not (tmp_path / ".gitignore").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -326,7 +327,12 @@ def check(
             settings += mail_problems(config)
         raise_problems(settings)
         site = load(config, now, include_future=True)
-        problems = list(site.problems)
+        # A file that looks like a post but is not read as one is a warning for
+        # a run (the others publish) and an error here: a site whose posts all
+        # vanished must not pass `check`.
+        problems = [
+            replace(p, severity="error") if p.unread else p for p in site.problems
+        ]
         renderer = renderer_for(config, site, now)
         for post in site.posts:
             try:

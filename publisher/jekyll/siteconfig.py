@@ -85,7 +85,7 @@ def load(
             merged[key] = value
     if drafts:
         merged.setdefault("jekyll", {})["drafts"] = True
-    config = config_mod.from_dict(merged, file)
+    config = config_mod.from_dict(merged, file, _origins(derived, toml, names))
     site = JekyllSite(
         root=str(root),
         settings=json.dumps(settings, sort_keys=True, default=str, ensure_ascii=False),
@@ -95,6 +95,31 @@ def load(
         drafts=drafts,
     )
     return dataclasses.replace(config, jekyll_site=site)
+
+
+# publisher.toml keys taken from a _config file, and the key they were read from.
+FROM_JEKYLL = {
+    ("site", "title"): "title",
+    ("site", "description"): "description",
+    ("site", "author"): "author",
+    ("site", "language"): "lang",
+    ("feeds", "categories"): "feed.categories",
+    ("feeds", "tags"): "feed.tags",
+}
+
+
+def _origins(
+    derived: dict[str, dict[str, Any]], toml: dict[str, Any], names: list[Path]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Where each setting taken from a _config file came from, for messages
+    (`from_dict`): the first file, as for the other messages about them."""
+    name = names[0].name if names else "_config.yml"
+    origins = {}
+    for (table, key), jekyll_key in FROM_JEKYLL.items():
+        given = toml.get(table)
+        if key in derived.get(table, {}) and not (isinstance(given, dict) and key in given):
+            origins[(table, key)] = (name, jekyll_key)
+    return origins
 
 
 def _config_files(root: Path, listed: list[str]) -> list[Path]:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 from ..config import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
-from ..files import hint_for, reason, write_atomic
+from ..files import hint_for, make_private_folder, reason, write_atomic
 from ..settings_rules import login_problems, raise_problems
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class OutboxTransport:
     def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None:
         try:
             if not self.ready:
-                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                make_private_folder(self.folder)
                 self.ready = True
             # Messages carry addresses and personal unsubscribe tokens: 0600.
             # No fsync and a fixed temp name: see write_atomic for why that

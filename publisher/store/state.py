@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import StateError
-from ..files import hint_for, reason
+from ..files import hint_for, make_private_folder, reason
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -423,7 +423,8 @@ def open_state(path: Path) -> State:
     """
     try:
         # Private to its owner, like the file: it holds every address.
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # A .gitignore in it when it is new: see `make_private_folder`.
+        make_private_folder(path.parent)
     except OSError as exc:
         raise StateError(
             f"{path.parent}: cannot create the state folder: {reason(exc)}",
