@@ -26,8 +26,9 @@ import feedparser
 SECRET = "torture-secret-0123456789abcdefXYZ"
 PUBLISHER = [sys.executable, "-c", "from publisher.cli import main; main()"]
 FEEDS = ("feed.xml", "rss.xml", "feed.json")
-# A token in an unsubscribe link: base64url address, a dot, base64url MAC.
-TOKEN = re.compile(r"token=[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+# A token in an unsubscribe link: base64url address, a dot, base64url MAC;
+# today's form is led by its purpose and the list's tag (`u.1a2b3c4d.`).
+TOKEN = re.compile(r"token=(?:[a-z]\.[0-9a-f]{8}\.)?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
 
 
 @dataclass
