@@ -36,7 +36,7 @@ class Tally:
     """The figures. Goals: every count below `faults` is 0."""
 
     scenarios: int = 0
-    faults: int = 0  # kills, full or read-only disks, SMTP faults, hostile inputs
+    faults: int = 0  # kills, full or read-only disks, SMTP faults, hostile inputs and reports
     tracebacks: int = 0
     lost: int = 0  # posts missing from the feeds, recipients never mailed
     duplicates: int = 0  # copies beyond the one in flight at a kill
@@ -47,11 +47,12 @@ class Tally:
     integrity: int = 0  # PRAGMA integrity_check not ok
     leaks: int = 0  # an address, a token, the secret or state under out/
     orphans: int = 0  # processes of a killed run still alive
+    changed: int = 0  # subscribers changed by a report that proved nothing
     unexpected: int = 0  # a wrong exit status or message
     problems: list[str] = field(default_factory=list)
 
     GOALS = ("tracebacks", "lost", "duplicates", "stale_locks", "torn", "temp_files",
-             "integrity", "leaks", "orphans", "unexpected")
+             "integrity", "leaks", "orphans", "changed", "unexpected")
 
     def fail(self, what: str, detail: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
