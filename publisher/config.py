@@ -169,6 +169,12 @@ class WebConfig:
     rate_per_ip: int = 20
     rate_per_address: int = 3
     templates: str = "templates/web"
+    # Slow clients: seconds to send a request's headers (from connecting, or
+    # from the previous answer on the connection) and then its body; and the
+    # open connections served at once (beyond it, requests get 503).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 500
 
 
 @dataclass(frozen=True)
@@ -597,6 +603,14 @@ def _check_web(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
         value = getattr(web, key)
         if value < 0:
             problems.append(f"{f}: [web] {key}: must be 0 (no limit) or more, got {value}")
+    for key in ("header_timeout", "body_timeout"):
+        value = getattr(web, key)
+        if not value > 0:
+            problems.append(f"{f}: [web] {key}: must be more than 0 seconds, got {value}")
+    if web.max_connections < 1:
+        problems.append(
+            f"{f}: [web] max_connections: must be at least 1, got {web.max_connections}"
+        )
 
 
 def _check_inbox(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
@@ -640,6 +654,7 @@ MAX_NUMBER = 1_000_000_000
 MAX_DAYS = 36_500  # [digest] first_window_days: a century
 MAX_HOURS = 87_600  # [web] confirm_hours: ten years
 MAX_SECONDS = 315_360_000  # ten years
+MAX_WAIT_SECONDS = 3600  # [web] header_timeout, body_timeout: longer lets slow clients pile up
 
 
 def _check_safety(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
@@ -661,6 +676,8 @@ def _check_safety(tables: dict[str, Any], file: Path, problems: list[str]) -> No
     bounds = [
         ("digest", "first_window_days", MAX_DAYS),
         ("web", "confirm_hours", MAX_HOURS),
+        ("web", "header_timeout", MAX_WAIT_SECONDS),
+        ("web", "body_timeout", MAX_WAIT_SECONDS),
         ("schedule", "misfire_grace_seconds", MAX_SECONDS),
         ("schedule", "poll_seconds", MAX_SECONDS),
         ("schedule", "lock_timeout", MAX_SECONDS),

@@ -165,7 +165,8 @@ def free_port() -> int:
 @dataclass
 class Behaviour:
     temporary: dict[str, int] = field(default_factory=dict)  # rcpt -> 451s left
-    permanent: set[str] = field(default_factory=set)  # rcpt -> 550
+    permanent: set[str] = field(default_factory=set)  # rcpt -> `refusal`
+    refusal: str = "550 5.1.1 No such user here"
     drop_at_data: set[int] = field(default_factory=set)  # nth DATA (1-based) to drop
 
 
@@ -193,7 +194,7 @@ class Recorder:
         with self.lock:
             self.rcpt_calls[address] += 1
             if address in self.behaviour.permanent:
-                return "550 5.1.1 No such user here"
+                return self.behaviour.refusal
             left = self.behaviour.temporary.get(address, 0)
             if left > 0:
                 self.behaviour.temporary[address] = left - 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
 import signal
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -148,6 +150,8 @@ def test_550_marks_failed_others_delivered_then_bounced(tmp_path: Path, server: 
     )
     people = addresses(4)
     server.recorder.behaviour.permanent = {people[2]}
+    # A refusal that counts one failure (5.1.x, no such user, bounces at once).
+    server.recorder.behaviour.refusal = "550 5.2.0 Mailbox unavailable"
     add_subscribers(config, people)
     issue(config)
     summary = send(config, NOW)
@@ -605,3 +609,110 @@ def test_switching_from_the_outbox_to_smtp_skips_nobody_silently(
     write_config(tmp_path, {"transport": "outbox"})
     proc = run_cli(tmp_path, "send", "--resend-outbox", "2026-03-02")
     assert proc.returncode == 1 and 'transport is still "outbox"' in proc.stderr
+
+
+class Gate(Recorder):
+    """Holds the first message's reply until `open` is set, and says when it got there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.open = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        while not self.open.is_set():
+            await asyncio.sleep(0.01)
+        reply: str = await super().handle_DATA(server, session, envelope)
+        return reply
+
+
+def test_a_digest_issued_during_a_send_goes_out_with_that_send(tmp_path: Path) -> None:
+    """`publish` while a `send` process delivers leaves its new digest to that
+    send, which must then deliver it: nothing else would until the next run."""
+    server = Server()
+    server.recorder = gate = Gate()
+    server.controller.handler = gate
+    server.start()
+    try:
+        config = make_site(tmp_path, {"transport": "smtp"}, smtp_table(server.port, timeout=60))
+        people = addresses(3)
+        add_subscribers(config, people)
+        issue(config)
+        sender = subprocess.Popen(
+            [*CLI, "--config", str(config.file), "send", "--now", NOW.isoformat()],
+            env=env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert gate.arrived.wait(60), sender.communicate()
+            # The send is mid-message: a new post, and a publish that issues its digest.
+            write_post(tmp_path, "second", "Second", "2026-03-03T09:00:00")
+            result = pipeline.publish(config, NOW + timedelta(days=2))
+            assert result.digest is not None and result.digest.record is not None
+            assert result.delivery is not None and result.delivery.busy
+            gate.open.set()
+            out, err = sender.communicate(timeout=120)
+        finally:
+            gate.open.set()
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+        assert sender.returncode == 0, err
+        assert "digest 2026-03-02, 2026-03-04" in out
+        assert "6 sent, 0 failed" in out
+        assert server.recorder.per_recipient() == {p: 2 for p in people}
+        assert {v[0] for v in ledger_rows(config).values()} == {"sent"}
+    finally:
+        server.stop()
+
+
+class IssueAtQuit(Recorder):
+    """Runs `then` (in a thread) when the client says QUIT, once: as late in
+    a send as anything can happen, with the send lock still held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.then: Callable[[], object] | None = None
+        self.result: object = None
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        then, self.then = self.then, None
+        if then is not None:
+            self.result = await asyncio.to_thread(then)
+        return "221 Bye"
+
+
+def test_a_digest_issued_as_a_send_ends_goes_out_with_that_send(tmp_path: Path) -> None:
+    """The publish comes after the send's last look for new digests but
+    before it lets go of the lock, so it leaves its digest to the send: the
+    send looks once more after letting go."""
+    server = Server()
+    server.recorder = recorder = IssueAtQuit()
+    server.controller.handler = recorder
+    server.start()
+    try:
+        config = make_site(tmp_path, {"transport": "smtp"}, smtp_table(server.port))
+        people = addresses(3)
+        add_subscribers(config, people)
+        issue(config)
+
+        def publish_second() -> pipeline.PublishResult:
+            write_post(tmp_path, "second", "Second", "2026-03-03T09:00:00")
+            return pipeline.publish(config, NOW + timedelta(days=2))
+
+        recorder.then = publish_second
+        state = open_state(config.state_file)
+        try:
+            summary = deliver_pending(config, state, NOW)
+        finally:
+            state.close()
+        published = recorder.result
+        assert isinstance(published, pipeline.PublishResult)
+        assert published.digest is not None and published.digest.record is not None
+        assert published.delivery is not None and published.delivery.busy
+        assert summary.digests == ("2026-03-02", "2026-03-04")
+        assert (summary.sent, summary.failed) == (6, 0)
+        assert server.recorder.per_recipient() == {p: 2 for p in people}
+        assert {v[0] for v in ledger_rows(config).values()} == {"sent"}
+    finally:
+        server.stop()

@@ -7,8 +7,10 @@ import email
 import email.policy
 import hashlib
 import hmac
+import http.client
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -418,6 +420,36 @@ def test_bad_input_gets_a_clear_page_and_changes_nothing(served: Served) -> None
     assert len(confirmations(served.root)) == mails
 
 
+def test_input_that_used_to_crash_gets_a_4xx_page(served: Served) -> None:
+    """Deeply nested JSON (RecursionError) on every JSON-reading route and /site/
+    paths the file system refuses (ENAMETOOLONG) are the client's mistake: a 4xx
+    page, nothing changed, nothing logged as a failure."""
+    confirm(served, subscribe(served, "deep@example.com"))
+    (served.root / "out" / "folder").mkdir(parents=True, exist_ok=True)
+    before, mails = snapshot(served.root), len(confirmations(served.root))
+    deep = "[" * 15_000
+    for path in ("/subscribe", "/confirm", "/manage"):
+        for body in (deep, '{"email": ' + deep):
+            reply = served.post(path, body, JSON)
+            assert reply.status == 400, (path, reply.status, reply.text)
+            assert json.loads(reply.body)["error"] == "The request body is not valid JSON."
+    # A lone surrogate, written as a JSON escape: not text that can be stored.
+    for body in ('{"email": "s@example.com", "name": "\\ud800"}',
+                 '{"email": "s\\udfff@example.com"}'):
+        reply = served.post("/subscribe", body, JSON)
+        assert reply.status == 400, (body, reply.status, reply.text)
+    for path in ("/site/" + "a" * 256, "/site/folder/" + "b" * 300 + ".xml",
+                 "/site/" + "c" * 255 + "/x", "/site/" + "d/" * 2100 + "e"):
+        reply = served.get(path)
+        assert reply.status == 404, (len(path), reply.status)
+        assert "<h1>Not found</h1>" in reply.text and 'href="/"' in reply.text
+    time.sleep(0.2)
+    assert snapshot(served.root) == before
+    assert len(confirmations(served.root)) == mails
+    log = served.log()
+    assert "failed" not in log and "Error" not in log and "Traceback" not in log
+
+
 def test_unicode_and_idn_addresses(served: Served) -> None:
     link = subscribe(served, "Marie@Exämple.COM", "Marie Curie-Skłodowska 🧪")
     confirm(served, link)
@@ -623,6 +655,115 @@ def test_rate_limits_per_ip_and_per_address(tmp_path: Path) -> None:
         server.stop()
 
 
+def connect(server: Served, first: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, limit: float = 15.0) -> bytes:
+    """Everything the server sends, up to its closing the connection; fails if
+    it is still open after `limit` seconds (a deadline, not a measurement)."""
+    sock.settimeout(limit)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        raise AssertionError(f"the server left the connection open (got {data[:80]!r})") \
+            from None
+    finally:
+        sock.close()
+    return data
+
+
+def dribble(socks: list[socket.socket], limit: float = 15.0) -> None:
+    """Send one byte on each connection every 0.2 s until the server closes
+    them all; fails if any is still open after `limit` seconds."""
+    open_ = set(socks)
+    deadline = time.monotonic() + limit
+    while open_ and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(open_), [], [], 0.2)
+        for sock in readable:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:  # closed by the server (possibly after a 408)
+                open_.discard(sock)
+                sock.close()
+        for sock in list(open_):
+            try:
+                sock.send(b"a")
+            except OSError:  # reset by the server
+                open_.discard(sock)
+                sock.close()
+    for sock in open_:
+        sock.close()
+    assert not open_, f"{len(open_)} of {len(socks)} slow connections still open after {limit} s"
+
+
+HEAD = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+POST = (b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\nemail=")
+
+
+def test_slow_and_oversized_requests_are_cut_off(tmp_path: Path) -> None:
+    port = free_port()
+    write_site(tmp_path, port, web={"header_timeout": 1, "body_timeout": 1})
+    server = Served(tmp_path, port)
+    try:
+        # Slow loris: headers, then bodies, one byte at a time.
+        dribble([connect(server, HEAD + b"X-A: ") for _ in range(20)]
+                + [connect(server, POST) for _ in range(20)])
+        # Headers or a body that stop coming: 408, then the connection is closed.
+        assert read_until_closed(connect(server, HEAD)).startswith(b"HTTP/1.1 408 ")
+        assert read_until_closed(connect(server, POST)).startswith(b"HTTP/1.1 408 ")
+        # A connection that sends nothing is closed, with nothing to answer.
+        assert read_until_closed(connect(server)) == b""
+        # A client that goes away in the middle of its body is nobody's failure.
+        connect(server, POST).close()
+        # Headers over 16 kB: 431, in one read or in several.
+        big = HEAD + b"X-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+        assert read_until_closed(connect(server, big)).startswith(b"HTTP/1.1 431 ")
+        sock = connect(server, big[:20_000])
+        time.sleep(0.1)
+        sock.sendall(big[20_000:])
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
+        # 10 kB is fine; and after all that, the server answers as before.
+        fine = server.get("/health", headers={"X-Big": "a" * 10_000})
+        assert fine.status == 200 and fine.text == "ok\n"
+        assert server.post("/subscribe", "email=after%40example.com").status == 200
+        time.sleep(0.3)
+    finally:
+        server.stop()
+    log = server.log()
+    assert "ERROR" not in log and "failed" not in log and "Traceback" not in log, log
+
+
+def test_connections_beyond_the_cap_get_503(tmp_path: Path) -> None:
+    port = free_port()
+    write_site(tmp_path, port, web={"max_connections": 3, "header_timeout": 60})
+    server = Served(tmp_path, port)
+    held = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(3)]
+    try:
+        for conn in held:  # three keep-alive connections, left open
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            assert response.status == 200 and response.read() == b"ok\n"
+        assert server.get("/health").status == 503
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while (status := server.get("/health").status) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200
+    finally:
+        for conn in held:
+            conn.close()
+        server.stop()
+
+
 def test_trusted_proxy_forwarded_for_counts_per_client(tmp_path: Path) -> None:
     port = free_port()
     write_site(tmp_path, port, web={"rate_per_ip": 1, "trusted_proxies": ["127.0.0.1"]})
@@ -635,6 +776,15 @@ def test_trusted_proxy_forwarded_for_counts_per_client(tmp_path: Path) -> None:
         assert from_client("203.0.113.1", 1) == 200
         assert from_client("203.0.113.2", 2) == 200
         assert from_client("203.0.113.1", 3) == 429
+        # With a port, or spelled another way, it is the same client: one bucket.
+        assert from_client("203.0.113.10:40001", 4) == 200
+        assert from_client("203.0.113.10:40002", 5) == 429
+        assert from_client("203.0.113.10", 6) == 429
+        assert from_client("[2001:db8::1]:443", 7) == 200
+        assert from_client("2001:DB8:0::1", 8) == 429
+        by_forwarded = server.post("/subscribe", "email=p9%40example.com",
+                                   {**FORM, "Forwarded": 'for="[2001:db8::1]:8443"'})
+        assert by_forwarded.status == 429
     finally:
         server.stop()
 

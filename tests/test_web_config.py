@@ -14,6 +14,7 @@ def test_defaults(site: SiteDir) -> None:
     web = site.config().web
     assert (web.listen, web.base_url, web.trusted_proxies) == ("127.0.0.1:8080", "", ())
     assert (web.confirm_hours, web.rate_per_ip, web.rate_per_address) == (48, 20, 3)
+    assert (web.header_timeout, web.body_timeout, web.max_connections) == (10.0, 30.0, 500)
     assert site.config().delivery.unsubscribe_url == ""
 
 
@@ -37,6 +38,9 @@ def test_bad_values_are_all_reported(site: SiteDir) -> None:
         "confirm_hours = 0\n"
         "rate_per_ip = -1\n"
         "rate_per_address = -2\n"
+        "header_timeout = 0\n"
+        "body_timeout = -1.5\n"
+        "max_connections = 0\n"
     )
     with pytest.raises(ConfigError) as info:
         config_mod.load(site.root / "publisher.toml")
@@ -47,6 +51,19 @@ def test_bad_values_are_all_reported(site: SiteDir) -> None:
     assert any("[web] confirm_hours: must be at least 1" in line for line in lines)
     assert any("[web] rate_per_ip: must be 0" in line for line in lines)
     assert any("[web] rate_per_address: must be 0" in line for line in lines)
+    assert any("[web] header_timeout: must be more than 0 seconds, got 0" in line
+               for line in lines)
+    assert any("[web] body_timeout: must be more than 0 seconds, got -1.5" in line
+               for line in lines)
+    assert any("[web] max_connections: must be at least 1, got 0" in line for line in lines)
+    site.write_config('[web]\nheader_timeout = "10s"\nbody_timeout = 7200\n'
+                      "max_connections = 2.5\n")
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(site.root / "publisher.toml")
+    lines = info.value.message.splitlines()
+    assert any("[web] header_timeout: expected a number" in line for line in lines)
+    assert any("[web] body_timeout: at most 3,600" in line for line in lines)
+    assert any("[web] max_connections: expected an integer" in line for line in lines)
     site.write_config('[web]\ntrusted_proxies = "127.0.0.1"\n')
     with pytest.raises(ConfigError, match="expected an array of strings"):
         config_mod.load(site.root / "publisher.toml")

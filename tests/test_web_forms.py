@@ -32,6 +32,17 @@ def test_json_fields_must_be_strings() -> None:
         parse_json(b"\xff")
 
 
+def test_json_that_breaks_the_decoder_or_the_text_is_a_400() -> None:
+    """Nested past the decoder's stack (RecursionError), or a lone surrogate
+    written as an escape (text that cannot be stored or mailed)."""
+    for body in (b"[" * 15_000, b'{"email": ' + b"[" * 15_000, b'{"a": ' * 15_000,
+                 b'{"email": "a@example.org", "name": "\\ud800"}',
+                 b'{"email": "a\\udfff@example.org"}'):
+        with pytest.raises(FormError) as refused:
+            parse_json(body)
+        assert refused.value.status == 400, body[:40]
+
+
 def test_signup_checks() -> None:
     ok = signup({"email": " Ann@Example.ORG ", "name": "Ann  Smith"})
     assert (ok.email, ok.name, ok.bot) == ("Ann@example.org", "Ann Smith", False)

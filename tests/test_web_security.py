@@ -29,6 +29,31 @@ def test_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_ip(make_request("127.0.0.1", {}), trusted) == "127.0.0.1"
 
 
+def test_a_port_or_another_spelling_is_the_same_client() -> None:
+    """Some proxies write the client's port too: one client, one rate bucket."""
+    trusted = networks(["127.0.0.1", "10.0.0.0/8"])
+
+    def seen(headers: dict[str, str], peer: str = "127.0.0.1") -> str:
+        return client_ip(make_request(peer, headers), trusted)
+
+    for value in ("203.0.113.10", "203.0.113.10:4711", " 203.0.113.10:80 ",
+                  "::ffff:203.0.113.10", "6.6.6.6, 203.0.113.10:1, 10.0.0.1:3128"):
+        assert seen({"X-Forwarded-For": value}) == "203.0.113.10", value
+    for value in ("2001:db8::1", "[2001:db8::1]:443", "[2001:DB8:0::1]", "2001:0db8::0001"):
+        assert seen({"X-Forwarded-For": value}) == "2001:db8::1", value
+    # RFC 7239 Forwarded, from a proxy that sends only that.
+    for value in ('for="203.0.113.10:4711"', "For=203.0.113.10;proto=https",
+                  'for=6.6.6.6, for="203.0.113.10";by=10.0.0.1, for="[::ffff:10.0.0.2]:80"'):
+        assert seen({"Forwarded": value}) == "203.0.113.10", value
+    assert seen({"Forwarded": 'for="[2001:db8::1]:443"'}) == "2001:db8::1"
+    # X-Forwarded-For wins; neither is believed from an untrusted peer.
+    assert seen({"X-Forwarded-For": "198.51.100.1",
+                 "Forwarded": "for=203.0.113.10"}) == "198.51.100.1"
+    assert seen({"Forwarded": "for=203.0.113.10"}, peer="198.51.100.9") == "198.51.100.9"
+    # A trusted proxy at a dual-stack socket's mapped address is still trusted.
+    assert seen({"X-Forwarded-For": "203.0.113.10"}, peer="::ffff:127.0.0.1") == "203.0.113.10"
+
+
 def test_origin_rule() -> None:
     allowed = frozenset({"https://news.example.org", "https://list.example.org"})
     assert origin_allowed(make_request("1.1.1.1", {}), allowed)  # mail clients, curl

@@ -47,12 +47,14 @@ class Tally:
     integrity: int = 0  # PRAGMA integrity_check not ok
     leaks: int = 0  # an address, a token, the secret or state under out/
     orphans: int = 0  # processes of a killed run still alive
-    changed: int = 0  # subscribers changed by a report that proved nothing
     unexpected: int = 0  # a wrong exit status or message
+    # subscribers a fault changed (status, failures) that it must not have: a
+    # refusal that is nobody's, a report that proved nothing
+    changed: int = 0
     problems: list[str] = field(default_factory=list)
 
     GOALS = ("tracebacks", "lost", "duplicates", "stale_locks", "torn", "temp_files",
-             "integrity", "leaks", "orphans", "changed", "unexpected")
+             "integrity", "leaks", "orphans", "unexpected", "changed")
 
     def fail(self, what: str, detail: str) -> None:
         setattr(self, what, getattr(self, what) + 1)

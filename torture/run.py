@@ -3,12 +3,13 @@
     python -m torture              # the full run (`make torture`), several minutes
     python -m torture --short      # the short run `.ci/run` makes after `make test`
     python -m torture --only kill-publish,smtp --seed 7 --json results.json
+    python -m torture --short --only relay
 
 Exit status 0 when every goal is met (no traceback, nothing lost, no
 duplicate beyond the one in flight, no stale lock, no torn or invalid output,
 no temp file under out/, no integrity failure, nothing private under out/,
-no process outliving its killed parent, no subscriber changed by a report that
-proved nothing, no unexpected exit), 1 otherwise.
+no process outliving its killed parent, no unexpected exit, no subscriber
+changed by a fault that is nobody's or a report that proved nothing), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pathlib import Path
 
 from .harness import Tally
 
-FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "hostile",
-            "reports")
+FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "relay",
+            "hostile", "reports")
 
 SIZES = {
     # family: (full run, short run)
@@ -38,6 +39,7 @@ SIZES = {
     "readers": (1_000, 200),
     "send_kills": (32, 6),
     "big_mb": (50, 5),
+    "relay_digests": (6, 2),  # digests issued while the relay refuses
     "report_readers": (200, 20),
     "rooms": ((0, 4096, 16384, 65536, 131072, 262144), (0, 16384, 131072)),
 }
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, reports, smtp
+    from . import concurrency, disk, hostile, kills, relay, reports, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": lambda: concurrency.concurrency(
             work, int(size["posts"]) // 4, int(size["readers"])),
         "smtp": lambda: smtp.smtp_faults(work),
+        "relay": lambda: relay.relay_refuses(work, int(size["relay_digests"])),
         "hostile": lambda: hostile.hostile_site(work, int(size["big_mb"])),
         "reports": lambda: reports.hostile_reports(work, int(size["report_readers"])),
     }
@@ -122,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 COLUMNS = ("scenarios", "faults", "tracebacks", "lost", "duplicates", "in_flight",
-           "stale_locks", "torn", "temp_files", "integrity", "leaks", "orphans", "changed",
-           "unexpected")
+           "stale_locks", "torn", "temp_files", "integrity", "leaks", "orphans", "unexpected",
+           "changed")
 
 
 def table(rows: list[tuple[str, Tally, float]], total: Tally, seconds: float) -> str:

@@ -76,9 +76,11 @@ def one_case(t: Tally, site: Path, name: str, fault: dict[str, Any]) -> None:
         t.faults += 1
         first = h.run(t, site, "publish", "--now", stamp(NOW), ok=(0, 1))
         mailed_before_fix = handler.mail_from
-        permanent_for_victim = "rcpt" in fault and fault["rcpt"][:1] == "5" or (
-            "data" in fault and fault["data"][:1] == "5" and not _message_level(fault["data"])
-        )
+        # A refusal at RCPT aimed at the server (5.3.4, 5.7.1) is nobody's:
+        # the victim is held back, and mailed once the server is fixed.
+        permanent_for_victim = (
+            "rcpt" in fault and fault["rcpt"][:1] == "5" and not _server_level(fault["rcpt"])
+        ) or ("data" in fault and fault["data"][:1] == "5" and not _message_level(fault["data"]))
         # The server is fixed; whatever is pending goes out now.
         handler.rcpt.clear()
         handler.data.clear()
@@ -108,6 +110,13 @@ def one_case(t: Tally, site: Path, name: str, fault: dict[str, Any]) -> None:
               flush=True)
     finally:
         server.stop()
+
+
+def _server_level(reply: str) -> bool:
+    """A 5xx at RCPT about the server, not the recipient: an enhanced code
+    whose subject is not 0 (other), 1 (address) or 2 (mailbox)."""
+    m = re.match(r"\d{3} [245]\.(\d{1,3})\.", reply)
+    return m is not None and m.group(1) not in ("0", "1", "2")
 
 
 def _message_level(reply: str) -> bool:

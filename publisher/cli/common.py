@@ -141,17 +141,26 @@ class ProgressBar:
     """A (done, total) callback drawing click's progress bar with rate and ETA.
 
     The bar is made on the first call, when the total is known, and finished
-    when done reaches it.
+    when done reaches it. A send that takes on a digest issued meanwhile
+    raises the total: the bar grows, or a finished one is followed by another.
     """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Any = None
         self.done = 0
+        self.finished = False
         self.started = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None and total > self.bar.length:
+            if self.finished:
+                self.bar = None
+            else:
+                self.bar.length = total
         if self.bar is None:
+            self.done = 0
+            self.finished = False
             self.started = time.monotonic()
             self.bar = click.progressbar(
                 length=total,
@@ -167,7 +176,8 @@ class ProgressBar:
         rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else None
         self.bar.update(done - self.done, rate)
         self.done = done
-        if done >= total:
+        if done >= total and not self.finished:
+            self.finished = True
             self.bar.__exit__(None, None, None)
 
 

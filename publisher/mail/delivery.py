@@ -5,6 +5,11 @@ the transport (an .eml file in the outbox, or an SMTP server); only once the
 transport has accepted it is its row committed as `sent`. A crash therefore
 leaves at most the messages in flight unrecorded, and those are sent again by
 the next run: the guarantee errs towards a rare duplicate, never a loss.
+
+A run delivers every digest pending when it ends, not only those pending
+when it started: a `publish` that issues a digest while another process
+delivers leaves it to that process (the send lock is held), so the sender
+looks again before it finishes, and once more after letting go of the lock.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .transports import (
     NoReplyAfterData,
     OutboxTransport,
     Permanent,
+    ServerRefused,
     SmtpTransport,
     Temporary,
     Transport,
@@ -59,6 +65,8 @@ class DeliverySummary:
     busy: bool = False  # another process was delivering; nothing done
     unanswered: int = 0  # no reply after their data once: perhaps delivered twice
     unconfirmed: int = 0  # no reply after their data twice: counted as sent, never re-sent
+    held: int = 0  # refused at RCPT for a reason not about the recipient: still pending
+    held_reason: str = ""  # the first such refusal
     # With SMTP: the latest digest's recipients whose copy only the outbox
     # took (the transport was switched since), as (slug, count).
     outbox_only: tuple[str, int] | None = None
@@ -83,6 +91,11 @@ class DeliverySummary:
         )
         if self.deferred:
             text += f", {self.deferred} deferred (run `publisher send` later)"
+        if self.held:
+            text += (
+                f", {self.held} held back (blamed on nobody, still pending; "
+                f"{self.held_reason})"
+            )
         if self.bounced:
             text += f"; {self.bounced} subscriber(s) now marked bounced"
         if self.unanswered:
@@ -97,13 +110,31 @@ class DeliverySummary:
             )
         return text + "." + note
 
+    def __add__(self, other: DeliverySummary) -> DeliverySummary:
+        """Two rounds of one run (see `deliver_pending`) as one."""
+        return replace(
+            self,
+            digests=self.digests + other.digests,
+            sent=self.sent + other.sent,
+            failed=self.failed + other.failed,
+            skipped=self.skipped + other.skipped,
+            deferred=self.deferred + other.deferred,
+            bounced=self.bounced + other.bounced,
+            unanswered=self.unanswered + other.unanswered,
+            unconfirmed=self.unconfirmed + other.unconfirmed,
+            held=self.held + other.held,
+            held_reason=self.held_reason or other.held_reason,
+        )
+
 
 @dataclass(frozen=True)
 class _Outcome:
-    kind: Literal["sent", "failed", "deferred"]
+    # held: refused at RCPT for a reason about the server, not the recipient
+    kind: Literal["sent", "failed", "deferred", "held"]
     error: str = ""
     unanswered: bool = False  # a NoReplyAfterData on the way
     unconfirmed: bool = False  # sent twice, no reply either time
+    hard: bool = False  # failed: no such mailbox, so bounced at once
 
 
 class _RateLimiter:
@@ -137,6 +168,9 @@ class _Worker:
         self.limiter = limiter
         self.sleep = sleep
         self.silent = 0  # messages in a row that never got a reply after their data
+        # The last message's refusal about the server, if nothing was taken since.
+        self.refused: ServerRefused | None = None
+        self.answered = False  # the server took, or refused, a recipient of its own
 
     def deliver(self, msg: bytes, envelope_from: str, to: str, label: str) -> _Outcome:
         delay = self.smtp.retry_delay
@@ -150,10 +184,14 @@ class _Worker:
             try:
                 self.transport.send(msg, envelope_from, to, label)
                 self.silent = 0
+                self.refused, self.answered = None, True
                 return _Outcome("sent", unanswered=unanswered)
             except Permanent as exc:
                 self.silent = 0
-                return _Outcome("failed", str(exc), unanswered)
+                self.refused, self.answered = None, True
+                return _Outcome("failed", str(exc), unanswered, hard=exc.hard)
+            except ServerRefused as exc:
+                return self._refused(exc)
             except NoReplyAfterData as exc:
                 # It may have arrived: one more try at most (see `_silent`).
                 if unanswered:
@@ -175,6 +213,20 @@ class _Worker:
             ) from last
         return _Outcome("deferred", str(last))
 
+    def _refused(self, exc: ServerRefused) -> _Outcome:
+        """A refusal at RCPT about the server or the sender ("relay access
+        denied", "authentication required", a policy): nobody's bounce. Given
+        to the next recipient too, it is the server's: the run stops. The next
+        one taken, it was about this recipient after all (a policy of theirs),
+        and stopping would stall every send there: the run goes on. Either
+        way the row stays pending, blamed on nobody. A run whose connection
+        got nothing but such refusals fails with it (`SendRun.summary`): a
+        relay that refuses the only recipient refuses everyone."""
+        outcome = _Outcome("held", str(exc))
+        if self.refused is not None:
+            raise _Stop(exc.message, hint=exc.hint, outcome=outcome) from exc
+        self.refused = exc
+        return outcome
 
     def _silent(self, last: Temporary) -> _Outcome:
         """A message sent twice without a reply either time: it may well have
@@ -185,7 +237,7 @@ class _Worker:
         self.silent += 1
         outcome = _Outcome("sent", f"unconfirmed: {last}", unanswered=True, unconfirmed=True)
         if self.silent >= 2:
-            raise _ServerSilent(
+            raise _Stop(
                 f"{self.transport.name}: two messages in a row got no reply after their "
                 f"data ({last})",
                 hint="the server takes messages and never answers; check it and its log, "
@@ -195,7 +247,7 @@ class _Worker:
         return outcome
 
 
-class _ServerSilent(DeliveryError):
+class _Stop(DeliveryError):
     """Stops the run; the message that showed it is still recorded (`outcome`)."""
 
     def __init__(self, message: str, hint: str = "", outcome: _Outcome | None = None) -> None:
@@ -204,10 +256,10 @@ class _ServerSilent(DeliveryError):
 
 
 def _outcome(future: Future[_Outcome]) -> tuple[_Outcome | None, BaseException | None]:
-    """(what to record, what stops the run): a _ServerSilent has both."""
+    """(what to record, what stops the run): a _Stop has both."""
     try:
         return future.result(), None
-    except _ServerSilent as exc:
+    except _Stop as exc:
         return exc.outcome, exc
     except BaseException as exc:
         return None, exc
@@ -228,35 +280,65 @@ def deliver_pending(
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
 ) -> DeliverySummary:
-    """Send every digest that still has pending recipients.
+    """Send every digest that still has pending recipients, including those
+    issued while this runs (see the module's docstring).
 
     `sleep` and `clock` pace retries and the rate limit; tests pass fakes.
     """
     kind = config.delivery.transport
-    lock = send_lock(config)
-    if lock is None:
-        return DeliverySummary(kind, busy=True)
-    with lock:
-        digest_ids = ledger.pending_digests(state.conn)
-        outbox_only = _outbox_only(config, state)
-        if not digest_ids:
-            return DeliverySummary(kind, outbox_only=outbox_only)
-        # Everything a message needs is checked before the first one goes out.
-        raise_problems(mail_problems(config))
-        keys = tokens.for_state(state, environ)
-        sender = messages.sender_from_config(config, state.install_salt())
-        records = [state.digest(i) for i in digest_ids]
-        limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
-        # Every connection's transport is made now, so a missing password
-        # fails before the first message goes out.
-        connections = 1 if kind == "outbox" else max(1, config.smtp.connections)
-        workers = [
-            _Worker(config, make_transport(config, environ), limiter, sleep)
-            for _ in range(connections)
-        ]
-        composer = _Composer(sender, keys, now, _signer(config), return_path(config))
-        run = SendRun(config, state.conn, now, composer, workers, progress)
-        return replace(run.deliver([r for r in records if r]), outbox_only=outbox_only)
+    seen: set[int] = set()  # digests this run has taken on
+
+    def more() -> list[DigestRecord]:
+        """The digests with pending rows that this run has not taken on yet."""
+        ids = [i for i in ledger.pending_digests(state.conn) if i not in seen]
+        seen.update(ids)
+        return [r for r in map(state.digest, ids) if r is not None]
+
+    total: DeliverySummary | None = None
+    while True:
+        lock = send_lock(config)
+        if lock is None:  # another process delivers, and will look again too
+            return total if total is not None else DeliverySummary(kind, busy=True)
+        with lock:
+            summary = _deliver_locked(config, state, now, progress, environ, sleep, clock, more)
+        total = summary if total is None else total + summary
+        # A publish whose digest came after the last look, but that found the
+        # lock still held, left it to this run: look once more, lock released.
+        if not any(i not in seen for i in ledger.pending_digests(state.conn)):
+            return total
+
+
+def _deliver_locked(
+    config: Config,
+    state: State,
+    now: datetime,
+    progress: Progress | None,
+    environ: Mapping[str, str] | None,
+    sleep: Sleep,
+    clock: Clock,
+    more: Callable[[], list[DigestRecord]],
+) -> DeliverySummary:
+    """`deliver_pending`'s work, under the send lock."""
+    kind = config.delivery.transport
+    records = more()
+    outbox_only = _outbox_only(config, state)
+    if not records:
+        return DeliverySummary(kind, outbox_only=outbox_only)
+    # Everything a message needs is checked before the first one goes out.
+    raise_problems(mail_problems(config))
+    keys = tokens.for_state(state, environ)
+    sender = messages.sender_from_config(config, state.install_salt())
+    limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
+    # Every connection's transport is made now, so a missing password
+    # fails before the first message goes out.
+    connections = 1 if kind == "outbox" else max(1, config.smtp.connections)
+    workers = [
+        _Worker(config, make_transport(config, environ), limiter, sleep)
+        for _ in range(connections)
+    ]
+    composer = _Composer(sender, keys, now, _signer(config), return_path(config))
+    run = SendRun(config, state.conn, now, composer, workers, progress)
+    return replace(run.deliver(records, more), outbox_only=outbox_only)
 
 
 def _signer(config: Config) -> Signer | None:
@@ -360,7 +442,8 @@ class SendRun:
         self.progress = progress
         self.window = len(workers)  # messages in flight at most
         self.counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "bounced": 0,
-                       "unanswered": 0, "unconfirmed": 0}
+                       "unanswered": 0, "unconfirmed": 0, "held": 0}
+        self.held_reason = ""
         self.done = 0
         self.total = 0
         self.inflight: dict[Future[_Outcome], Pending] = {}
@@ -379,10 +462,13 @@ class SendRun:
         self._idle_lock = threading.Lock()
         self._local = threading.local()
 
-    def deliver(self, records: list[DigestRecord]) -> DeliverySummary:
-        """Send every pending message of `records`; the summary, or the first fatal error."""
-        work = [(r, item) for r in records for item in ledger.pending(self.conn, r.id)]
-        self.total = len(work)
+    def deliver(
+        self, records: list[DigestRecord], more: Callable[[], list[DigestRecord]]
+    ) -> DeliverySummary:
+        """Send every pending message of `records`, then of the digests `more`
+        names (issued meanwhile), until it names none: the summary, or the
+        first fatal error."""
+        done: list[DigestRecord] = []
         with self.stack:
             for worker in self.workers:
                 self.stack.enter_context(worker.transport)
@@ -391,25 +477,36 @@ class SendRun:
             # queued sends left behind by an interruption.
             self.stack.callback(self.pool.shutdown, wait=True, cancel_futures=True)
             try:
-                for record, item in work:
-                    if self.fatal is not None:
-                        break
-                    # Read now, not when the work list was made: someone who
-                    # unsubscribed on the web during this send is not mailed
-                    # from this moment on.
-                    status = ledger.current_status(self.conn, item.subscriber_id)
-                    if status != "active":
-                        self.skip(item, status or "removed")
-                        continue
-                    self.submit(record, item)
-                    self.settle(block_until_empty=False)
-                self.settle(block_until_empty=True)
+                while records and self.fatal is None:
+                    done.extend(records)
+                    self.send_all(records)
+                    # A publish that issued a digest meanwhile found the send
+                    # lock held and left its digest to this run.
+                    records = more()
             except BaseException:
                 # Interrupted (Ctrl-C, a message that cannot be built): whatever the
                 # server accepted meanwhile is still recorded, so it is not sent twice.
                 self.salvage()
                 raise
-        return self.summary(records)
+        return self.summary(done)
+
+    def send_all(self, records: list[DigestRecord]) -> None:
+        """Every pending message of `records`, until done or a fatal error."""
+        work = [(r, item) for r in records for item in ledger.pending(self.conn, r.id)]
+        self.total += len(work)
+        for record, item in work:
+            if self.fatal is not None:
+                break
+            # Read now, not when the work list was made: someone who
+            # unsubscribed on the web during this send is not mailed
+            # from this moment on.
+            status = ledger.current_status(self.conn, item.subscriber_id)
+            if status != "active":
+                self.skip(item, status or "removed")
+                continue
+            self.submit(record, item)
+            self.settle(block_until_empty=False)
+        self.settle(block_until_empty=True)
 
     def submit(self, record: DigestRecord, item: Pending) -> None:
         """Build one subscriber's message and hand it to a worker."""
@@ -444,10 +541,14 @@ class SendRun:
             )
         elif outcome.kind == "failed":
             max_failures = self.config.delivery.max_failures
-            if ledger.mark_failed(self.conn, item, outcome.error, max_failures, self.now):
+            if ledger.mark_failed(
+                self.conn, item, outcome.error, max_failures, self.now, hard=outcome.hard
+            ):
                 self.counts["bounced"] += 1
-        else:
+        else:  # deferred, or held: pending for the next run, blamed on nobody
             ledger.mark_deferred(self.conn, item, outcome.error)
+            if outcome.kind == "held":
+                self.held_reason = self.held_reason or outcome.error
         self.counts[outcome.kind] += 1
         self.counts["unanswered"] += outcome.unanswered
         self.counts["unconfirmed"] += outcome.unconfirmed
@@ -472,6 +573,12 @@ class SendRun:
     def summary(self, records: list[DigestRecord]) -> DeliverySummary:
         """What the run did; or its first fatal error, saying how far it got."""
         fatal = self.fatal
+        for worker in self.workers:
+            # Only refusals about the server on this connection, fewer than
+            # the two that stop a run (one recipient): the server's, as far
+            # as anyone can tell.
+            if fatal is None and worker.refused is not None and not worker.answered:
+                fatal = _Stop(worker.refused.message, hint=worker.refused.hint)
         if isinstance(fatal, DeliveryError) and self.counts["sent"]:
             # The run stopped part-way; nothing is lost.
             raise type(fatal)(
@@ -491,6 +598,8 @@ class SendRun:
             bounced=self.counts["bounced"],
             unanswered=self.counts["unanswered"],
             unconfirmed=self.counts["unconfirmed"],
+            held=self.counts["held"],
+            held_reason=self.held_reason,
         )
 
     def _send(self, msg: bytes, envelope_from: str, to: str, label: str) -> _Outcome:
@@ -595,9 +704,12 @@ def send_test(
         msg = signer.sign(msg)
     label = f"test-{now:%Y%m%dT%H%M%S}"
     with make_transport(config, environ) as transport:
-        outcome = _Worker(config, transport, _RateLimiter(0, sleep), sleep).deliver(
+        worker = _Worker(config, transport, _RateLimiter(0, sleep), sleep)
+        outcome = worker.deliver(
             msg, return_path(config) or sender.address.addr_spec, address, label
         )
+    if worker.refused is not None:
+        raise worker.refused
     if outcome.kind != "sent":
         raise DeliveryError(f"{address}: test message not accepted: {outcome.error}")
     return transport.describe(label)

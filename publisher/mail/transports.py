@@ -11,9 +11,19 @@ own class, because they are neither:
   refused the message itself after its data (550/552/554 at DATA: too big, a
   content filter). The next recipient would get the same answer; it is no
   recipient's bounce, so it counts against nobody and stops the run.
+- `ServerRefused` (a DeliveryError): a 5xx at RCPT whose enhanced code is
+  about the server or the sender, not the recipient (X.3 mail system, X.4
+  network, X.5 protocol, X.6 content, X.7 policy: "relay access denied",
+  "authentication required"). Blamed on nobody; delivery.py stops the run
+  when the next recipient on the connection gets one too.
 - `NoReplyAfterData` (a Temporary): the whole message went out, then the
   server said nothing until the timeout. It may well have been delivered, so
   delivery.py retries it once at most, and reports it.
+
+A `Permanent` is `hard` when its enhanced code says the address does not
+exist or is disabled (X.1.x, X.2.1): the subscriber is bounced at once, as a
+DSN saying the same would. Other recipient refusals (X.2.2 mailbox full, a
+5xx without an enhanced code) count one failure towards `max_failures`.
 """
 
 from __future__ import annotations
@@ -46,11 +56,20 @@ class Temporary(Exception):
 
 
 class Permanent(Exception):
-    """The server refused this recipient or message for good (5xx)."""
+    """The server refused this recipient for good (5xx). `hard`: the address
+    does not exist or is disabled, so it bounces at once."""
+
+    def __init__(self, message: str, hard: bool = False) -> None:
+        super().__init__(message)
+        self.hard = hard
 
 
 class MessageRejected(DeliveryError):
     """5xx after the data: the message, not the recipient, was refused."""
+
+
+class ServerRefused(DeliveryError):
+    """5xx at RCPT about the server or the sender, not the recipient."""
 
 
 class NoReplyAfterData(Temporary):
@@ -149,18 +168,82 @@ def _classify(code: int, text: bytes | str, what: str) -> Exception:
     message = f"{what}: {code} {reply}".strip()
     if 400 <= code < 500:
         return Temporary(message)
-    return Permanent(message)
+    return Permanent(message, hard=_no_such_mailbox(reply))
 
 
 # RFC 3463 enhanced status codes: class.subject.detail. Subjects 1 (addressing)
 # and 2 (mailbox: full, disabled) are about the recipient; the others (3 mail
-# system, 6 content, 7 policy...) about the message or the sender.
-_ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.\d{1,3}\b")
+# system, 4 network, 5 protocol, 6 content, 7 policy) about the server, the
+# message or the sender. 0 (other) says nothing.
+_ENHANCED = re.compile(r"\s*[245]\.(\d{1,3})\.(\d{1,3})\b")
+# RFC 4954: 530 authentication required, 534 mechanism too weak, 538
+# encryption required; servers without enhanced codes (Exim's default) say so.
+_AUTH_CODES = (530, 534, 538)
+_RELAY_DENIED = re.compile(r"relay(ing)?( access)? (denied|not permitted|prohibited)", re.I)
+
+
+def _subject(reply: str) -> tuple[int, int] | None:
+    """(subject, detail) of the reply's enhanced code, or None without one."""
+    m = _ENHANCED.match(reply)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _about_recipient(reply: str) -> bool:
-    m = _ENHANCED.match(reply)
-    return m is not None and m.group(1) in ("1", "2")
+    status = _subject(reply)
+    return status is not None and status[0] in (1, 2)
+
+
+def _no_such_mailbox(reply: str) -> bool:
+    """X.1.x (bad address, no such mailbox) and X.2.1 (mailbox disabled): the
+    codes a DSN bounces at once on mean the same said in the session."""
+    status = _subject(reply)
+    return status is not None and (status[0] == 1 or status == (2, 1))
+
+
+def _about_server(code: int, reply: str) -> bool:
+    """A 5xx at RCPT aimed at the whole server or the sender: relaying or a
+    login refused, a policy, the mail system, the network, the protocol."""
+    status = _subject(reply)
+    if status is not None:
+        return status[0] not in (0, 1, 2)
+    return code in _AUTH_CODES or _RELAY_DENIED.search(reply) is not None
+
+
+def _what_to_fix(code: int, reply: str, file: str, username: str, host: str) -> str:
+    """The hint for a refusal that is about the server or the sender."""
+    status = _subject(reply)
+    subject = status[0] if status else 0
+    if code in _AUTH_CODES or "authenticat" in reply.lower():
+        if not username:
+            return (
+                f"the relay needs a login: set [smtp] username in {file} and "
+                f"{PASSWORD_ENV} in the environment"
+            )
+        return (
+            f"the relay wants a login it did not get: check {file}: [smtp] username and "
+            f"security, and {PASSWORD_ENV}"
+        )
+    if _RELAY_DENIED.search(reply):
+        return (
+            "relay access denied: the relay does not accept mail from this host; allow "
+            f"this host on it (Postfix: mynetworks) or log in ([smtp] username and "
+            f"{PASSWORD_ENV})"
+        )
+    if subject == 7:
+        return (
+            f"a policy refusal by {host} (this host's address, the sender or its domain, a "
+            "block list): its reply says which; fix that with its operator"
+        )
+    if subject == 3:
+        return f"the mail system at {host} cannot take mail (full, disabled, misconfigured)"
+    if subject == 4:
+        return f"{host} cannot route the mail (DNS, a routing loop, no route)"
+    if subject == 5:
+        return (
+            f"a protocol error between publisher and {host}: check {file}: [smtp] host, "
+            "port and security point at a mail submission service"
+        )
+    return "a refusal of the message (its size, its content), not of a recipient"
 
 
 class _Watched(smtplib.SMTP):
@@ -262,16 +345,27 @@ class SmtpTransport:
             self.used += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
+            reply = _text(text)
             if code == 421:  # the server is closing the connection
                 self._drop()
-            raise _classify(code, text, f"{to} refused") from exc
+            if code >= 500 and _about_server(code, reply):
+                raise ServerRefused(
+                    f"{self.name}: the server refused {to} at RCPT for a reason that is not "
+                    f"about the recipient: {code} {reply}",
+                    hint=self._fix(code, reply, to),
+                ) from exc
+            raise _classify(code, reply, f"{to} refused") from exc
         except smtplib.SMTPSenderRefused as exc:
+            reply = _text(exc.smtp_error)
             if 400 <= exc.smtp_code < 500:
                 raise Temporary(f"sender {envelope_from} deferred: {exc.smtp_code}") from exc
+            hint = f"check {self.file}: [delivery] from is allowed for this account"
+            if exc.smtp_code in _AUTH_CODES or _RELAY_DENIED.search(reply):
+                hint = self._fix(exc.smtp_code, reply, to)
             raise DeliveryError(
                 f"{self.name}: the server refused the sender {envelope_from}: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}",
-                hint=f"check {self.file}: [delivery] from is allowed for this account",
+                f"{exc.smtp_code} {reply}",
+                hint=hint,
             ) from exc
         except smtplib.SMTPDataError as exc:
             reply = _text(exc.smtp_error)
@@ -279,9 +373,7 @@ class SmtpTransport:
                 raise MessageRejected(
                     f"{self.name}: the server refused the message itself, after its data: "
                     f"{exc.smtp_code} {reply}",
-                    hint="a refusal of the message (its size, its content), not of a "
-                    f"recipient: nobody is counted as bounced and {to} and everyone after "
-                    "stay pending; fix what the server objects to, then `publisher send`",
+                    hint=self._fix(exc.smtp_code, reply, to),
                 ) from exc
             if exc.smtp_code == 421:
                 self._drop()
@@ -305,6 +397,14 @@ class SmtpTransport:
                     f"({exc}); it may have been delivered"
                 ) from exc
             raise Temporary(f"{self.name}: connection lost: {exc}", connection=True) from exc
+
+    def _fix(self, code: int, reply: str, to: str) -> str:
+        """What to do about a refusal that is nobody's bounce."""
+        what = _what_to_fix(code, reply, self.file, self.cfg.username, self.cfg.host)
+        return (
+            f"{what}; nobody is counted as bounced and {to} and everyone after stay "
+            "pending; fix it, then `publisher send`"
+        )
 
     def _drop(self) -> None:
         _quietly_close(self.client, polite=False)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
+from . import bounces
 from .state import path_of, rollback, state_error
 
 if TYPE_CHECKING:
@@ -92,9 +93,18 @@ def mark_sent(
 
 
 def mark_failed(
-    conn: sqlite3.Connection, item: Pending, error: str, max_failures: int, now: datetime
+    conn: sqlite3.Connection,
+    item: Pending,
+    error: str,
+    max_failures: int,
+    now: datetime,
+    hard: bool = False,
 ) -> bool:
-    """A permanent refusal. Returns True when it made the subscriber `bounced`."""
+    """A permanent refusal. Returns True when it made the subscriber `bounced`.
+
+    `hard` (no such mailbox): recorded as the hard bounce a DSN would bring, in
+    the same transaction, so the subscriber is bounced at once and a DSN
+    about the same message later counts nothing twice."""
     with _commit(conn):
         conn.execute(
             "UPDATE sends SET status = 'failed', attempts = attempts + 1, last_error = ? "
@@ -105,6 +115,11 @@ def mark_failed(
             "UPDATE subscribers SET failures = failures + 1, updated_at = ? WHERE id = ?",
             (now.isoformat(), item.subscriber_id),
         )
+        if hard:
+            outcome = bounces.apply(
+                conn, item.subscriber_id, item.digest_id, "hard", error, max_failures, now
+            )
+            return outcome == "bounced"
         cur = conn.execute(
             "UPDATE subscribers SET status = 'bounced' "
             "WHERE id = ? AND status = 'active' AND failures >= ?",

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import SubscriberError
 from ..store.subscribers import MAX_NAME, clean_name, normalise
@@ -38,11 +38,16 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FormError(413, f"The request is too large (at most {limit // 1024} kB).")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # The client went away, or was too slow and the server closed the
+        # connection (`[web] body_timeout`): nobody is left to read an answer.
+        raise FormError(400, "The request ended before its body did.") from exc
     return b"".join(chunks)
 
 
@@ -77,7 +82,9 @@ def parse_json(body: bytes) -> dict[str, str]:
     """A JSON object whose fields we read are strings (or null for optional ones)."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    # RecursionError: a few thousand nested `[` fit in the size cap and exhaust
+    # the decoder's stack; that is a bad body, not a failure of ours.
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormError(400, "The request body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise FormError(400, 'Expected a JSON object such as {"email": "you@example.org"}.')
@@ -88,6 +95,11 @@ def parse_json(body: bytes) -> dict[str, str]:
             continue
         if not isinstance(value, str):
             raise FormError(400, f'"{key}" must be a string.')
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # "\ud800": valid JSON, not text
+                raise FormError(400, f'"{key}" is not valid Unicode text.') from exc
         fields[key] = value
     return fields
 

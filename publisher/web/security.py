@@ -85,21 +85,56 @@ def networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 def _in(address: str, trusted: tuple[Network, ...]) -> bool:
     try:
-        ip = ipaddress.ip_address(address.strip())
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
     return any(ip in net for net in trusted)
 
 
+def _host(hop: str) -> str:
+    """The client in one hop, as one key however it is written: without a port
+    (`203.0.113.10:4711`, `[2001:db8::1]:443`), quotes or brackets, IPv4 for an
+    IPv4-mapped IPv6 address, in ipaddress's canonical spelling. Otherwise each
+    port would be a rate bucket of its own. Anything else ("unknown", an
+    obfuscated name) is kept as written."""
+    text = hop.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return text[:64]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _hops(request: Request) -> list[str]:
+    """The forwarded-for chain: X-Forwarded-For, or, from a proxy that sends
+    only that, the `for=` values of RFC 7239's Forwarded."""
+    forwarded_for = ",".join(request.headers.getlist("x-forwarded-for"))
+    if forwarded_for.strip():
+        return forwarded_for.split(",")
+    found = []
+    for element in ",".join(request.headers.getlist("forwarded")).split(","):
+        for pair in element.split(";"):
+            name, _, value = pair.partition("=")
+            if name.strip().lower() == "for":
+                found.append(value)
+    return found
+
+
 def client_ip(request: Request, trusted: tuple[Network, ...]) -> str:
     """The peer, or, when the peer is a trusted proxy, the nearest address in
-    X-Forwarded-For that is not one (the left ones are the client's to invent)."""
-    peer = request.client.host if request.client else ""
+    the forwarded-for chain that is not one (the left ones are the client's to
+    invent)."""
+    peer = _host(request.client.host) if request.client else ""
     if not trusted or not _in(peer, trusted):
         return peer
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
-    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    hops = [host for host in map(_host, _hops(request)) if host]
     for hop in reversed(hops):
         if not _in(hop, trusted):
-            return hop[:64]
-    return hops[0][:64] if hops else peer
+            return hop
+    return hops[0] if hops else peer

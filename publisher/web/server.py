@@ -21,6 +21,7 @@ import uvicorn
 from ..config import Config, parse_listen
 from ..errors import ConfigError
 from .app import create_app
+from .protocol import ReadLimits, with_limits
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ def make_server(
     host, port = address(config, listen)
     app = create_app(config, listen_base=url_of(host, port), environ=environ)
     sock = bind(host, port)
+    web = config.web
+    limits = ReadLimits(web.header_timeout, web.body_timeout, MAX_HEADER_BYTES)
     server = _Server(
         uvicorn.Config(
             app,
@@ -91,12 +94,20 @@ def make_server(
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            http="h11",
+            # h11 with read deadlines and the header cap (see .protocol).
+            http=with_limits(limits),
+            # No WebSocket: the pages have none, and an upgraded connection
+            # would leave the protocol whose deadlines are armed on it.
+            ws="none",
             loop="asyncio",
             lifespan="on",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+            # Also h11's own bound, for a pipelined head read before its turn.
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            # uvicorn answers 503 once the open connections, counting the new
+            # one, reach this: + 1 so that exactly max_connections are served.
+            limit_concurrency=web.max_connections + 1,
         )
     )
     return server, sock

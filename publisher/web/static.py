@@ -73,16 +73,19 @@ class SitePreview:
         parts = [p for p in relative.split("/") if p]
         if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
             return None
-        root = self.root.resolve()
-        path = root.joinpath(*parts) if parts else root
-        if path.is_dir():
-            parts.append("index.html")
-            path = path / "index.html"
+        # Every OSError here is a name the file system refuses (a part longer
+        # than 255 bytes, a path longer than PATH_MAX: ENAMETOOLONG) or cannot
+        # follow (a symlink loop): no file of the site has it, so 404.
         try:
+            root = self.root.resolve()
+            path = root.joinpath(*parts) if parts else root
+            if path.is_dir():
+                parts.append("index.html")
+                path = path / "index.html"
             real = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return None
-        if not real.is_relative_to(root) or not real.is_file():
+            if not real.is_relative_to(root) or not real.is_file():
+                return None
+        except (OSError, RuntimeError, ValueError):
             return None
         return "/".join(parts), real
 
