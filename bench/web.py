@@ -207,9 +207,10 @@ def run(work: Path, sizes: Sizes, seed: int) -> Report:
     prepare(site, port, sizes, seed)
     people = active(site)
     victims = random.Random(seed).sample(people, min(sizes.clicks, len(people)))
-    secret = SECRET.encode()
+    # The list's own keys: its state store's salt bound to the secret.
+    keys = tokens.for_store(site / ".publisher" / "state.db", {"PUBLISHER_SECRET": SECRET})
     clicks = [
-        (sid, email, f"/unsubscribe?token={quote(tokens.make(secret, email_key(email)))}")
+        (sid, email, f"/unsubscribe?token={quote(tokens.make(keys, email_key(email)))}")
         for sid, email in victims
     ]
     signups = [urlencode({"email": f"new-{seed}-{i}@example.net", "name": f"New {i}"})

@@ -19,7 +19,7 @@ import pytest
 
 from publisher import pipeline
 from publisher.config import Config
-from publisher.mail import verp
+from publisher.mail import tokens, verp
 from publisher.mail.bounces import classify
 from publisher.store.state import open_state
 
@@ -186,13 +186,14 @@ def maildir_with(folder: Path, messages: list[bytes]) -> Path:
 def test_verp_envelopes_name_subscriber_and_digest(tmp_path: Path, server: Server) -> None:
     people = ["reader0@example.com", "reader1@example.com"]
     config = mailed_site(tmp_path, server, people)
+    keys = tokens.for_store(config.state_file, env())
     for rcpt in people:
         sender = server.recorder.senders[rcpt]
         assert sender.startswith("bounces+") and sender.endswith("@news.example.org")
-        assert verp.parse(sender, SECRET.encode()) == (people.index(rcpt) + 1, 1)
-    # A forged token (wrong MAC) names nobody.
+        assert verp.parse(sender, keys) == verp.Mark(people.index(rcpt) + 1, 1, "ok")
+    # A forged token (wrong MAC) proves nothing.
     forged = server.recorder.senders[people[0]].replace("bounces+1-", "bounces+2-")
-    assert verp.parse(forged, SECRET.encode()) is None
+    assert verp.parse(forged, keys) == verp.Mark(2, 1, "forged")
     assert statuses(config)  # the store is there
 
 
@@ -200,9 +201,10 @@ def test_samples_are_classified(tmp_path: Path, server: Server) -> None:
     config = mailed_site(tmp_path, server, ["reader0@example.com"])
     (rcpt, message), = server.recorder.messages
     envelope = server.recorder.senders[rcpt]
-    key = SECRET.encode()
+    key = tokens.for_store(config.state_file, env())
     hard = classify(dsn(envelope, rcpt, message), key)
-    assert (hard.kind, hard.verp, hard.addresses) == ("hard", (1, 1), (rcpt,))
+    assert (hard.kind, hard.addresses) == ("hard", (rcpt,))
+    assert set(hard.marks) == {verp.Mark(1, 1, "ok")}  # the VERP address and the Message-ID
     assert "5.1.1" in hard.detail
     soft = classify(dsn(envelope, rcpt, message, status="4.2.2"), key)
     assert soft.kind == "soft"
@@ -211,7 +213,7 @@ def test_samples_are_classified(tmp_path: Path, server: Server) -> None:
     delay = classify(dsn(envelope, rcpt, message, status="4.4.1", action="delayed"), key)
     assert delay.kind == "delay"
     complaint = classify(arf(message), key)
-    assert complaint.kind == "complaint" and complaint.token_keys == (rcpt,)
+    assert complaint.kind == "complaint" and complaint.tokens == ((rcpt, "ok"),)
     assert classify(arf(message, feedback="not-spam"), key).kind == "other"
     assert classify(AUTO_REPLY, key).kind == "other"
     assert config
@@ -233,9 +235,10 @@ def test_bounces_through_a_maildir(tmp_path: Path, server: Server) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
         f"Bounces ({folder}): 4 messages read (0 already seen): 1 hard bounces, "
-        "1 soft bounces, 1 complaints, 0 delay notices, 1 not bounces; 1 subscriber(s) "
-        "marked bounced, 1 unsubscribed after a complaint, 1 soft bounces counted, "
-        "0 for nobody on the list.\n"
+        "1 soft bounces, 1 complaints, 0 delay notices, 1 not bounces, 0 unreadable; "
+        "1 subscriber(s) marked bounced, 1 unsubscribed after a complaint, 1 soft bounces "
+        "counted, 0 for nobody on the list; not acted on: 0 unverified, 0 forged, 0 for "
+        "another list.\n"
     )
     after = statuses(config)
     assert after == {
@@ -278,12 +281,15 @@ def test_soft_bounces_in_a_row_make_a_subscriber_bounced(tmp_path: Path, server:
     assert [r for r, _ in server.recorder.messages] == [people[1]]
 
 
-def test_a_bounce_without_verp_is_matched_by_address(tmp_path: Path, server: Server) -> None:
+def test_a_bounce_without_verp_is_matched_by_its_message_id(
+    tmp_path: Path, server: Server
+) -> None:
     people = ["Reader.Zero@example.com", "reader1@example.com"]
     config = mailed_site(tmp_path, server, people, return_path="")
     assert server.recorder.senders[people[0]] == "news@news.example.org"
     sent = dict(server.recorder.messages)
-    # The remote server names the address in its own case.
+    # The remote server names the address in its own case; the returned
+    # headers' Message-ID says whom the message was for.
     folder = maildir_with(tmp_path / "Maildir", [
         dsn("news@news.example.org", "reader.zero@example.com", sent[people[0]])
     ])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
+import re
 from datetime import timedelta
 from email.errors import InvalidHeaderDefect
 from email.headerregistry import Address
@@ -19,14 +19,13 @@ from hypothesis import strategies as st
 from publisher import newsletter, pipeline
 from publisher.config import Config
 from publisher.errors import ConfigError, SubscriberError
-from publisher.mail import tokens
+from publisher.mail import msgid, tokens, verp
 from publisher.mail.messages import (
     HEADER_POLICY,
     Recipient,
     Sender,
     for_digest,
     for_subscriber,
-    message_id,
     one_line,
     sender_from_config,
 )
@@ -44,10 +43,18 @@ from .delivery_support import (
     write_post,
 )
 
+# A list's keys, for messages built here without a state store.
+KEYS = tokens.bind(SECRET.encode(), "0123456789abcdef0123456789abcdef")
+
 
 @pytest.fixture(autouse=True)
 def secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
+
+
+def keys_of(config: Config) -> tokens.ListKeys:
+    """The keys of the list whose state store `config` names."""
+    return tokens.for_store(config.state_file, {"PUBLISHER_SECRET": SECRET})
 
 
 def published(tmp_path: Path, people: list[str], **delivery: object) -> tuple[Config, list[Path]]:
@@ -78,23 +85,17 @@ def test_every_header_of_a_real_message(tmp_path: Path) -> None:
     assert msg["Subject"] == record.subject
     assert msg["Subject"].startswith("Example News digest: Post number")
     assert parsedate_to_datetime(msg["Date"]) == NOW
-    state = open_state(config.state_file)
-    try:
-        salt = state.install_salt()
-    finally:
-        state.close()
-    assert msg["Message-ID"] == message_id(
-        record.slug, record.id, "reader.one@example.com", "news.example.org",
-        "Example News <digest.news.example.org>", salt,
-    )
+    keys = keys_of(config)
+    assert msg["Message-ID"] == msgid.make(keys, record.slug, record.id, 1, "news.example.org")
     assert msg["MIME-Version"] == "1.0"
-    assert msg["List-Id"] == "Example News <digest.news.example.org>"
+    # The default List-Id is this list's own: the tag comes from its store.
+    assert msg["List-Id"] == f"Example News <digest-{keys.tag}.news.example.org>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Auto-Submitted"] == "auto-generated"
     https, mailto = [t.strip().strip("<>") for t in msg["List-Unsubscribe"].split(",")]
     assert https.startswith("https://news.example.org/unsubscribe?token=")
     token = parse_qs(urlsplit(https).query)["token"][0]
-    assert tokens.verify(SECRET.encode(), token) == "reader.one@example.com"
+    assert tokens.verify(keys, token) == "reader.one@example.com"
     assert mailto.startswith("mailto:unsubscribe@news.example.org?subject=")
     assert unquote(mailto.partition("subject=")[2]) == f"unsubscribe {token}"
     # No header is an RFC 2047 encoded-word where a receiver needs plain text.
@@ -127,22 +128,51 @@ def test_message_ids_are_stable_and_distinct(tmp_path: Path) -> None:
     finally:
         state.close()
     assert record is not None and len(salt) == 32
-    sender = replace(sender_from_config(config), salt=salt)
+    sender = sender_from_config(config, salt)
+    keys = keys_of(config)
 
-    def msg_id(sender: Sender, record: DigestRecord) -> str:
-        raw = for_subscriber(sender, record, Recipient(people[0], "", people[0]),
-                             SECRET.encode(), NOW + timedelta(hours=5))
+    def msg_id(keys: tokens.ListKeys, record: DigestRecord) -> str:
+        recipient = Recipient(people[0], "", people[0], subscriber_id=1)
+        raw = for_subscriber(sender, record, recipient, keys, NOW + timedelta(hours=5))
         return str(parse(raw)["Message-ID"])
 
     # A retry of the same message: the same Message-ID.
-    assert msg_id(sender, record) == ids[0]
-    # Another digest, another list from the same domain on the same day, or a
-    # state store made again (a new salt, digest ids starting over): another id.
+    assert msg_id(keys, record) in ids
+    # Another digest, another list (sharing the secret, from the same domain
+    # on the same day), or a state store made again (a new salt, digest ids
+    # starting over): another id.
     other = DigestRecord(**{**record.__dict__, "id": record.id + 1, "slug": "2026-03-09"})
-    assert msg_id(sender, other) not in ids
-    second_list = replace(sender, list_id="Other list <digest.other.example.org>")
+    assert msg_id(keys, other) not in ids
+    second_list = tokens.bind(SECRET.encode(), "f" * 32)
     assert msg_id(second_list, record) not in ids
-    assert msg_id(replace(sender, salt="0" * 32), record) not in ids
+    # It proves itself to this list only (mail/bounces.py reads it in reports).
+    local = msg_id(keys, record).strip("<>")
+    assert msgid.parse(local, keys) == verp.Mark(1, record.id, "ok")
+    assert msgid.parse(local, second_list) == verp.Mark(1, record.id, "list")
+    mine, _, domain = local.partition("@")
+    altered = mine[:-1] + ("1" if mine[-1] == "0" else "0") + "@" + domain
+    assert msgid.parse(altered, keys) == verp.Mark(1, record.id, "forged")
+
+
+def test_default_list_id_is_each_lists_own_and_stable(tmp_path: Path) -> None:
+    lists = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        config, files = published(tmp_path / name, ["a@example.com"])
+        lists.append((config, parse(files[0].read_bytes())["List-Id"]))
+    (config_a, id_a), (_config_b, id_b) = lists
+    assert id_a != id_b
+    assert re.fullmatch(r"Example News <digest-[0-9a-f]{8}\.news\.example\.org>", id_a)
+    # The next digest of the same list carries the same List-Id.
+    write_post(tmp_path / "a", "later", "Later", "2026-03-05T09:00:00")
+    pipeline.publish(config_a, NOW + timedelta(days=4))
+    newest = max(config_a.resolve(".publisher/outbox").glob("*.eml"),
+                 key=lambda p: p.stat().st_mtime_ns)
+    assert parse(newest.read_bytes())["List-Id"] == id_a
+    # An explicit list_id still wins.
+    (tmp_path / "c").mkdir()
+    _config, files = published(tmp_path / "c", ["a@example.com"], list_id="Mine <mine.example>")
+    assert parse(files[0].read_bytes())["List-Id"] == "Mine <mine.example>"
 
 
 def test_newline_in_a_title_cannot_reach_a_header(tmp_path: Path) -> None:
@@ -169,7 +199,7 @@ def test_newline_in_a_recorded_subject_or_name_is_collapsed(tmp_path: Path) -> N
     msg = for_subscriber(
         sender_from_config(config), record,
         Recipient("a@example.com", "Eve\r\nCc: y@example.net", "a@example.com"),
-        SECRET.encode(), NOW,
+        KEYS, NOW,
     )
     back = parse(msg)
     assert back["Bcc"] is None and back["Cc"] is None
@@ -252,7 +282,7 @@ def test_awkward_names_survive_the_to_header(tmp_path: Path) -> None:
         name = " ".join(name.split())
         msg = for_subscriber(
             sender_from_config(config), record,
-            Recipient("bob@example.com", name, "bob@example.com"), SECRET.encode(), NOW,
+            Recipient("bob@example.com", name, "bob@example.com"), KEYS, NOW,
         )
         back = parse(msg)
         (to,) = back["To"].addresses
@@ -276,11 +306,11 @@ def test_filled_template_decodes_to_exactly_the_personalised_digest(tmp_path: Pa
     sender = sender_from_config(config)
     for name in ["", "Zoë = Ångström & <Co> " * 5, "Plain Name", "東京 " + "é" * 80]:
         recipient = Recipient("a@example.com", name, "a@example.com")
-        raw = for_subscriber(sender, record, recipient, SECRET.encode(), NOW)
+        raw = for_subscriber(sender, record, recipient, KEYS, NOW)
         assert all(len(line) <= 76 for line in raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
         back = parse(raw)
         text, html = (p.get_content() for p in back.iter_parts())
-        token = tokens.make(SECRET.encode(), "a@example.com")
+        token = tokens.make(KEYS, "a@example.com")
         link = tokens.unsubscribe_url(config.delivery.unsubscribe_url, token)
         want_html, want_text = newsletter.personalise(record.html, record.text, name, link)
         # Mail line breaks are CRLF; otherwise the bodies are identical.
@@ -360,7 +390,7 @@ _SENDERS = [
 
 
 def reference(
-    sender: Sender, record: DigestRecord, recipient: Recipient, secret: bytes
+    sender: Sender, record: DigestRecord, recipient: Recipient, keys: tokens.ListKeys
 ) -> bytes:
     """The same message written by the email package alone: the spec for the fast path.
 
@@ -368,7 +398,7 @@ def reference(
     long name into several encoded-words, which its own parser then joins
     back with spaces, so that rendering would not even agree with itself.
     """
-    token = tokens.make(secret, recipient.key)
+    token = tokens.make(keys, recipient.key)
     link = tokens.unsubscribe_url(sender.unsubscribe_base, token)
     html, text = newsletter.personalise(record.html, record.text, recipient.name, link)
     local, _, domain = recipient.email.rpartition("@")
@@ -388,8 +418,8 @@ def reference(
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["Precedence"] = "bulk"
-    msg["Message-ID"] = message_id(
-        record.slug, record.id, recipient.key, sender.domain, sender.list_id, sender.salt
+    msg["Message-ID"] = msgid.make(
+        keys, record.slug, record.id, recipient.subscriber_id, sender.domain
     )
     msg["List-Unsubscribe"] = targets
     msg.set_content(text)
@@ -452,10 +482,9 @@ def test_fast_path_equals_the_email_package(
         id=digest_id, slug="2026-03-02", issued_at=NOW, cutoff=NOW, subject=subject,
         html=html, text=text, more=0, post_keys=(),
     )
-    recipient = Recipient(address, name, email_key(address))
-    secret = SECRET.encode()
-    raw = for_subscriber(sender, record, recipient, secret, NOW, for_digest(sender, record, NOW))
-    spec_raw = reference(sender, record, recipient, secret)
+    recipient = Recipient(address, name, email_key(address), subscriber_id=digest_id % 977)
+    raw = for_subscriber(sender, record, recipient, KEYS, NOW, for_digest(sender, record, NOW))
+    spec_raw = reference(sender, record, recipient, KEYS)
     shown = one_line(name)
     folded = _folded_by_email_package(name, address)
 
@@ -511,7 +540,7 @@ def test_a_name_the_email_package_folds_one_byte_too_long_is_shortened() -> None
             id=1, slug="2026-03-02", issued_at=NOW, cutoff=NOW, subject="S", html="", text="",
             more=0, post_keys=(),
         ),
-        Recipient(address, name, address), SECRET.encode(), NOW,
+        Recipient(address, name, address), KEYS, NOW,
     )
     assert all(len(line) <= 998 for line in _field(raw, b"To"))
     (to,) = parse(raw)["To"].addresses

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -47,6 +50,8 @@ from .web_support import (
 )
 
 KEY = SECRET.encode()
+# Another list that shares PUBLISHER_SECRET: its own state store, its own salt.
+OTHER_LIST = tokens.bind(KEY, "f" * 32)
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -84,8 +89,13 @@ def confirm(server: Served, link: str) -> None:
     assert "You are subscribed" in reply.text
 
 
-def unsubscribe_token(address: str) -> str:
-    return tokens.make(KEY, email_key(address))
+def list_keys(server: Served) -> tokens.ListKeys:
+    """The served list's own keys (PUBLISHER_SECRET bound to its store's salt)."""
+    return tokens.for_store(server.root / ".publisher" / "state.db", {"PUBLISHER_SECRET": SECRET})
+
+
+def unsubscribe_token(server: Served, address: str) -> str:
+    return tokens.make(list_keys(server), email_key(address))
 
 
 class Forms(HTMLParser):
@@ -197,7 +207,7 @@ def test_honeypot_gets_the_same_page_and_changes_nothing(served: Served) -> None
 
 def test_rfc8058_one_click_exact_request(served: Served) -> None:
     confirm(served, subscribe(served, "gmail-user@example.com"))
-    token = unsubscribe_token("gmail-user@example.com")
+    token = unsubscribe_token(served, "gmail-user@example.com")
     # What Gmail and Yahoo send: POST, form-encoded, this exact body, no cookie, no Origin.
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
@@ -216,7 +226,7 @@ def test_rfc8058_one_click_exact_request(served: Served) -> None:
 
 def test_one_click_as_multipart_form_data(served: Served) -> None:
     confirm(served, subscribe(served, "multi@example.com"))
-    token = unsubscribe_token("multi@example.com")
+    token = unsubscribe_token(served, "multi@example.com")
     body = (
         "--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
         "One-Click\r\n--XyZ--\r\n"
@@ -231,7 +241,7 @@ def test_one_click_as_multipart_form_data(served: Served) -> None:
 
 def test_unsubscribe_page_button_and_manage(served: Served) -> None:
     confirm(served, subscribe(served, "bea@example.com"))
-    token = unsubscribe_token("bea@example.com")
+    token = unsubscribe_token(served, "bea@example.com")
     before = snapshot(served.root)
     page = served.get(f"/unsubscribe?token={token}")
     assert page.status == 200 and "b•••@example.com" in page.text
@@ -273,12 +283,13 @@ def _hrefs(html: str) -> list[str]:
 # -- bad tokens ---------------------------------------------------------------------
 
 
-def _bad_tokens(address: str) -> dict[str, dict[str, str]]:
+def _bad_tokens(server: Served, address: str) -> dict[str, dict[str, str]]:
     key = email_key(address)
-    good_unsub = tokens.make(KEY, key)
-    good_confirm = tokens.make_for(KEY, "confirm", key, time.time() + 3600)
-    good_manage = tokens.make_for(KEY, "manage", key)
-    other = b"another-secret-that-is-long-enough"
+    keys = list_keys(server)
+    good_unsub = tokens.make(keys, key)
+    good_confirm = tokens.make_for(keys, "confirm", key, time.time() + 3600)
+    good_manage = tokens.make_for(keys, "manage", key)
+    other = tokens.bind(b"another-secret-that-is-long-enough", "0" * 32)
     return {
         "/unsubscribe": {
             "forged": tokens.make(other, key),
@@ -293,7 +304,7 @@ def _bad_tokens(address: str) -> dict[str, dict[str, str]]:
         "/confirm": {
             "forged": tokens.make_for(other, "confirm", key, time.time() + 3600),
             "truncated": good_confirm[:-4],
-            "expired": tokens.make_for(KEY, "confirm", key, time.time() - 1),
+            "expired": tokens.make_for(keys, "confirm", key, time.time() - 1),
             "cross-purpose unsubscribe": good_unsub,
             "cross-purpose manage": good_manage,
             "relabelled manage": "c" + good_manage[1:],
@@ -314,7 +325,7 @@ def test_bad_tokens_get_a_clear_page_and_change_nothing(served: Served) -> None:
     subscribe(served, "waiting@example.com")
     for address in ("target@example.com", "waiting@example.com"):
         before = snapshot(served.root)
-        for path, cases in _bad_tokens(address).items():
+        for path, cases in _bad_tokens(served, address).items():
             for case, token in cases.items():
                 query = f"{path}?token={token}" if "%" in token else (
                     f"{path}?token={quote(token, safe='')}"
@@ -331,6 +342,37 @@ def test_bad_tokens_get_a_clear_page_and_change_nothing(served: Served) -> None:
         assert snapshot(served.root) == before, address
     assert status_of(served.root, "target@example.com") == "active"
     assert status_of(served.root, "waiting@example.com") == "pending"
+
+
+def test_another_lists_tokens_get_a_clear_page_and_change_nothing(served: Served) -> None:
+    """Two lists that share PUBLISHER_SECRET: the other list's links (and links
+    signed with the bare secret, which this list, made since, never made)
+    are refused as another list's."""
+    confirm(served, subscribe(served, "shared@example.com"))
+    key = email_key("shared@example.com")
+    old_mac = hmac.new(KEY, b"publisher-unsubscribe-v1\x00" + key.encode(),
+                       hashlib.sha256).digest()[:16]
+    old_unsubscribe = ".".join(
+        base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in (key.encode(), old_mac)
+    )
+    cases = {
+        "/unsubscribe": [tokens.make(OTHER_LIST, key), old_unsubscribe],
+        "/confirm": [tokens.make_for(OTHER_LIST, "confirm", key, time.time() + 3600)],
+        "/manage": [tokens.make_for(OTHER_LIST, "manage", key)],
+    }
+    before = snapshot(served.root)
+    for path, found in cases.items():
+        for token in found:
+            query = f"{path}?token={quote(token, safe='')}"
+            page = served.get(query)
+            assert page.status == 400 and "This link is for another list" in page.text, path
+            posted = served.post(query, "action=unsubscribe")
+            assert posted.status == 400 and "another list" in posted.text, path
+    one_click = served.post(f"/unsubscribe?token={quote(cases['/unsubscribe'][0], safe='')}",
+                           "List-Unsubscribe=One-Click")
+    assert one_click.status == 400
+    assert snapshot(served.root) == before
+    assert status_of(served.root, "shared@example.com") == "active"
 
 
 # -- bad input ----------------------------------------------------------------------
@@ -413,7 +455,7 @@ def test_unicode_and_idn_addresses(served: Served) -> None:
     confirm(served, link)
     assert status_of(served.root, "Marie@xn--exmple-cua.com") == "active"
     # The page shows the domain as people write it.
-    token = unsubscribe_token("Marie@xn--exmple-cua.com")
+    token = unsubscribe_token(served, "Marie@xn--exmple-cua.com")
     assert "M•••@exämple.com" in served.get(f"/unsubscribe?token={token}").text
     subscribers, _ = snapshot(served.root)
     (row,) = [r for r in subscribers if r[1] == "Marie@xn--exmple-cua.com"]
@@ -475,7 +517,7 @@ def test_no_open_redirect(served: Served) -> None:
 def test_logs_never_hold_an_address_or_a_token(served: Served) -> None:
     link = subscribe(served, "private.person@example.com", "Private Person")
     confirm(served, link)
-    token = unsubscribe_token("private.person@example.com")
+    token = unsubscribe_token(served, "private.person@example.com")
     served.get(f"/unsubscribe?token={token}")
     served.post(f"/unsubscribe?token={token}", "List-Unsubscribe=One-Click")
     time.sleep(0.2)

@@ -9,7 +9,7 @@ Exit status 0 when every goal is met (no traceback, nothing lost, no
 duplicate beyond the one in flight, no stale lock, no torn or invalid output,
 no temp file under out/, no integrity failure, nothing private under out/,
 no process outliving its killed parent, no unexpected exit, no subscriber
-changed by a fault that is nobody's), 1 otherwise.
+changed by a fault that is nobody's or a report that proved nothing), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from .harness import Tally
 
 FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "relay",
-            "hostile")
+            "hostile", "reports")
 
 SIZES = {
     # family: (full run, short run)
@@ -40,6 +40,7 @@ SIZES = {
     "send_kills": (32, 6),
     "big_mb": (50, 5),
     "relay_digests": (6, 2),  # digests issued while the relay refuses
+    "report_readers": (200, 20),
     "rooms": ((0, 4096, 16384, 65536, 131072, 262144), (0, 16384, 131072)),
 }
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, relay, smtp
+    from . import concurrency, disk, hostile, kills, relay, reports, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "smtp": lambda: smtp.smtp_faults(work),
         "relay": lambda: relay.relay_refuses(work, int(size["relay_digests"])),
         "hostile": lambda: hostile.hostile_site(work, int(size["big_mb"])),
+        "reports": lambda: reports.hostile_reports(work, int(size["report_readers"])),
     }
     total = Tally()
     rows = []

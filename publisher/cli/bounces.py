@@ -28,8 +28,11 @@ def bounces(ctx: Context, maildir: Path | None, imap: bool, now_text: str | None
     """Read bounces (RFC 3464) and complaints (RFC 5965) and update the list.
 
     A hard bounce marks the subscriber bounced, a complaint unsubscribes them,
-    a soft bounce counts toward [delivery] max_failures. Each message is acted
-    on once, however often it is read; the mailbox itself is never changed.
+    a soft bounce counts toward [delivery] max_failures; but only a report
+    that proves this list sent the message (its VERP address, Message-ID or
+    unsubscribe token) changes anyone: the rest are counted, unverified,
+    forged or another list's. Each message is acted on once, however often it
+    is read; the mailbox itself is never changed.
     """
     from ..mail.bounces import collect
 

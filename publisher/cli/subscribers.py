@@ -177,12 +177,16 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
     from ..store import subscribers as subs
 
     def action() -> int:
-        if "@" in email_or_token and "://" not in email_or_token:
-            key = subs.email_key(subs.normalise(email_or_token))
-        else:
-            key = tokens.verify(tokens.secret_from_env(), email_or_token)
-        with state_store(ctx) as state, state.transaction() as conn:
-            subscriber = subs.unsubscribe_key(conn, key, parse_now(now_text))
+        by_address = "@" in email_or_token and "://" not in email_or_token
+        if not by_address:
+            tokens.secret_from_env()  # before the store is opened: the clearer error
+        with state_store(ctx) as state:
+            if by_address:
+                key = subs.email_key(subs.normalise(email_or_token))
+            else:
+                key = tokens.verify(tokens.for_state(state), email_or_token)
+            with state.transaction() as conn:
+                subscriber = subs.unsubscribe_key(conn, key, parse_now(now_text))
         if subscriber.status == "unsubscribed":
             ctx.say(f"Already unsubscribed: {subscriber.email}.")
         else:

@@ -10,10 +10,19 @@ of `[delivery] return_path` and are read here, from a Maildir or over IMAP
 Which recipients failed comes from flufl.bounce (GNU Mailman's detectors:
 RFC 3464 and the odd formats of older servers). Whether a failure is hard or
 soft comes from the DSN's own `Status:` (RFC 3463): 5.x.x is permanent but for
-5.2.2 (mailbox full), 4.x.x is temporary. Who it was for comes first from the
-VERP envelope address the report was sent to (`mail/verp.py`), which names the
-subscriber and the digest; failing that, from the unsubscribe token in the
-returned headers, or the failed address itself.
+5.2.2 (mailbox full), 4.x.x is temporary.
+
+Whom it is about is never taken from the report's word: the bounce address
+is public (every message's Return-Path), so anyone can mail it a report
+naming anyone. A report changes a subscriber only when it carries proof this
+list made: the VERP address it was sent to (mail/verp.py), the returned
+message's Message-ID (mail/msgid.py) or an unsubscribe token of this list in
+the returned headers, each MAC'd with the list's own key; or, for mail sent
+before lists had keys, an old Message-ID found in the send ledger. Anything
+else is counted, as unverified, forged (a MAC that does not verify) or
+another list's, and changes nobody. Each message is recorded once, read or
+not: one that no parser makes sense of is "unreadable", never a crash that
+would stop every later run at the same message.
 """
 
 from __future__ import annotations
@@ -27,39 +36,63 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
+from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
-from flufl.bounce import all_failures
+from flufl.bounce import _scan, all_failures
 
 from ..config import Config
-from ..errors import ConfigError, SubscriberError
+from ..errors import ConfigError
 from ..store import bounces as store
 from ..store.state import State, open_state
-from ..store.subscribers import by_key, email_key, normalise
-from . import tokens, verp
+from ..store.subscribers import by_key, email_key
+from . import msgid, tokens, verp
+from .messages import list_id
+from .verp import Mark
 
-Kind = Literal["hard", "soft", "complaint", "delay", "other"]
+Kind = Literal["hard", "soft", "complaint", "delay", "other", "unreadable"]
+# verified: proof of this list's (acted on); unverified: no proof; forged: a
+# MAC of ours (or an old one) that does not verify; list: another list's.
+Trust = Literal["verified", "unverified", "forged", "list"]
+ACTING = ("hard", "soft", "complaint")
 # Feedback types that mean "the reader did not want this" (RFC 5965, 6650).
 COMPLAINT_TYPES = {"abuse", "fraud", "other", "virus"}
+# A report returns at most a digest (a few hundred KB); past this a message
+# is recorded unread rather than handed to the parsers.
+MAX_REPORT = 4 << 20
+# Proofs looked at per report, of each kind: a genuine report has a few.
+MAX_CANDIDATES = 64
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_TOKEN_IN_URL = re.compile(r"[?&]token=([A-Za-z0-9_\-.]+)")
+# Each of these finds a run of characters and ends: linear in the text,
+# whatever it holds (a pattern that has to backtrack would not be).
+_WORD = re.compile(r"[^\s<>\"'(),;:\[\]\\]+")
+_TOKEN_IN_URL = re.compile(r"[?&]token=([A-Za-z0-9_.-]{1,600})")
 
 
 @dataclass(frozen=True)
 class Report:
-    """What one message in the bounce mailbox says."""
+    """What one message in the bounce mailbox says, before the store is asked."""
 
     kind: Kind
     key: str  # its identity for "read once": the Message-ID, else a hash of its bytes
-    verp: tuple[int, int] | None = None  # (subscriber id, digest id) from our envelope
+    marks: tuple[Mark, ...] = ()  # VERP addresses and Message-IDs shaped like ours
+    legacy_ids: tuple[tuple[str, str], ...] = ()  # (slug, hash) of old-form Message-IDs
+    tokens: tuple[tuple[str, str], ...] = ()  # (email key or "", verdict) of unsubscribe tokens
     addresses: tuple[str, ...] = ()  # the failed or complained-about addresses it names
-    token_keys: tuple[str, ...] = ()  # email keys from unsubscribe tokens in it
     detail: str = ""  # status and diagnostic, for the record
 
 
-def _key(msg: Message, raw: bytes) -> str:
-    msg_id = " ".join(str(msg.get("Message-ID", "")).split())
+def report_key(raw: bytes) -> str:
+    """A message's identity for "read once", from its header alone: cheap
+    enough to check before anything else is parsed."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
+              default=len(raw))
+    try:
+        head = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: end + 4])
+        msg_id = " ".join(str(head.get("Message-ID", "")).split())
+    except Exception:  # noqa: BLE001 - hostile bytes: named by their hash instead
+        msg_id = ""
     return msg_id or "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -69,28 +102,66 @@ def _report_type(msg: Message) -> str:
     return str(msg.get_param("report-type", "")).lower()
 
 
-def _verp(raw: bytes, secret: bytes) -> tuple[int, int] | None:
-    """Our VERP address anywhere in the report: where it was sent (To,
-    Delivered-To), or the returned message's Return-Path. Only a valid MAC counts."""
-    text = raw.decode("latin-1")
-    for found in re.finditer(r"[^\s<>\"':;,]+\+\d+-\d+-[0-9a-fA-F]{16}@[A-Za-z0-9.-]+", text):
-        parsed = verp.parse(found[0], secret)
-        if parsed is not None:
-            return parsed
-    return None
+Marks = tuple[tuple[Mark, ...], tuple[tuple[str, str], ...]]
 
 
-def _token_keys(raw: bytes, secret: bytes) -> tuple[str, ...]:
-    """Email keys from valid unsubscribe tokens in the returned headers."""
-    keys: list[str] = []
-    for found in _TOKEN_IN_URL.finditer(raw.decode("latin-1")):
-        try:
-            key = tokens.verify(secret, found[1])
-        except SubscriberError:
+def _marks(text: str, keys: tokens.ListKeys) -> Marks:
+    """Our VERP addresses and Message-IDs anywhere in the report (where it was
+    sent, the returned headers), new form and old: every word with an `@`."""
+    marks: dict[Mark, None] = {}
+    legacy: dict[tuple[str, str], None] = {}
+    for found in _WORD.finditer(text):
+        word = found[0]
+        if "@" not in word:
             continue
-        if key not in keys:
-            keys.append(key)
-    return tuple(keys)
+        if len(marks) < MAX_CANDIDATES:
+            mark = verp.parse(word, keys) or msgid.parse(word, keys)
+            if mark is not None:
+                marks[mark] = None
+        if len(legacy) < MAX_CANDIDATES:
+            old = msgid.legacy_parts(word)
+            if old is not None:
+                legacy[old] = None
+    return tuple(marks), tuple(legacy)
+
+
+def _tokens(text: str, keys: tokens.ListKeys) -> tuple[tuple[str, str], ...]:
+    """Unsubscribe tokens in the returned headers: (email key, "ok") when this
+    list made it, ("", verdict) otherwise; damaged ones are left out."""
+    found: dict[tuple[str, str], None] = {}
+    for match in _TOKEN_IN_URL.finditer(text):
+        if len(found) >= MAX_CANDIDATES:
+            break
+        try:
+            checked = tokens.check(keys, "unsubscribe", match[1])
+        except tokens.TokenError as exc:
+            if exc.reason in ("forged", "list"):
+                found[("", exc.reason)] = None
+            continue
+        found[(checked.key, "legacy") if checked.legacy else (checked.key, "ok")] = None
+    return tuple(found)
+
+
+def _failures(msg: Message) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """(temporary, permanent) failed addresses, by flufl.bounce's detectors in
+    its own order, as `all_failures` runs them; but a detector that raises on
+    an odd message (a missing From, a header of undecodable bytes) is passed
+    over, where `all_failures` would stop there and lose the rest."""
+    detectors = getattr(_scan, "_DETECTORS", None)
+    if not detectors:  # another flufl.bounce: no per-detector fallback
+        return all_failures(msg)
+    temporary: set[bytes] = set()
+    permanent: set[bytes] = set()
+    for detector in detectors:
+        try:
+            found_temporary, found_permanent = detector().process(msg)
+        except Exception:  # noqa: BLE001, S112 - that detector only: the next may read it
+            continue
+        temporary.update(found_temporary)
+        permanent.update(found_permanent)
+        if found_temporary or found_permanent:
+            break
+    return frozenset(temporary), frozenset(permanent)
 
 
 def _dsn_blocks(msg: Message) -> list[Message]:
@@ -113,20 +184,31 @@ def _recipient(block: Message) -> str:
     return ""
 
 
-def classify(raw: bytes, secret: bytes) -> Report:
-    """What the report message `raw` says, without touching the store."""
+def classify(raw: bytes, keys: tokens.ListKeys, key: str = "") -> Report:
+    """What the report message `raw` says, without touching the store. Never
+    raises: a message nothing can read is kind "unreadable"."""
+    key = key or report_key(raw)
+    if len(raw) > MAX_REPORT:
+        return Report("unreadable", key, detail=f"{len(raw)} bytes: too large for a report")
+    try:
+        return _classify(raw, keys, key)
+    except Exception as exc:  # noqa: BLE001 - one odd message must not stop the others
+        return Report("unreadable", key, detail=f"cannot be read: {type(exc).__name__}")
+
+
+def _classify(raw: bytes, keys: tokens.ListKeys, key: str) -> Report:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    key = _key(msg, raw)
-    found = _verp(raw, secret)
-    keys = _token_keys(raw, secret)
+    text = raw.decode("latin-1")
+    marks, legacy = _marks(text, keys)
+    found = _tokens(text, keys)
     if _report_type(msg) == "feedback-report":
-        return _feedback(msg, key, found, keys)
-    temporary, permanent = all_failures(msg)
+        return _feedback(msg, Report("complaint", key, marks, legacy, found))
+    temporary, permanent = _failures(msg)
     failed = tuple(sorted(a.decode("ascii", "replace") for a in permanent))
     delayed = tuple(sorted(a.decode("ascii", "replace") for a in temporary))
     if not failed:
         if delayed:
-            return Report("delay", key, found, delayed, keys, "delivery delayed")
+            return Report("delay", key, marks, legacy, found, delayed, "delivery delayed")
         return Report("other", key)
     statuses = {}
     for block in _dsn_blocks(msg):
@@ -139,7 +221,7 @@ def classify(raw: bytes, secret: bytes) -> Report:
     # Soft only when the report says so for every failed recipient.
     soft = bool(given) and all(_is_soft(code) for code in given)
     detail = "; ".join(" ".join(filter(None, c)) for c in codes if any(c)) or "failed"
-    return Report("soft" if soft else "hard", key, found, failed, keys, detail)
+    return Report("soft" if soft else "hard", key, marks, legacy, found, failed, detail)
 
 
 def _is_soft(status: str) -> bool:
@@ -147,9 +229,9 @@ def _is_soft(status: str) -> bool:
     return status.startswith("4.") or status == "5.2.2"
 
 
-def _feedback(
-    msg: Message, key: str, found: tuple[int, int] | None, keys: tuple[str, ...]
-) -> Report:
+def _feedback(msg: Message, report: Report) -> Report:
+    """A feedback report (ARF): a complaint when its type says the reader did
+    not want the message; `report` is the complaint with its proofs."""
     fields: Message | None = None
     for part in msg.walk():
         if part.get_content_type() == "message/feedback-report":
@@ -160,14 +242,15 @@ def _feedback(
                 fields = email.message_from_string(payload.lstrip(), policy=email.policy.compat32)
             break
     if fields is None:
-        return Report("other", key)
+        return Report("other", report.key)
     feedback_type = str(fields.get("Feedback-Type", "")).strip().lower()
     if feedback_type not in COMPLAINT_TYPES:
-        return Report("other", key, detail=f"feedback type {feedback_type or 'none'}")
+        return Report("other", report.key, detail=f"feedback type {feedback_type or 'none'}")
     addresses = tuple(
         str(v).strip().strip("<>") for v in fields.get_all("Original-Rcpt-To", []) if str(v)
     )
-    return Report("complaint", key, found, addresses, keys, f"feedback type {feedback_type}")
+    return Report("complaint", report.key, report.marks, report.legacy_ids, report.tokens,
+                  addresses, f"feedback type {feedback_type}")
 
 
 @dataclass
@@ -176,7 +259,8 @@ class BounceSummary:
     read: int = 0
     repeated: int = 0  # read before: nothing done
     counts: dict[str, int] = field(default_factory=dict)  # by Report.kind
-    unmatched: int = 0  # a bounce or complaint for nobody on the list
+    trust: dict[str, int] = field(default_factory=dict)  # bounces and complaints, by Trust
+    unmatched: int = 0  # a proven bounce or complaint for nobody on the list
     bounced: int = 0  # subscribers marked bounced now
     unsubscribed: int = 0  # marked unsubscribed now (complaints)
     soft_counted: int = 0
@@ -186,13 +270,15 @@ class BounceSummary:
             f"{self.counts.get(k, 0)} {label}"
             for k, label in (("hard", "hard bounces"), ("soft", "soft bounces"),
                              ("complaint", "complaints"), ("delay", "delay notices"),
-                             ("other", "not bounces"))
+                             ("other", "not bounces"), ("unreadable", "unreadable"))
         )
         return (
             f"Bounces ({self.source}): {self.read} messages read ({self.repeated} already "
             f"seen): {kinds}; {self.bounced} subscriber(s) marked bounced, "
             f"{self.unsubscribed} unsubscribed after a complaint, {self.soft_counted} soft "
-            f"bounces counted, {self.unmatched} for nobody on the list."
+            f"bounces counted, {self.unmatched} for nobody on the list; not acted on: "
+            f"{self.trust.get('unverified', 0)} unverified, {self.trust.get('forged', 0)} "
+            f"forged, {self.trust.get('list', 0)} for another list."
         )
 
 
@@ -206,27 +292,36 @@ def process(
 ) -> BounceSummary:
     """Read each report once and act on it: one transaction per message, so an
     interruption loses nothing and a second read of the same mailbox counts
-    nothing twice."""
-    secret = tokens.secret_from_env(environ)
+    nothing twice. A message read before is skipped before it is parsed."""
+    keys = tokens.for_state(state, environ)
+    evidence = Evidence(config, state, keys)
     summary = BounceSummary(source)
     for raw in messages:
         summary.read += 1
-        report = classify(raw, secret)
+        key = report_key(raw)
+        if store.known(state.conn, key):
+            summary.repeated += 1
+            continue
+        report = classify(raw, keys, key)
         with state.transaction() as conn:
-            if store.known(conn, report.key):
+            if store.known(conn, key):  # another process read it meanwhile
                 summary.repeated += 1
                 continue
-            store.remember(conn, report.key, report.kind, report.detail, now)
             summary.counts[report.kind] = summary.counts.get(report.kind, 0) + 1
-            if report.kind not in ("hard", "soft", "complaint"):
+            if report.kind not in ACTING:
+                store.remember(conn, key, report.kind, report.detail, "", now)
                 continue
-            targets = _targets(conn, report)
+            trust, targets = evidence.judge(conn, report)
+            store.remember(conn, key, report.kind, report.detail, trust, now)
+            summary.trust[trust] = summary.trust.get(trust, 0) + 1
+            if trust != "verified":
+                continue
             if not targets:
                 summary.unmatched += 1
             for subscriber_id, digest_id in targets:
                 outcome = store.apply(
-                    conn, subscriber_id, digest_id, report.kind, report.detail,
-                    config.delivery.max_failures, now,
+                    conn, subscriber_id, digest_id, cast(store.Kind, report.kind),
+                    report.detail, config.delivery.max_failures, now,
                 )
                 if outcome == "bounced":
                     summary.bounced += 1
@@ -237,24 +332,78 @@ def process(
     return summary
 
 
-def _targets(conn: sqlite3.Connection, report: Report) -> list[tuple[int, int]]:
-    """(subscriber id, digest id) pairs the report is about."""
-    if report.verp is not None:
-        subscriber_id, digest_id = report.verp
-        exists = conn.execute("SELECT 1 FROM subscribers WHERE id = ?", (subscriber_id,))
-        return [(subscriber_id, digest_id)] if exists.fetchone() else []
-    keys = list(report.token_keys)
-    for address in report.addresses:
-        try:
-            keys.append(email_key(normalise(address)))
-        except SubscriberError:
-            continue
-    found: list[tuple[int, int]] = []
-    for key in dict.fromkeys(keys):
-        subscriber = by_key(conn, key)
-        if subscriber is not None and all(s != subscriber.id for s, _ in found):
-            found.append((subscriber.id, store.latest_sent(conn, subscriber.id)))
-    return found
+class Evidence:
+    """What a report proves, checked against this list's store: the
+    (subscriber id, digest id) pairs it is about, or why none."""
+
+    def __init__(self, config: Config, state: State, keys: tokens.ListKeys) -> None:
+        self.keys = keys
+        # What old Message-IDs hashed: the List-Id a list had before lists had tags.
+        self.old_list_id = list_id(config, "")
+        self.salt = state.install_salt()
+        self.old_ids: dict[str, dict[str, tuple[int, int]]] = {}  # slug -> hash -> pair
+
+    def judge(
+        self, conn: sqlite3.Connection, report: Report
+    ) -> tuple[Trust, list[tuple[int, int]]]:
+        targets: dict[int, int] = {}  # subscriber -> digest; the first proof names it
+        proven = False
+        verdicts: set[str] = set()
+        for mark in report.marks:
+            if mark.verdict != "ok":
+                verdicts.add(mark.verdict)
+                continue
+            proven = True
+            # A deleted subscriber's id may be reused: the ledger row says
+            # this message went to this subscriber.
+            if _in_ledger(conn, mark.subscriber_id, mark.digest_id):
+                targets.setdefault(mark.subscriber_id, mark.digest_id)
+        if self.keys.legacy:
+            for slug, code in report.legacy_ids:
+                pair = self._old_id(conn, slug).get(code)
+                if pair is not None:
+                    proven = True
+                    targets.setdefault(*pair)
+        for key, verdict in report.tokens:
+            if verdict != "ok":
+                verdicts.add(verdict)
+                continue
+            proven = True
+            subscriber = by_key(conn, key)
+            if subscriber is not None and subscriber.id not in targets:
+                targets[subscriber.id] = store.latest_sent(conn, subscriber.id)
+        if proven:
+            return "verified", list(targets.items())
+        if "forged" in verdicts:
+            return "forged", []
+        if "list" in verdicts or ("legacy" in verdicts and not self.keys.legacy):
+            # Signed with the bare secret, by a list that is not this one.
+            return "list", []
+        return "unverified", []
+
+    def _old_id(self, conn: sqlite3.Connection, slug: str) -> dict[str, tuple[int, int]]:
+        """Every old-form Message-ID of the digest `slug`, from the send ledger."""
+        found = self.old_ids.get(slug)
+        if found is None:
+            rows = conn.execute(
+                "SELECT d.id, u.id, u.email FROM digests d JOIN sends s ON s.digest_id = d.id "
+                "JOIN subscribers u ON u.id = s.subscriber_id WHERE d.slug = ?",
+                (slug,),
+            )
+            found = self.old_ids[slug] = {
+                msgid.legacy(slug, digest_id, email_key(address), self.old_list_id,
+                             self.salt): (subscriber_id, digest_id)
+                for digest_id, subscriber_id, address in rows
+            }
+        return found
+
+
+def _in_ledger(conn: sqlite3.Connection, subscriber_id: int, digest_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sends WHERE subscriber_id = ? AND digest_id = ?",
+        (subscriber_id, digest_id),
+    ).fetchone()
+    return row is not None
 
 
 def collect(

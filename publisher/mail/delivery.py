@@ -326,8 +326,8 @@ def _deliver_locked(
         return DeliverySummary(kind, outbox_only=outbox_only)
     # Everything a message needs is checked before the first one goes out.
     raise_problems(mail_problems(config))
-    sender = replace(messages.sender_from_config(config), salt=state.install_salt())
-    secret = tokens.secret_from_env(environ)
+    keys = tokens.for_state(state, environ)
+    sender = messages.sender_from_config(config, state.install_salt())
     limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
     # Every connection's transport is made now, so a missing password
     # fails before the first message goes out.
@@ -336,7 +336,7 @@ def _deliver_locked(
         _Worker(config, make_transport(config, environ), limiter, sleep)
         for _ in range(connections)
     ]
-    composer = _Composer(sender, secret, now, _signer(config), return_path(config))
+    composer = _Composer(sender, keys, now, _signer(config), return_path(config))
     run = SendRun(config, state.conn, now, composer, workers, progress)
     return replace(run.deliver(records, more), outbox_only=outbox_only)
 
@@ -377,13 +377,13 @@ class _Composer:
     def __init__(
         self,
         sender: messages.Sender,
-        secret: bytes,
+        keys: tokens.ListKeys,
         now: datetime,
         signer: Signer | None = None,
         return_path: str = "",
     ) -> None:
         self.sender = sender
-        self.secret = secret
+        self.keys = keys
         self.now = now
         self.signer = signer
         self.return_path = return_path
@@ -391,7 +391,7 @@ class _Composer:
 
     def message(self, record: DigestRecord, item: Pending) -> bytes:
         recipient = messages.Recipient(
-            item.email, item.name, email_key(item.email), item.first_name
+            item.email, item.name, email_key(item.email), item.first_name, item.subscriber_id
         )
         template = self.templates.get(record.id)
         if template is None:
@@ -399,14 +399,14 @@ class _Composer:
                 self.sender, record, self.now
             )
         msg = messages.for_subscriber(
-            self.sender, record, recipient, self.secret, self.now, template
+            self.sender, record, recipient, self.keys, self.now, template
         )
         return self.signer.sign(msg) if self.signer is not None else msg
 
     def envelope(self, record: DigestRecord, item: Pending) -> str:
         """The envelope sender: VERP with [delivery] return_path, else From."""
         if self.return_path:
-            return verp.envelope(self.return_path, item.subscriber_id, record.id, self.secret)
+            return verp.envelope(self.return_path, item.subscriber_id, record.id, self.keys)
         return self.sender.address.addr_spec
 
 
@@ -684,12 +684,20 @@ def send_test(
     """Send one copy to `to` and record nothing. Returns where it went."""
     address = normalise(to)
     sender = messages.sender_from_config(config)
+    # The list's own List-Id and keys, as in a real send: from its state store.
     secret = tokens.secret_from_env(environ)
+    state = open_state(config.state_file)
+    try:
+        salt = state.install_salt()
+        keys = tokens.bind(secret, salt, state.legacy_macs())
+    finally:
+        state.close()
+    sender = replace(sender, list_id=messages.list_id(config, salt))
     signer = _signer(config)
     template = messages.prepare(sender, subject="[test] " + subject, html=html, text=text, now=now)
     msg = template.render(
         messages.Recipient(address, "", email_key(address)),
-        secret,
+        keys,
         make_msgid(domain=sender.domain),
     )
     if signer is not None:

@@ -4,7 +4,8 @@ The digest's HTML was CSS-inlined once when it was composed; here each copy
 only gets the subscriber's name and unsubscribe link swapped in (plain string
 work), then the headers that bulk-mail receivers check today: List-Id,
 one-click List-Unsubscribe (RFC 8058), Auto-Submitted, a Message-ID that is
-stable per (list, digest, subscriber) and unique across lists and installs.
+stable per (list, digest, subscriber), unique across lists and installs, and
+MAC'd so a report returning it proves itself (mail/msgid.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from .. import newsletter
 from ..config import Config
 from ..settings_rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
 from ..store.state import DigestRecord
-from .tokens import make, unsubscribe_url
+from . import msgid
+from .tokens import ListKeys, list_tag, make, unsubscribe_url
 
 # CRLF line endings, ready for a server or an .eml file. Header lines may run
 # to RFC 5322's hard limit of 998: folded at 78, the email package would turn a
@@ -43,9 +45,6 @@ class Sender:
     list_id: str
     unsubscribe_base: str
     unsubscribe_mailto: str  # bare address, or ""
-    # A random value kept in the state store (`State.install_salt`): a state
-    # store made again, or another install, never repeats a Message-ID.
-    salt: str = ""
 
     @property
     def domain(self) -> str:
@@ -58,6 +57,7 @@ class Recipient:
     name: str
     key: str  # email key, what the unsubscribe token signs
     first_name: str = ""  # for the greeting; the name when empty
+    subscriber_id: int = 0  # in the Message-ID
 
 
 def one_line(value: str) -> str:
@@ -65,33 +65,34 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def sender_from_config(config: Config) -> Sender:
-    """The [delivery] settings every message needs; ConfigError names each bad key."""
+def sender_from_config(config: Config, salt: str = "") -> Sender:
+    """The [delivery] settings every message needs; ConfigError names each bad key.
+
+    `salt` is the state store's install salt (`State.install_salt`): the
+    default List-Id is this list's own. Only a message without a List-Id (the
+    confirmation) may leave it out."""
     raise_problems(sender_problems(config))
     d = config.delivery
     reply_to = mail_address(d.reply_to) if d.reply_to else None
     mailto = unsubscribe_mailto(d)
     if mailto:
         mailto = mail_address(mailto).addr_spec
-    list_id = one_line(d.list_id) or f"{one_line(config.site.title)} <digest.{_site_host(config)}>"
-    return Sender(mail_address(d.sender), reply_to, list_id, d.unsubscribe_url.strip(), mailto)
+    return Sender(
+        mail_address(d.sender), reply_to, list_id(config, salt), d.unsubscribe_url.strip(),
+        mailto,
+    )
 
 
-def _site_host(config: Config) -> str:
-    return (urlsplit(config.site.url).hostname or "localhost").lower()
-
-
-def message_id(
-    record_slug: str, record_id: int, key: str, domain: str, list_id: str = "", salt: str = ""
-) -> str:
-    """Stable per (list, digest, subscriber), so a resend after a crash is
-    recognisably the same message; unique otherwise. The list identity keeps
-    two lists sent from one domain on one day apart (Gmail drops a second
-    message with a Message-ID it has seen), and the install's salt a state
-    store made again, whose digest ids and slugs start over."""
-    seed = f"{salt}\x00{list_id}\x00{record_id}\x00{record_slug}\x00{key}"
-    digest = hashlib.sha256(seed.encode()).hexdigest()[:32]
-    return f"<{record_slug}.{digest}@{domain}>"
+def list_id(config: Config, salt: str) -> str:
+    """`[delivery] list_id`, else `Site title <digest-<tag>.site-host>`: the tag
+    (from the install salt) keeps two lists on one host apart. Without a salt,
+    the default every list had before: `Site title <digest.site-host>`."""
+    explicit = one_line(config.delivery.list_id)
+    if explicit:
+        return explicit
+    host = (urlsplit(config.site.url).hostname or "localhost").lower()
+    label = f"digest-{list_tag(salt)}" if salt else "digest"
+    return f"{one_line(config.site.title)} <{label}.{host}>"
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ class Template:
     # pieces are the raw body, marks and all, encoded whole per subscriber.
     encodings: tuple[str, str] = ("quoted-printable", "quoted-printable")
 
-    def render(self, recipient: Recipient, secret: bytes, msg_id: str) -> bytes:
-        token = make(secret, recipient.key)
+    def render(self, recipient: Recipient, keys: ListKeys, msg_id: str) -> bytes:
+        token = make(keys, recipient.key)
         link = unsubscribe_url(self.sender.unsubscribe_base, token)
         name = (recipient.first_name.strip() or recipient.name.strip()
                 or newsletter.DEFAULT_NAME)
@@ -277,17 +278,15 @@ def for_subscriber(
     sender: Sender,
     record: DigestRecord,
     recipient: Recipient,
-    secret: bytes,
+    keys: ListKeys,
     now: datetime,
     template: Template | None = None,
 ) -> bytes:
     """The message for one subscriber; pass `template` (from `for_digest`) when
     sending many, so the shared work is done once."""
     template = template or for_digest(sender, record, now)
-    msg_id = message_id(
-        record.slug, record.id, recipient.key, sender.domain, sender.list_id, sender.salt
-    )
-    return template.render(recipient, secret, msg_id)
+    msg_id = msgid.make(keys, record.slug, record.id, recipient.subscriber_id, sender.domain)
+    return template.render(recipient, keys, msg_id)
 
 
 def for_digest(sender: Sender, record: DigestRecord, now: datetime) -> Template:

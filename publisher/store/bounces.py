@@ -1,7 +1,9 @@
 """Bounces and complaints in the state store: each report once, each event once.
 
 `bounce_messages` remembers every report message read (by its Message-ID, or
-a hash of its bytes), so reading a mailbox again changes nothing.
+a hash of its bytes) and what it turned out to be (its kind, and for a
+bounce or complaint whether it proved itself: `outcome`), so reading a
+mailbox again changes nothing.
 `bounce_events` holds at most one event of each kind per (subscriber,
 digest), so two reports about the same message count once.
 
@@ -11,11 +13,19 @@ What an event does to the subscriber:
 - complaint (someone pressed "This is spam"): `unsubscribed`, whatever the
   status was: mailing them again hurts every other subscriber's delivery;
 - soft bounce: one failure. `max_failures` failures in a row make them
-  `bounced`, counting over the digests sent to them, newest first: a digest
-  the server refused (`failed` in the send ledger) or one that came back as
-  a bounce is a failure; one that was accepted and never came back ends the
-  run. A soft bounce arrives after the message was accepted, so this cannot
+  `bounced`, counting over the digests sent to them in order: a digest the
+  server refused (`failed` in the send ledger) or one that came back as a
+  soft bounce is a failure; one that was accepted and never came back ends
+  the run. A soft bounce arrives after the message was accepted, so this cannot
   be the SMTP session's own counter, which every acceptance resets.
+
+Reports arrive in any order (a Maildir lists them by file name, IMAP by
+arrival), so every soft bounce recomputes the subscriber's runs from all
+those recorded, never from "the reports read so far up to this digest":
+`failures` is the run that ends at their newest digest (what the next
+refusal at SMTP adds to) and they are `bounced` once any run reaches
+`max_failures`. Both depend only on the set of events, so the state after
+reading a set of reports is the same in every order.
 """
 
 from __future__ import annotations
@@ -33,12 +43,14 @@ def known(conn: sqlite3.Connection, key: str) -> bool:
     return row is not None
 
 
-def remember(conn: sqlite3.Connection, key: str, kind: str, detail: str, now: datetime) -> None:
+def remember(
+    conn: sqlite3.Connection, key: str, kind: str, detail: str, outcome: str, now: datetime
+) -> None:
     """Mark a report message read (inside the caller's transaction)."""
     conn.execute(
-        "INSERT OR IGNORE INTO bounce_messages (key, processed_at, kind, detail) "
-        "VALUES (?, ?, ?, ?)",
-        (key, now.isoformat(), kind, detail[:500]),
+        "INSERT OR IGNORE INTO bounce_messages (key, processed_at, kind, detail, outcome) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (key, now.isoformat(), kind, detail[:500], outcome),
     )
 
 
@@ -51,23 +63,23 @@ def latest_sent(conn: sqlite3.Connection, subscriber_id: int) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def failures_in_a_row(conn: sqlite3.Connection, subscriber_id: int, upto: int) -> int:
-    """Failures in a row over the digests sent to the subscriber up to digest `upto`."""
+def runs(conn: sqlite3.Connection, subscriber_id: int) -> tuple[int, int]:
+    """(the run of failures that ends at the newest digest, the longest run)
+    over every digest sent to the subscriber, from every soft bounce recorded.
+    (A hard bounce needs no count: it makes them `bounced` by itself.)"""
     rows = conn.execute(
-        "SELECT s.digest_id, s.status, EXISTS (SELECT 1 FROM bounce_events e "
+        "SELECT s.status, EXISTS (SELECT 1 FROM bounce_events e "
         "  WHERE e.subscriber_id = s.subscriber_id AND e.digest_id = s.digest_id "
-        "  AND e.kind IN ('hard', 'soft')) "
-        "FROM sends s WHERE s.subscriber_id = ? AND s.digest_id <= ? "
-        "AND s.status IN ('sent', 'failed') ORDER BY s.digest_id DESC",
-        (subscriber_id, upto),
+        "  AND e.kind = 'soft') "
+        "FROM sends s WHERE s.subscriber_id = ? "
+        "AND s.status IN ('sent', 'failed') ORDER BY s.digest_id",
+        (subscriber_id,),
     )
-    count = 0
-    for _digest_id, status, bounced in rows:
-        if status == "failed" or bounced:
-            count += 1
-        else:
-            break
-    return count
+    current = longest = 0
+    for status, bounced in rows:
+        current = current + 1 if status == "failed" or bounced else 0
+        longest = max(longest, current)
+    return current, longest
 
 
 def apply(
@@ -101,12 +113,14 @@ def apply(
         )
         return "unsubscribed"
     if kind == "soft":
-        run = failures_in_a_row(conn, subscriber_id, digest_id or 2**62)
+        # Recomputed from every soft bounce recorded, not just this one: a
+        # report for an older digest read late may join two runs.
+        current, longest = runs(conn, subscriber_id)
         conn.execute(
-            "UPDATE subscribers SET failures = MAX(failures, ?), updated_at = ? WHERE id = ?",
-            (run, stamp, subscriber_id),
+            "UPDATE subscribers SET failures = ?, updated_at = ? WHERE id = ?",
+            (current, stamp, subscriber_id),
         )
-        if run < max_failures:
+        if longest < max_failures:
             return "counted"
     if status != "active":
         return "unchanged"

@@ -219,10 +219,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE temp.merge_map
         """,
     ),
+    (
+        # Every MAC is now keyed per list (mail/tokens.py ListKeys). A store
+        # that already held subscribers made tokens, VERP addresses and
+        # Message-IDs signed with PUBLISHER_SECRET alone, which mail still
+        # carries: `macs.legacy` says to keep accepting them here; a store made
+        # since never made any and accepts none. And what each bounce-mailbox
+        # message turned out to be (mail/bounces.py): verified, unverified,
+        # forged, another list's.
+        "0009_list_keys_and_report_outcomes",
+        """
+        INSERT OR IGNORE INTO meta (key, value)
+            SELECT 'macs.legacy', datetime('now')
+            WHERE EXISTS (SELECT 1 FROM subscribers) OR EXISTS (SELECT 1 FROM digests);
+        ALTER TABLE bounce_messages ADD COLUMN outcome TEXT NOT NULL DEFAULT ''
+        """,
+    ),
 ]
 
 
 SALT_KEY = "install.salt"
+LEGACY_MACS_KEY = "macs.legacy"
 
 
 @dataclass(frozen=True)
@@ -307,6 +324,10 @@ class State:
             salt = self.get_meta(SALT_KEY)
             assert salt is not None
         return salt
+
+    def legacy_macs(self) -> bool:
+        """Whether this list made MACs with PUBLISHER_SECRET alone (before 0009)."""
+        return self.get_meta(LEGACY_MACS_KEY) is not None
 
     def last_cutoff(self) -> datetime | None:
         """The newest digest's cutoff, without loading its HTML."""

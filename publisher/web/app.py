@@ -89,6 +89,11 @@ TOKEN_PAGES = {
         "This link does not do what this page does.",
         "Use the link for this from the right email.",
     ),
+    "list": (
+        "This link is for another list",
+        "The link was made by another list, not by this one. Nothing was changed here.",
+        "Use the link in an email from this list, or the page of the list that sent it.",
+    ),
 }
 
 
@@ -114,7 +119,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The application; raises PublisherError now if a setting or secret it needs is missing."""
-    secret = tokens.secret_from_env(environ)
+    secret = tokens.for_store(config.state_file, environ)  # this list's own keys
     where = settings(config, listen_base)
     pages = Pages(config, where.base, where.prefix)
     db = Database(config.state_file)
@@ -198,7 +203,7 @@ class Handlers:
     def __init__(
         self,
         config: Config,
-        secret: bytes,
+        secret: tokens.ListKeys,
         where: Settings,
         pages: Pages,
         db: Database,
