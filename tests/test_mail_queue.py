@@ -17,6 +17,7 @@ from publisher.store.state import open_state
 
 from .delivery_support import Server, run_cli, smtp_table
 from .service_site import Running
+from .test_web_app import message_from
 from .web_support import (
     Served,
     body_text,
@@ -28,7 +29,6 @@ from .web_support import (
     wait_for_files,
     write_site,
 )
-from .test_web_app import message_from
 
 # Quick retries for the tests; the defaults wait 1 s, doubling, at most 60 s.
 QUICK = {"retry_delay": 0.2, "retry_max_delay": 1.0}

@@ -47,6 +47,12 @@ class Tally:
     leaks: int = 0  # an address, a token, the secret or state under out/
     orphans: int = 0  # processes of a killed run still alive
     unexpected: int = 0  # a wrong exit status or message
+    # Sign-ups during a mail server outage (the outage family): how many, how
+    # many confirmations arrived after it (goal: all; the rest count as lost),
+    # and the latest, in seconds after the server came back.
+    signups: int = 0
+    confirmations: int = 0
+    confirm_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     GOALS = ("tracebacks", "lost", "duplicates", "stale_locks", "torn", "temp_files",
@@ -64,6 +70,8 @@ class Tally:
         for item in fields(self):
             if item.name == "problems":
                 self.problems.extend(other.problems)
+            elif item.name == "confirm_seconds":
+                self.confirm_seconds = max(self.confirm_seconds, other.confirm_seconds)
             else:
                 setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .harness import Tally
 
-FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "hostile")
+FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "hostile",
+            "outage")
 
 SIZES = {
     # family: (full run, short run)
@@ -37,6 +38,9 @@ SIZES = {
     "send_kills": (32, 6),
     "big_mb": (50, 5),
     "rooms": ((0, 4096, 16384, 65536, 131072, 262144), (0, 16384, 131072)),
+    # The mail server's outage in seconds, and the sign-ups POSTed during it.
+    "outage_seconds": (600, 20),
+    "outage_signups": (50, 10),
 }
 
 
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, smtp
+    from . import concurrency, disk, hostile, kills, outage, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             work, int(size["posts"]) // 4, int(size["readers"])),
         "smtp": lambda: smtp.smtp_faults(work),
         "hostile": lambda: hostile.hostile_site(work, int(size["big_mb"])),
+        "outage": lambda: outage.outage(
+            work, float(size["outage_seconds"]), int(size["outage_signups"])),
     }
     total = Tally()
     rows = []
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - started
     print()
     print(table(rows, total, seconds))
+    if total.signups:
+        print(f"\noutage: {total.signups} sign-ups during the mail server's outage, "
+              f"{total.confirmations} confirmations arrived after it (goal: all), the last "
+              f"{total.confirm_seconds:.1f} s after it ended")
     if total.problems:
         print("\nproblems:")
         for problem in total.problems:

@@ -114,6 +114,7 @@ class Outgoing:
         self.transport: Transport = confirm.transport(config, environ)
         self.failures = 0
         self.hold_until = 0.0  # the server failed: no pass tries before this
+        self.server_error = ""  # ...and why
         self.purged_at = float("-inf")
 
     def drain(self, state: State, due_only: bool = True,
@@ -125,6 +126,10 @@ class Outgoing:
             self.purged_at = now
             purged = purge(state, now)
         if due_only and now < self.hold_until:
+            if mailqueue.unexplained(state.conn):
+                # Queued since the server failed: they wait for the same reason.
+                with state.transaction() as conn:
+                    mailqueue.hold_all(conn, self.server_error, self.hold_until, now)
             return QueueSummary(waiting=mailqueue.waiting(state.conn),
                                 expired=len(purged))
         counts = {"sent": 0, "refused": 0, "deferred": 0}
@@ -192,7 +197,7 @@ class Outgoing:
         self.failures += 1
         now = self.clock()
         self.hold_until = now + backoff(self.config, self.failures)
-        text = _scrub(text, item.email)
+        text = self.server_error = _scrub(text, item.email)
         with state.transaction() as conn:
             mailqueue.retry(conn, item, text, self.hold_until)
             waiting = mailqueue.hold_all(conn, text, self.hold_until, now)
@@ -212,22 +217,28 @@ class Outgoing:
 class Worker:
     """`Outgoing` in a background thread, for `publisher serve` and `publisher run`.
 
-    It polls the queue rather than being woken by each sign-up: the request
-    that queued a message must not pay for sending it, even in CPU time."""
+    It looks at the queue every POLL_SECONDS (other processes queue mail
+    too), and when woken: the web app wakes it once the answer to a sign-up
+    has gone out, so that the request never pays for the sending."""
 
     def __init__(self, config: Config, environ: Mapping[str, str] | None = None,
                  clock: Clock = time.time) -> None:
         self.config = config
         self.outgoing = Outgoing(config, environ, clock)
         self.stopping = threading.Event()
+        self.woken = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="publisher-mail", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
+    def wake(self) -> None:
+        self.woken.set()
+
     def stop(self) -> None:
         """Finish the message being sent (up to STOP_SECONDS), then stop."""
         self.stopping.set()
+        self.woken.set()
         if self.thread.is_alive():
             self.thread.join(STOP_SECONDS)
 
@@ -243,7 +254,8 @@ class Worker:
                 except Exception as exc:  # the thread must outlive anything one pass does
                     _log_failure(exc)
                     wait = POLL_SECONDS
-                self.stopping.wait(min(max(wait, 0.05), POLL_SECONDS))
+                self.woken.wait(min(max(wait, 0.05), POLL_SECONDS))
+                self.woken.clear()
         finally:
             if state is not None:
                 state.close()

@@ -172,6 +172,15 @@ def hold_all(conn: sqlite3.Connection, error: str, until: float, now: float) -> 
     return cur.rowcount
 
 
+def unexplained(conn: sqlite3.Connection) -> bool:
+    """Whether a message waits that has not been told why (queued since the
+    server last failed)."""
+    row = conn.execute(
+        "SELECT 1 FROM mail_queue WHERE state = 'waiting' AND last_error = '' LIMIT 1"
+    ).fetchone()
+    return row is not None
+
+
 def waiting(conn: sqlite3.Connection) -> int:
     return int(
         conn.execute("SELECT COUNT(*) FROM mail_queue WHERE state = 'waiting'").fetchone()[0]

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -125,7 +126,7 @@ def create_app(
     # Sends what sign-ups queue, from its own thread; raises now if the
     # transport's settings or password are missing.
     mailer = Worker(config, environ, clock)
-    handlers = Handlers(config, secret, where, pages, db, clock)
+    handlers = Handlers(config, secret, where, pages, db, clock, mailer.wake)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -214,6 +215,7 @@ class Handlers:
         pages: Pages,
         db: Database,
         clock: Callable[[], float],
+        wake_mailer: Callable[[], None],
     ) -> None:
         self.config = config
         self.secret = secret
@@ -221,6 +223,7 @@ class Handlers:
         self.pages = pages
         self.db = db
         self.clock = clock
+        self.wake_mailer = wake_mailer
         self.trusted = networks(config.web.trusted_proxies)
         self.per_ip = RateLimit(config.web.rate_per_ip)
         self.per_address = RateLimit(config.web.rate_per_address)
@@ -328,7 +331,10 @@ class Handlers:
                      subscriber.status)
         else:
             log.info("subscribe: %s over the per-address limit; no mail", mask(subscriber.email))
-        return self.inbox(request)
+        response = self.inbox(request)
+        # Once the answer has gone out, never before it.
+        response.background = BackgroundTask(self.wake_mailer)
+        return response
 
     def inbox(self, request: Request) -> Response:
         if wants_json(request):
