@@ -67,7 +67,7 @@ def send_queue(ctx: Context, now: datetime) -> QueueSummary:
             outgoing = Outgoing(ctx.config, clock=now.timestamp)
             summary = outgoing.drain(state, due_only=False)
             summary = replace(summary, expired=summary.expired + len(expired))
-    if summary:
+    if summary.worth_saying():
         ctx.say(summary.line())
     return summary
 

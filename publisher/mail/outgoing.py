@@ -60,18 +60,19 @@ class QueueSummary:
     waiting: int = 0  # still waiting after the pass
     expired: int = 0  # sign-ups dropped: their link expired unconfirmed
     error: str = ""  # the server failed: why everything waits
-    retry_in: float = 0.0  # ...and when the next pass tries again
 
     def line(self) -> str:
         text = (
             f"Confirmations: {self.sent} sent, {self.refused} refused, "
             f"{self.waiting} waiting"
         )
+        if self.deferred:
+            text += f" ({self.deferred} deferred by the server for their address)"
         if self.expired:
             text += f", {self.expired} expired sign-up(s) removed"
         return text + "."
 
-    def __bool__(self) -> bool:
+    def worth_saying(self) -> bool:
         return bool(self.sent or self.refused or self.deferred or self.waiting or self.expired)
 
 
@@ -154,8 +155,7 @@ class Outgoing:
                 log.info("mail server answering again")
             self.failures = 0
         return QueueSummary(
-            **counts, waiting=mailqueue.waiting(state.conn), expired=len(purged),
-            error=error, retry_in=max(0.0, self.hold_until - self.clock()) if error else 0.0,
+            **counts, waiting=mailqueue.waiting(state.conn), expired=len(purged), error=error,
         )
 
     def _send(self, state: State, item: mailqueue.Queued) -> tuple[str, str]:
