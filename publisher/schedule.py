@@ -58,6 +58,7 @@ from .store.state import open_state
 from .watch import Watcher
 
 if TYPE_CHECKING:
+    from .mail.outgoing import Worker
     from .web.server import WebThread
 
 log = logging.getLogger(__name__)
@@ -193,15 +194,34 @@ class Service:
     # -- life cycle -----------------------------------------------------------
 
     def run(self) -> None:
-        """Serve until SIGTERM or SIGINT; returns after the running job finishes."""
+        """Serve until SIGTERM or SIGINT; returns after the running job finishes.
+        Refuses to start (ConfigError, SecretMissing) if the work needs a
+        setting or secret that is missing."""
+        from .mail.ready import check_service
+
+        check_service(self.config, web=bool(self.config.web.base_url))
         with service_lock(self.config):
             web = self._start_web()
+            mail = self._start_mail(web is not None)
             try:
                 self._serve()
             finally:
                 if web is not None:
                     web.stop()
+                if mail is not None:
+                    mail.stop()
         log.info("stopped")
+
+    def _start_mail(self, web: bool) -> Worker | None:
+        """Queued list mail goes out from the web pages' own worker; without
+        them, from one here, once [delivery] is set up."""
+        if web or not self.config.delivery.sender:
+            return None
+        from .mail.outgoing import Worker
+
+        worker = Worker(self.config)
+        worker.start()
+        return worker
 
     def _start_web(self) -> WebThread | None:
         """The list's pages, when `[web] base_url` says where they live."""

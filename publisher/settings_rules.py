@@ -21,7 +21,7 @@ from email.headerregistry import Address
 from email.utils import getaddresses
 from urllib.parse import urlsplit
 
-from .config import Config, DeliveryConfig
+from .config import Config, DeliveryConfig, parse_listen
 from .errors import ConfigError
 
 
@@ -94,27 +94,47 @@ def unsubscribe_mailto(delivery: DeliveryConfig) -> str:
 
 
 def sender_problems(config: Config) -> list[SettingProblem]:
-    """The [delivery] addresses and unsubscribe link that every message carries."""
+    """The [delivery] addresses and unsubscribe link that every digest carries."""
+    return from_problems(config) + unsubscribe_problems(config)
+
+
+def _problem(config: Config, key: str, text: str, hint: str = "") -> SettingProblem:
+    return SettingProblem(f"{config.file.name}: [delivery] {key}: {text}", hint)
+
+
+def _address(
+    config: Config, key: str, value: str, problems: list[SettingProblem]
+) -> Address | None:
+    """`value` parsed, or None with the problem added to `problems`."""
+    try:
+        return mail_address(value)
+    except ValueError as exc:
+        problems.append(_problem(config, key, str(exc)))
+        return None
+
+
+def from_problems(config: Config) -> list[SettingProblem]:
+    """[delivery] from and reply_to: what every message the list sends carries."""
+    d = config.delivery
+    problems: list[SettingProblem] = []
+    if not d.sender:
+        problems.append(_problem(config, "from", "required to mail subscribers",
+                                 'add to [delivery]: from = "Site name <news@your-domain>"'))
+    else:
+        _address(config, "from", d.sender, problems)
+    if d.reply_to:
+        _address(config, "reply_to", d.reply_to, problems)
+    return problems
+
+
+def unsubscribe_problems(config: Config) -> list[SettingProblem]:
+    """[delivery] unsubscribe_url and unsubscribe_mailto: every digest's List-Unsubscribe."""
     d = config.delivery
     problems: list[SettingProblem] = []
 
     def problem(key: str, text: str, hint: str = "") -> None:
-        problems.append(SettingProblem(f"{config.file.name}: [delivery] {key}: {text}", hint))
+        problems.append(_problem(config, key, text, hint))
 
-    def address(key: str, value: str) -> Address | None:
-        try:
-            return mail_address(value)
-        except ValueError as exc:
-            problem(key, str(exc))
-            return None
-
-    if not d.sender:
-        problem("from", "required to mail subscribers",
-                'add to [delivery]: from = "Site name <news@your-domain>"')
-    else:
-        address("from", d.sender)
-    if d.reply_to:
-        address("reply_to", d.reply_to)
     base = d.unsubscribe_url.strip()
     parts = urlsplit(base)
     # http only for a loopback host: a local `publisher serve` under test.
@@ -139,12 +159,54 @@ def sender_problems(config: Config) -> list[SettingProblem]:
                 "the List-Unsubscribe header)",
                 "percent-encode it, e.g. d%C3%A9sabonnement for désabonnement")
     mailto = unsubscribe_mailto(d)
-    parsed = address("unsubscribe_mailto", mailto) if mailto else None
+    parsed = _address(config, "unsubscribe_mailto", mailto, problems) if mailto else None
     if parsed is not None and not HEADER_SAFE.fullmatch(parsed.addr_spec):
         problem("unsubscribe_mailto",
                 f"{parsed.addr_spec!r} must be a plain ASCII address (it goes into the "
                 "List-Unsubscribe header)")
     return problems
+
+
+def confirmation_problems(config: Config) -> list[SettingProblem]:
+    """What mailing a confirmation link needs: the From address and the
+    transport's settings (no unsubscribe link: there is nothing to leave yet)."""
+    problems = from_problems(config) + _number_problems(config)
+    if config.delivery.transport == "smtp":
+        problems += login_problems(config)
+    return problems
+
+
+def web_problems(config: Config, listen: str) -> list[SettingProblem]:
+    """What the list's pages need: where readers reach them, and confirmation mail.
+
+    Confirmation links are built from `[web] base_url`. Without it they would
+    point at the listening address, which readers cannot open unless it is
+    public: refused, but for a loopback address (a local test, or a proxy on
+    this machine, which the caller warns about)."""
+    problems: list[SettingProblem] = []
+    parsed = parse_listen(listen)
+    if not config.web.base_url and parsed is not None and parsed[0] not in LOOPBACK:
+        problems.append(SettingProblem(
+            f"{config.file.name}: [web] base_url: required, the public URL where readers "
+            f"reach these pages (confirmation links start with it); without it they would "
+            f"point at {listen}",
+            hint='add to [web]: base_url = "https://news.example.org/list" (the URL your '
+            "reverse proxy serves the pages at)",
+        ))
+    return problems + confirmation_problems(config)
+
+
+def bounce_problems(config: Config) -> list[SettingProblem]:
+    """[bounces] poll_minutes needs a mailbox to read."""
+    b = config.bounces
+    if b.poll_minutes <= 0 or b.maildir or b.imap_host:
+        return []
+    return [SettingProblem(
+        f"{config.file.name}: [bounces] poll_minutes = {b.poll_minutes}, but there is no "
+        "mailbox to read: set maildir or imap_host",
+        hint="point it at the mailbox that receives [delivery] return_path's mail, or set "
+        "poll_minutes = 0",
+    )]
 
 
 def _number_problems(config: Config) -> list[SettingProblem]:

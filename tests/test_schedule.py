@@ -424,3 +424,60 @@ def test_a_delivery_error_in_the_digest_job_is_logged(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any(m.startswith("delivery failed:") for m in errors), errors
     assert "A" in feed_titles(tmp_path)  # the feeds were still built
+
+
+# -- refusing to start: what the work needs, with `publisher check`'s words -----------
+
+
+def start_refused(config: Path, environ: dict[str, str] | None = None
+                  ) -> subprocess.CompletedProcess[str]:
+    """`publisher run` that must exit by itself; a service left running is a failure."""
+    try:
+        return subprocess.run([*PUBLISHER, "--config", str(config), "run"], capture_output=True,
+                              text=True, timeout=30, env=environ)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`publisher run` started instead of refusing:\n{exc.stderr!r}")
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("error:", "hint:"))]
+
+
+def test_run_refuses_the_mail_settings_check_rejects_once_someone_is_on_the_list(
+    tmp_path: Path,
+) -> None:
+    from .delivery_support import env
+
+    config = make_site(tmp_path)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write('[delivery]\nfrom = "News <news@example.org>"\n')
+    added = subprocess.run([*PUBLISHER, "--config", str(config), "subscribers", "add",
+                            "reader@example.com"], capture_output=True, text=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    check = subprocess.run([*PUBLISHER, "--config", str(config), "check"], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 1
+    assert "[delivery] unsubscribe_url: required" in check.stderr
+    refused = start_refused(config, env())
+    assert refused.returncode == 1, refused.stderr
+    assert error_lines(refused.stderr) == error_lines(check.stderr)
+
+
+def test_run_refuses_without_the_secret_or_a_bounce_mailbox(tmp_path: Path) -> None:
+    from .delivery_support import UNSUB, env
+
+    config = make_site(tmp_path)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write(f'[delivery]\nfrom = "News <news@example.org>"\nunsubscribe_url = "{UNSUB}"\n')
+    no_secret = start_refused(config, env(PUBLISHER_SECRET=""))
+    assert no_secret.returncode == 1
+    assert "PUBLISHER_SECRET is not set: `publisher run` signs" in no_secret.stderr
+    assert "delivers what is pending" not in no_secret.stderr
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write("[bounces]\npoll_minutes = 10\n")
+    check = subprocess.run([*PUBLISHER, "--config", str(config), "check"], capture_output=True,
+                           text=True, timeout=60, env=env())
+    no_mailbox = start_refused(config, env())
+    assert no_mailbox.returncode == 1 and check.returncode == 1
+    assert "[bounces] poll_minutes = 10, but there is no mailbox to read" in no_mailbox.stderr
+    assert error_lines(no_mailbox.stderr) == error_lines(check.stderr)

@@ -829,6 +829,9 @@ def test_serve_refuses_to_start_without_what_it_needs(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env(PUBLISHER_SECRET=""), timeout=60,
     )
     assert no_secret.returncode == 1 and "PUBLISHER_SECRET" in no_secret.stderr
+    # What to do is start `serve` again, not a `publisher send` that has nothing to send.
+    assert "publisher send" not in no_secret.stderr
+    assert "then start `publisher serve` again" in no_secret.stderr
     write_site(tmp_path, port, delivery={"from": ""})
     no_from = subprocess.run(
         [*CLI, "--config", str(tmp_path / "publisher.toml"), "serve"],
@@ -842,6 +845,32 @@ def test_serve_refuses_to_start_without_what_it_needs(tmp_path: Path) -> None:
             capture_output=True, text=True, env=env(), timeout=60,
         )
     assert busy.returncode == 1 and f"cannot listen on http://127.0.0.1:{port}" in busy.stderr
+
+
+def test_serve_without_base_url_names_it_and_warns_on_loopback(tmp_path: Path) -> None:
+    port = free_port()
+    # Listening on every interface: readers could reach it, so links must be right.
+    write_site(tmp_path, port, base_url="", web={"listen": f"0.0.0.0:{port}"})
+    refused = subprocess.run(
+        [*CLI, "--config", str(tmp_path / "publisher.toml"), "serve"],
+        capture_output=True, text=True, env=env(), timeout=60,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "[web] base_url: required" in refused.stderr
+    assert "unsubscribe_url" not in refused.stderr
+    # On loopback (a local test, or a proxy on this machine): it starts, and says
+    # where the links point.
+    write_site(tmp_path, port, base_url="")
+    server = Served(tmp_path, port)
+    try:
+        assert server.post("/subscribe", "email=local%40example.com").status == 200
+        (path,) = wait_for_files(tmp_path, 1)
+        (link,) = links(body_text(message(path)), "/confirm")
+        assert link.startswith(f"http://127.0.0.1:{port}/confirm?token=")
+    finally:
+        assert server.stop() == 0, server.log()
+    assert (f"no [web] base_url: confirmation links point at http://127.0.0.1:{port}/, "
+            "which only this machine can open") in server.log()
 
 
 class socket_taken:  # noqa: N801 - used like a function

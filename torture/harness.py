@@ -51,6 +51,12 @@ class Tally:
     # subscribers a fault changed (status, failures) that it must not have: a
     # refusal that is nobody's, a report that proved nothing
     changed: int = 0
+    # Sign-ups during a mail server outage (the outage family): how many, how
+    # many confirmations arrived after it (goal: all; the rest count as lost),
+    # and the latest, in seconds after the server came back.
+    signups: int = 0
+    confirmations: int = 0
+    confirm_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     GOALS = ("tracebacks", "lost", "duplicates", "stale_locks", "torn", "temp_files",
@@ -68,6 +74,8 @@ class Tally:
         for item in fields(self):
             if item.name == "problems":
                 self.problems.extend(other.problems)
+            elif item.name == "confirm_seconds":
+                self.confirm_seconds = max(self.confirm_seconds, other.confirm_seconds)
             else:
                 setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 

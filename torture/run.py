@@ -30,7 +30,7 @@ from pathlib import Path
 from .harness import Tally
 
 FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "relay",
-            "hostile", "reports")
+            "hostile", "reports", "outage")
 
 SIZES = {
     # family: (full run, short run)
@@ -42,6 +42,9 @@ SIZES = {
     "relay_digests": (6, 2),  # digests issued while the relay refuses
     "report_readers": (200, 20),
     "rooms": ((0, 4096, 16384, 65536, 131072, 262144), (0, 16384, 131072)),
+    # The mail server's outage in seconds, and the sign-ups POSTed during it.
+    "outage_seconds": (600, 20),
+    "outage_signups": (50, 10),
 }
 
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, relay, reports, smtp
+    from . import concurrency, disk, hostile, kills, outage, relay, reports, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "relay": lambda: relay.relay_refuses(work, int(size["relay_digests"])),
         "hostile": lambda: hostile.hostile_site(work, int(size["big_mb"])),
         "reports": lambda: reports.hostile_reports(work, int(size["report_readers"])),
+        "outage": lambda: outage.outage(
+            work, float(size["outage_seconds"]), int(size["outage_signups"])),
     }
     total = Tally()
     rows = []
@@ -109,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.monotonic() - started
     print()
     print(table(rows, total, seconds))
+    if total.signups:
+        print(f"\noutage: {total.signups} sign-ups during the mail server's outage, "
+              f"{total.confirmations} confirmations arrived after it (goal: all), the last "
+              f"{total.confirm_seconds:.1f} s after it ended")
     if total.problems:
         print("\nproblems:")
         for problem in total.problems:

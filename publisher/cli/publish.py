@@ -319,13 +319,12 @@ def check(
     def action() -> int:
         config = ctx.config
         now = parse_now(now_text)
-        from ..settings_rules import mail_problems, raise_problems, schedule_problems
+        from ..mail.ready import check_problems, listed
+        from ..settings_rules import raise_problems
 
-        # Every problem at once, each naming its key; mail only once it is set up.
-        settings = schedule_problems(config)
-        if config.delivery.sender or config.delivery.unsubscribe_url:
-            settings += mail_problems(config)
-        raise_problems(settings)
+        # Every problem at once, each naming its key; mail once it is set up or
+        # someone is on the list (`publisher run` refuses to start on the same).
+        raise_problems(check_problems(config, listed(config.state_file)))
         site = load(config, now, include_future=True)
         # A file that looks like a post but is not read as one is a warning for
         # a run (the others publish) and an error here: a site whose posts all

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ExitCode
+from ..errors import DeliveryError, ExitCode
 from .common import NOW_OPTION, Context, parse_now, progress, run_action, state_store
+
+if TYPE_CHECKING:
+    from ..mail.outgoing import QueueSummary
 
 
 @click.command()
@@ -21,7 +26,8 @@ from .common import NOW_OPTION, Context, parse_now, progress, run_action, state_
 @NOW_OPTION
 @click.pass_obj
 def send(ctx: Context, resend_outbox: str, now_text: str | None) -> None:
-    """Deliver every issued digest that still has pending recipients.
+    """Deliver every issued digest that still has pending recipients, and
+    every confirmation mail still waiting in the queue.
 
     Each message is recorded as sent as soon as it is accepted, so running
     this again (after a crash, or from cron) never mails anyone twice.
@@ -29,14 +35,41 @@ def send(ctx: Context, resend_outbox: str, now_text: str | None) -> None:
     from ..mail.delivery import send as run_send
 
     def action() -> int:
+        now = parse_now(now_text)
+        queue = send_queue(ctx, now)
         summary = run_send(
-            ctx.config, parse_now(now_text), progress(ctx, "Sending"),
-            resend_outbox=resend_outbox,
+            ctx.config, now, progress(ctx, "Sending"), resend_outbox=resend_outbox,
         )
         ctx.say(summary.line())
+        if queue.error:
+            raise DeliveryError(
+                f"confirmation mail not sent: {queue.error}",
+                hint="they wait in the queue; a running `publisher serve` or `publisher run` "
+                "retries them, or run `publisher send` again",
+            )
         return ExitCode.OK
 
     run_action(ctx, action)
+
+
+def send_queue(ctx: Context, now: datetime) -> QueueSummary:
+    """Every confirmation waiting in the queue, backoff or not (the operator
+    asks now), once the sign-ups whose link expired are removed."""
+    from ..mail.outgoing import Outgoing, QueueSummary, purge
+    from ..store import mailqueue
+
+    with state_store(ctx) as state:
+        expired = purge(state, now.timestamp())
+        if not mailqueue.waiting(state.conn):
+            # No settings or password needed for nothing.
+            summary = QueueSummary(expired=len(expired))
+        else:
+            outgoing = Outgoing(ctx.config, clock=now.timestamp)
+            summary = outgoing.drain(state, due_only=False)
+            summary = replace(summary, expired=summary.expired + len(expired))
+    if summary.worth_saying():
+        ctx.say(summary.line())
+    return summary
 
 
 def send_test(ctx: Context, address: str, now: datetime) -> int:

@@ -33,8 +33,10 @@ def run(ctx: Context) -> None:
 
     Every job takes the same lock as `publisher publish`, so cron and the
     service never write at once. A second `publisher run` on the same site
-    refuses to start (exit status 4). Stopping lets the running job finish,
-    then exits with status 0.
+    refuses to start (exit status 4), and so does one whose work needs a
+    setting or secret that is missing (exit status 1, with the lines
+    `publisher check` prints). Queued confirmation mail is sent too.
+    Stopping lets the running job finish, then exits with status 0.
     """
     from ..schedule import Service
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from ..errors import ExitCode
 from .common import NOW_OPTION, Context, parse_now, run_action, state_store
+
+if TYPE_CHECKING:
+    from ..store import mailqueue
 
 
 @click.group()
@@ -90,22 +93,73 @@ def remove_command(ctx: Context, email: str) -> None:
 )
 @click.pass_obj
 def list_command(ctx: Context, status: str | None) -> None:
-    """List subscribers with their status."""
+    """List subscribers with their status.
+
+    With --status pending, a table of who waits for their confirmation mail
+    since when, and why: the mail's state (waiting, sent, refused; "none" if
+    nothing was queued, as for an import), the tries made, the next try, when
+    the link expires (the sign-up is removed then) and the last error.
+    """
+    from ..store import mailqueue
     from ..store import subscribers as subs
 
     def action() -> int:
         with state_store(ctx) as state:
             rows = subs.listing(state.conn, cast(subs.Status | None, status))
+            waiting = mailqueue.unconfirmed(state.conn) if status == "pending" else []
             counts = subs.counts(state.conn)
-        width = max((len(s.email) for s in rows), default=5)
-        for s in rows:
-            click.echo(f"{s.email:<{width}}  {s.status:<12}  {s.name}".rstrip())
+        if status == "pending":
+            _pending_table(ctx, waiting)
+        else:
+            width = max((len(s.email) for s in rows), default=5)
+            for s in rows:
+                click.echo(f"{s.email:<{width}}  {s.status:<12}  {s.name}".rstrip())
         ctx.say(
             ", ".join(f"{n} {label}" for label, n in counts.items()) + ".", err=True
         )
         return ExitCode.OK
 
     run_action(ctx, action)
+
+
+PENDING_COLUMNS = ("email", "signed up", "confirmation", "tries", "next try", "link expires",
+                   "last error")
+
+
+def _pending_table(ctx: Context, rows: list[mailqueue.Unconfirmed]) -> None:
+    """One line per pending sign-up, times in the site's timezone, columns
+    two spaces apart ("-" for nothing)."""
+    from datetime import UTC, datetime
+
+    tz = ctx.config.tz
+
+    def when(seconds: float | None) -> str:
+        if seconds is None:
+            return "-"
+        return f"{datetime.fromtimestamp(seconds, UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}"
+
+    table = [list(PENDING_COLUMNS)]
+    for row in rows:
+        try:
+            signed_up = f"{datetime.fromisoformat(row.signed_up).astimezone(tz):%Y-%m-%d %H:%M:%S}"
+        except ValueError:
+            signed_up = row.signed_up
+        mail = row.confirmation
+        if mail is None:
+            table.append([row.email, signed_up, "none", "-", "-", "-", "-"])
+            continue
+        state = mail.state if mail.state != "sent" else f"sent {when(mail.sent_at)}"
+        table.append([
+            row.email, signed_up, state, str(mail.attempts),
+            when(mail.next_try) if mail.state == "waiting" else "-",
+            when(mail.expires_at), " ".join(mail.last_error.split()) or "-",
+        ])
+    if len(table) == 1:
+        return
+    widths = [max(len(line[i]) for line in table) for i in range(len(PENDING_COLUMNS) - 1)]
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*cells, line[-1]]).rstrip())
 
 
 @subscribers.command("import")

@@ -32,8 +32,11 @@ def serve(ctx: Context, listen: str | None, print_form: bool) -> None:
     GET  /archive/      every digest sent
     GET  /site/...      out/, for local preview
 
-    Put it behind a reverse proxy at [web] base_url. Needs PUBLISHER_SECRET
-    and [delivery] from (it mails the confirmation links).
+    Put it behind a reverse proxy at [web] base_url (required, but for a
+    loopback --listen, where a missing one is a warning). Needs
+    PUBLISHER_SECRET and [delivery] from: confirmation links are queued in
+    the state store and mailed from a background thread, retried while the
+    mail server is down.
     """
 
     def action() -> int:

@@ -5,6 +5,11 @@ button behind this link. The message is transactional, not bulk: no
 List-Unsubscribe (there is nothing to leave yet), `Auto-Submitted` so no
 autoresponder answers it. Bodies come from `confirm.txt` and `confirm.html`
 in `[digest] templates`, each falling back to the package's own.
+
+Anyone can type any address into the form, so the message carries nothing
+the requester typed but that address: no name (`subscriber_name` is always
+empty), or the form would mail a stranger's text, links and all, from the
+list's own address. Messages are queued and sent by mail/outgoing.py.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import jinja2
 from ..config import Config
 from ..errors import TemplateError
 from ..newsletter import PACKAGE_TEMPLATES, template_environment
-from .messages import HEADER_POLICY, Sender, one_line, sender_from_config
+from ..settings_rules import confirmation_problems, mail_address, raise_problems
+from .messages import HEADER_POLICY, one_line
 from .transports import OutboxTransport, SmtpTransport, Transport, password_from_env
 
 TEXT_TEMPLATE = "confirm.txt"
@@ -36,7 +42,10 @@ class ConfirmationMessages:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.sender: Sender = sender_from_config(config)
+        raise_problems(confirmation_problems(config))
+        d = config.delivery
+        self.sender = mail_address(d.sender)
+        self.reply_to = mail_address(d.reply_to) if d.reply_to else None
         env = _environment(config)
         try:
             self.text = env.get_template(TEXT_TEMPLATE)
@@ -44,7 +53,7 @@ class ConfirmationMessages:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"confirmation email template failed to load: {exc}") from exc
 
-    def build(self, to: str, name: str, link: str, hours: int, now: datetime) -> bytes:
+    def build(self, to: str, link: str, hours: int, now: datetime) -> bytes:
         config = self.config
         context = {
             "site": {
@@ -54,7 +63,8 @@ class ConfirmationMessages:
             },
             "confirm_url": link,
             "hours": hours,
-            "subscriber_name": name.strip(),
+            # Kept for templates written when it held the name typed on the form.
+            "subscriber_name": "",
         }
         try:
             text = self.text.render(context)
@@ -62,9 +72,9 @@ class ConfirmationMessages:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"confirmation email template failed: {exc}") from exc
         msg = EmailMessage(policy=HEADER_POLICY)
-        msg["From"] = self.sender.address
-        if self.sender.reply_to is not None:
-            msg["Reply-To"] = self.sender.reply_to
+        msg["From"] = self.sender
+        if self.reply_to is not None:
+            msg["Reply-To"] = self.reply_to
         msg["To"] = to
         msg["Subject"] = one_line(f"Confirm your subscription to {config.site.title}")
         msg["Date"] = format_datetime(now)

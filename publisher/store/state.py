@@ -235,6 +235,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE bounce_messages ADD COLUMN outcome TEXT NOT NULL DEFAULT ''
         """,
     ),
+    (
+        # The list's own mail waiting to go out (store/mailqueue.py): a
+        # confirmation is queued with the sign-up and sent, retried, or dropped
+        # with the sign-up when its link expires. Times are Unix seconds.
+        "0010_mail_queue",
+        """
+        CREATE TABLE mail_queue (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('confirm')),
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            link TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'sent', 'refused')),
+            queued_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            next_try REAL NOT NULL,
+            claimed_until REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at REAL,
+            requests INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (kind, subscriber_id)
+        );
+        CREATE INDEX mail_queue_waiting ON mail_queue(next_try) WHERE state = 'waiting';
+        CREATE INDEX mail_queue_expires ON mail_queue(expires_at)
+        """,
+    ),
 ]
 
 

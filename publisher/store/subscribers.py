@@ -115,6 +115,22 @@ def email_key(address: str) -> str:
     return address.lower()
 
 
+def mask(address: str) -> str:
+    """`a•••@example.org`: enough for its owner to recognise, not enough to harvest.
+
+    An international domain is shown as written, not in its xn-- form (IDNA
+    2008, as it was stored: Python's own codec cannot show `straße.de`).
+    """
+    import idna
+
+    local, _, domain = address.rpartition("@")
+    try:
+        shown = idna.decode(domain) if "xn--" in domain else domain
+    except UnicodeError:
+        shown = domain
+    return f"{local[:1]}•••@{shown}"
+
+
 def clean_name(name: str) -> str:
     """One line of at most MAX_NAME characters: it ends up in a To header."""
     cleaned = " ".join(_CONTROL.sub(" ", name).split())
@@ -452,6 +468,23 @@ def add_pending(
     created = get(conn, cur.lastrowid)
     assert created is not None
     return created, True
+
+
+def sign_up(conn: sqlite3.Connection, email: str, name: str, now: datetime) -> Subscriber:
+    """`add_pending` for the web, in constant work: one statement that writes
+    whatever the address's status, so the time a sign-up takes tells nobody
+    whether the address was on the list. `email` is normalised and `name`
+    clean (web/forms.py). An address already on the list is left as it is
+    (the same value is written back over its key)."""
+    stamp = _stamp(now)
+    row = conn.execute(
+        "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'pending', ?, ?) "
+        "ON CONFLICT (email_key) DO UPDATE SET email_key = excluded.email_key "
+        f"RETURNING {_COLUMNS}",
+        (email, email_key(email), name, stamp, stamp),
+    ).fetchone()
+    return _row(row)
 
 
 def by_key(conn: sqlite3.Connection, key: str) -> Subscriber | None:

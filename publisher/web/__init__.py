@@ -5,7 +5,6 @@
 - `security`: response headers, the Origin check, the client address;
 - `limits`: per-IP and per-address rate limits;
 - `db`: the state store, used from one thread;
-- `outbound`: confirmation mail, sent from a background thread;
 - `pages`: Jinja pages from `[web] templates`;
 - `static`: `out/` for local preview, with ETag, Last-Modified and 304;
 - `server`: uvicorn, in the foreground or in a thread of `publisher run`.

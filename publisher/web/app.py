@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -42,6 +43,10 @@ from .. import archive
 from ..config import Config
 from ..errors import PublisherError
 from ..mail import tokens
+from ..mail.outgoing import Worker
+from ..mail.ready import require_secret
+from ..settings_rules import raise_problems, web_problems
+from ..store import mailqueue
 from ..store import subscribers as subs
 from ..store.state import State
 from .db import Database
@@ -56,7 +61,6 @@ from .forms import (
     wants_json,
 )
 from .limits import RateLimit
-from .outbound import Confirmation, Mailer
 from .pages import Pages, fallback_error, mask
 from .security import SecurityHeaders, client_ip, networks, origin_allowed, origin_of
 from .static import SitePreview
@@ -119,22 +123,32 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The application; raises PublisherError now if a setting or secret it needs is missing."""
+    raise_problems(web_problems(config, urlsplit(listen_base).netloc))
+    require_secret("publisher serve", environ)  # its message says what the secret is for
     secret = tokens.for_store(config.state_file, environ)  # this list's own keys
     where = settings(config, listen_base)
     pages = Pages(config, where.base, where.prefix)
     db = Database(config.state_file)
-    mailer = Mailer(config, environ, clock)
-    handlers = Handlers(config, secret, where, pages, db, mailer, clock)
+    # Sends what sign-ups queue, from its own thread; raises now if the
+    # transport's settings or password are missing.
+    mailer = Worker(config, environ, clock)
+    handlers = Handlers(config, secret, where, pages, db, clock, mailer.wake)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db.open()
         mailer.start()
         log.info("list pages at %s", where.base + "/")
+        if not config.web.base_url:
+            log.warning(
+                "no [web] base_url: confirmation links point at %s/, which only this "
+                "machine can open; set [web] base_url to the URL readers reach these "
+                "pages at", where.base,
+            )
         try:
             yield
         finally:
-            mailer.close()
+            mailer.stop()
             db.close()
 
     h = handlers
@@ -167,7 +181,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # a redirect is one more thing to get wrong
-    app.state.mailer = mailer
     return app
 
 
@@ -207,16 +220,16 @@ class Handlers:
         where: Settings,
         pages: Pages,
         db: Database,
-        mailer: Mailer,
         clock: Callable[[], float],
+        wake_mailer: Callable[[], None],
     ) -> None:
         self.config = config
         self.secret = secret
         self.where = where
         self.pages = pages
         self.db = db
-        self.mailer = mailer
         self.clock = clock
+        self.wake_mailer = wake_mailer
         self.trusted = networks(config.web.trusted_proxies)
         self.per_ip = RateLimit(config.web.rate_per_ip)
         self.per_address = RateLimit(config.web.rate_per_address)
@@ -307,20 +320,27 @@ class Handlers:
             # The same answer as everyone gets, so a bot learns nothing.
             log.info("subscribe: honeypot filled in; ignored")
             return self.inbox(request)
+        # The same work whatever the address's status, and whether or not a
+        # mail may go: one transaction, two statements that both write, one
+        # MAC. The mail goes out from the queue (mail/outgoing.py), later.
         now = self.now()
-        subscriber, created = await self.db.write(
-            lambda state: subs.add_pending(state.conn, form.email, form.name, now)
+        key = subs.email_key(form.email)
+        allowed = self.per_address.allow(key)
+        expires = self.clock() + self.config.web.confirm_hours * 3600
+        token = tokens.make_for(self.secret, "confirm", key, expires)
+        link = f"{self.where.base}/confirm?token={quote(token, safe='')}"
+        subscriber = await self.db.write(
+            lambda state: _sign_up(state, form.email, form.name, link, expires, now, allowed)
         )
-        if self.per_address.allow(subscriber.key):
-            expires = self.clock() + self.config.web.confirm_hours * 3600
-            token = tokens.make_for(self.secret, "confirm", subscriber.key, expires)
-            link = f"{self.where.base}/confirm?token={quote(token, safe='')}"
-            self.mailer.submit(Confirmation(subscriber.email, form.name or subscriber.name, link))
+        if allowed:
             log.info("subscribe: %s (%s), confirmation queued", mask(subscriber.email),
-                     "new" if created else subscriber.status)
+                     subscriber.status)
         else:
             log.info("subscribe: %s over the per-address limit; no mail", mask(subscriber.email))
-        return self.inbox(request)
+        response = self.inbox(request)
+        # Once the answer has gone out, never before it.
+        response.background = BackgroundTask(self.wake_mailer)
+        return response
 
     def inbox(self, request: Request) -> Response:
         if wants_json(request):
@@ -522,6 +542,15 @@ class Handlers:
                                 "Nothing was changed.", "Please try again in a few minutes.")
         except Exception:
             return fallback_error(500, "Something went wrong on our side")
+
+
+def _sign_up(state: State, email: str, name: str, link: str, expires: float, now: datetime,
+             allowed: bool) -> subs.Subscriber:
+    """Record a sign-up and queue its confirmation (unless over the per-address limit)."""
+    subscriber = subs.sign_up(state.conn, email, name, now)
+    mailqueue.queue_confirmation(state.conn, subscriber.id, link, expires, now.timestamp(),
+                                 allowed)
+    return subscriber
 
 
 def _unsubscribe(state: State, key: str, now: datetime) -> subs.Subscriber | None:

@@ -11,24 +11,10 @@ from starlette.responses import HTMLResponse
 from ..archive import site_context, web_environment
 from ..config import Config
 from ..errors import TemplateError
+from ..store.subscribers import mask
 
 HTML = "text/html; charset=utf-8"
-
-
-def mask(address: str) -> str:
-    """`a•••@example.org`: enough for its owner to recognise, not enough to harvest.
-
-    An international domain is shown as written, not in its xn-- form (IDNA
-    2008, as it was stored: Python's own codec cannot show `straße.de`).
-    """
-    import idna
-
-    local, _, domain = address.rpartition("@")
-    try:
-        shown = idna.decode(domain) if "xn--" in domain else domain
-    except UnicodeError:
-        shown = domain
-    return f"{local[:1]}•••@{shown}"
+__all__ = ["HTML", "Pages", "fallback_error", "mask"]
 
 
 class Pages:
