@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .harness import Tally
 
-FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "hostile")
+FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "hostile",
+            "sigterm")
 
 SIZES = {
     # family: (full run, short run)
@@ -37,6 +38,7 @@ SIZES = {
     "send_kills": (32, 6),
     "big_mb": (50, 5),
     "rooms": ((0, 4096, 16384, 65536, 131072, 262144), (0, 16384, 131072)),
+    "sigterms": (100, 20),
 }
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, smtp
+    from . import concurrency, disk, hostile, kills, sigterm, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             work, int(size["posts"]) // 4, int(size["readers"])),
         "smtp": lambda: smtp.smtp_faults(work),
         "hostile": lambda: hostile.hostile_site(work, int(size["big_mb"])),
+        "sigterm": lambda: sigterm.sigterm(work, int(size["sigterms"]), rng),
     }
     total = Tally()
     rows = []
