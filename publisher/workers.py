@@ -112,7 +112,7 @@ def read_bounces_apart(
     child.start()
     sender.close()
     try:
-        while not stop.is_set():
+        while True:
             ready = wait([receiver, child.sentinel], timeout=STOP_POLL_SECONDS)
             if receiver in ready:
                 try:
@@ -128,8 +128,8 @@ def read_bounces_apart(
                 raise RuntimeError(f"the bounce reader failed:\n{detail}")
             if ready:
                 break
-        else:
-            return None
+            if stop.is_set():
+                return None
     finally:
         if child.is_alive():
             child.kill()

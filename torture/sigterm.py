@@ -58,6 +58,7 @@ class Stop:
     kind: str
     group: bool
     mid_job: bool = False
+    seconds: float = 0.0  # from the signal to the exit
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,17 @@ def sigterm(work: Path, stops: int, rng: random.Random) -> Tally:
         return t, stop
 
     landed = {kind: [0, 0] for kind in KINDS}  # kind: [mid-job, stops]
+    slowest = 0.0
     with ThreadPoolExecutor(PARALLEL) as pool:
         for t, stop in pool.map(one, plan):
             total.add(t)
             if stop is not None:
                 landed[stop.kind][0] += stop.mid_job
                 landed[stop.kind][1] += 1
+                slowest = max(slowest, stop.seconds)
     print("  signals that landed in a job: " + ", ".join(
-        f"{kind} {mid} of {n}" for kind, (mid, n) in landed.items()), flush=True)
+        f"{kind} {mid} of {n}" for kind, (mid, n) in landed.items())
+        + f"; slowest exit {slowest:.2f} s after the signal", flush=True)
     return total
 
 
@@ -334,8 +338,10 @@ def send(t: Tally, service: Running, stop: Stop, what: str) -> bool:
     else:
         proc.send_signal(signal.SIGTERM)
     how = "group" if stop.group else "pid"
+    signalled = time.monotonic()
     try:
         code = proc.wait(EXIT_WITHIN)
+        stop.seconds = time.monotonic() - signalled
     except subprocess.TimeoutExpired:
         t.fail("unexpected", f"{what} ({how}): still running {EXIT_WITHIN:g} s after SIGTERM: "
                              f"{h.tail(service.log(), 3)}")
