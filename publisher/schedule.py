@@ -206,7 +206,9 @@ class _Signals:
         ready, _, _ = select.select([self._read], [], [], timeout)
         if not ready:
             return []
-        return [signal.Signals(number).name for number in os.read(self._read, 64)]
+        # The pipe also carries any other signal that has a Python handler.
+        numbers = os.read(self._read, 64)
+        return [signal.Signals(n).name for n in numbers if n in self.SIGNALS]
 
 
 def _noted(signum: int, frame: FrameType | None) -> None:
