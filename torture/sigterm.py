@@ -204,7 +204,9 @@ def due(t: Tally, site: Path, template: Template, rng: random.Random) -> Stop:
             t.fail("unexpected", f"due: never built: {h.tail(service.log())}")
             return stop
         mark = len(service.lines)
-        when = utcnow().replace(microsecond=0) + timedelta(seconds=2)
+        # Time enough for the scan, settling and rebuild that schedule it, on a
+        # busy machine too.
+        when = utcnow().replace(microsecond=0) + timedelta(seconds=4)
         write_post(site, "future.md", "Future", when)
         if not service.wait_log("next future post at", 10, since=mark):
             t.fail("unexpected", f"due: not scheduled: {h.tail(service.log())}")
