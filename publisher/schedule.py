@@ -1,7 +1,7 @@
 """`publisher run`: keep a site published without cron.
 
-Three kinds of job on one APScheduler scheduler, run one at a time (one
-thread, `workers.JobThread`) and each under the same site lock as `publisher
+Jobs on one APScheduler scheduler. The first three run one at a time (one
+thread, `workers.JobThread`), each under the same site lock as `publisher
 publish`, so the service and cron never write at the same time:
 
 - scan: every `[schedule] poll_seconds`, diff the posts folder against a stat
@@ -14,7 +14,8 @@ publish`, so the service and cron never write at the same time:
 - bounces: every `[bounces] poll_minutes` (when set), read the bounce mailbox
   and act on what it reports (`mail.bounces.collect`). This one has a thread
   of its own and does the reading in a child process, so a slow mailbox or a
-  hostile report never delays the jobs above.
+  hostile report never delays the jobs above; it needs no site lock (each
+  report is its own transaction).
 
 The main thread only waits for SIGTERM or SIGINT, then stops the scheduler
 and waits for the running jobs (`Service.run`).
