@@ -1,7 +1,7 @@
 """`publisher run`: keep a site published without cron.
 
-Three kinds of job on one APScheduler BlockingScheduler, run one at a time
-(a single worker thread) and each under the same site lock as `publisher
+Jobs on one APScheduler scheduler. The first three run one at a time (one
+thread, `workers.JobThread`), each under the same site lock as `publisher
 publish`, so the service and cron never write at the same time:
 
 - scan: every `[schedule] poll_seconds`, diff the posts folder against a stat
@@ -12,7 +12,13 @@ publish`, so the service and cron never write at the same time:
   `pipeline.publish`, which issues (and delivers) a digest only if there are
   new posts.
 - bounces: every `[bounces] poll_minutes` (when set), read the bounce mailbox
-  and act on what it reports (`mail.bounces.collect`).
+  and act on what it reports (`mail.bounces.collect`). This one has a thread
+  of its own and does the reading in a child process, so a slow mailbox or a
+  hostile report never delays the jobs above; it needs no site lock (each
+  report is its own transaction).
+
+The main thread only waits for SIGTERM or SIGINT, then stops the scheduler
+and waits for the running jobs (`Service.run`).
 
 The job store is in memory: the SQLite state store already records what was
 issued, so the scheduler keeps no state of its own. What the scheduler would
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -33,10 +40,9 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -56,6 +62,7 @@ from .report import (
 from .settings_rules import raise_problems, schedule_problems
 from .store.state import open_state
 from .watch import Watcher
+from .workers import JobThread, read_bounces_apart
 
 if TYPE_CHECKING:
     from .mail.outgoing import Worker
@@ -157,11 +164,57 @@ def settle_times(config: Config) -> tuple[float, float]:
 
 
 class _QuietOverlaps(logging.Filter):
-    """A scan that finds the previous one still running is expected, not a warning."""
+    """A scan (or a bounce read) that finds the previous one still running is
+    expected, not a warning."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("maximum number of running instances" in message and SCAN_JOB in message)
+        return not (
+            "maximum number of running instances" in message
+            and (SCAN_JOB in message or BOUNCES_JOB in message)
+        )
+
+
+class _Signals:
+    """SIGTERM and SIGINT, delivered to the main thread as bytes on a pipe.
+
+    Python runs a signal handler in the main thread between two bytecodes,
+    wherever that thread is: inside `Event.wait` holding the event's lock, or
+    inside the scheduler holding its own. A handler that logs, sets an event
+    or stops the scheduler can wait for a lock its own thread holds. So the
+    handler does nothing; `signal.set_wakeup_fd` has the interpreter write
+    the signal's number to the pipe, from whichever thread the kernel chose,
+    and the main thread reads it in plain code.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __enter__(self) -> _Signals:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous = {sig: signal.signal(sig, _noted) for sig in self.SIGNALS}
+        self._wakeup = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._wakeup)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        os.close(self._read)
+        os.close(self._write)
+
+    def wait(self, timeout: float | None = None) -> list[str]:
+        """The names of the signals received, waiting up to `timeout` s for one."""
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        if not ready:
+            return []
+        # The pipe also carries any other signal that has a Python handler.
+        numbers = os.read(self._read, 64)
+        return [signal.Signals(n).name for n in numbers if n in self.SIGNALS]
+
+
+def _noted(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: the wakeup pipe already has the signal."""
 
 
 class Service:
@@ -181,13 +234,13 @@ class Service:
         self._first_scan = True
         self._due_id: str | None = None
         self._due_at: datetime | None = None
-        self._stopper: threading.Thread | None = None
+        self._workers = (JobThread("publisher-jobs"), JobThread("publisher-bounces"))
         # UTC inside the scheduler: aware datetimes in one zoneinfo zone
         # subtract by wall clock, which miscounts waits across DST changes.
         # The digest trigger carries the site timezone itself.
-        self.scheduler = BlockingScheduler(
+        self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={"default": self._workers[0], BOUNCES_JOB: self._workers[1]},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
@@ -196,15 +249,18 @@ class Service:
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT; returns after the running job finishes.
         Refuses to start (ConfigError, SecretMissing) if the work needs a
-        setting or secret that is missing."""
+        setting or secret that is missing. In the main thread only (it handles
+        the signals)."""
         from .mail.ready import check_service
 
         check_service(self.config, web=bool(self.config.web.base_url))
-        with service_lock(self.config):
+        # Signals are taken from the start: one that comes while the web
+        # pages start still ends in a clean stop, not in death by SIGTERM.
+        with _Signals() as signals, service_lock(self.config):
             web = self._start_web()
             mail = self._start_mail(web is not None)
             try:
-                self._serve()
+                self._serve(signals)
             finally:
                 if web is not None:
                     web.stop()
@@ -233,45 +289,34 @@ class Service:
         web.start()
         return web
 
-    def _serve(self) -> None:
-        """The scheduler, in this thread, until a signal stops it."""
+    def _serve(self, signals: _Signals) -> None:
+        """The scheduler, in its own thread, until a signal comes."""
         self._add_jobs()
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
         quiet = _QuietOverlaps()
         logging.getLogger("apscheduler.scheduler").addFilter(quiet)
         try:
-            if not self.stopping.is_set():
-                self.scheduler.start()
-            if self._stopper is not None:
-                self._stopper.join()
+            self.scheduler.start()
+            try:
+                received = signals.wait()
+                while not received:
+                    received = signals.wait()
+                log.info("received %s: finishing the running job, then exiting", received[0])
+            finally:
+                self.stop()
+            for worker in self._workers:
+                while not worker.join(timeout=0):
+                    for name in signals.wait(timeout=0.1):
+                        log.info("received %s again: still finishing the running job", name)
         finally:
             logging.getLogger("apscheduler.scheduler").removeFilter(quiet)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
-        """Let the running job finish, skip queued ones, then stop the scheduler."""
-        if self._stopper is not None:
-            return
+        """Stop the scheduler: queued jobs are skipped, a bounce read is cut short,
+        and `JobThread.join` waits for the running job. Any thread but a signal
+        handler may call it; it never waits."""
         self.stopping.set()
-        # Shutting down waits for the running job, so it cannot happen inside a
-        # signal handler (the main thread may hold a lock the job needs).
-        self._stopper = threading.Thread(target=self._shutdown, name="publisher-stop")
-        self._stopper.start()
-
-    def _shutdown(self) -> None:
         with suppress(SchedulerNotRunningError):
-            self.scheduler.shutdown(wait=True)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self._stopper is not None:
-            log.info("received %s again: still finishing the running job", name)
-            return
-        log.info("received %s: finishing the running job, then exiting", name)
-        self.stop()
+            self.scheduler.shutdown(wait=False)
 
     def _add_jobs(self) -> None:
         config = self.config
@@ -296,6 +341,7 @@ class Service:
                 id=BOUNCES_JOB,
                 name=BOUNCES_JOB,
                 next_run_time=now,
+                executor=BOUNCES_JOB,  # its own thread: never in the way of a post
             )
             log.info("reading bounces every %d min", config.bounces.poll_minutes)
         if self.digest is None:
@@ -407,11 +453,14 @@ class Service:
         self._log_next_digest(self.clock())
 
     def bounces_job(self) -> None:
-        """Read the bounce mailbox; no site lock: each report is its own transaction."""
-        from .mail.bounces import collect
-
-        for summary in collect(self.config, self.clock()):
-            log.info("%s", summary.line())
+        """Read the bounce mailbox, in a child process; no site lock: each report
+        is its own transaction. Stopping the service stops the reading at once."""
+        lines = read_bounces_apart(self.config, self.clock(), self.stopping)
+        if lines is None:
+            log.info("bounces: stopped part-way; the reports not read yet are read next time")
+            return
+        for line in lines:
+            log.info("%s", line)
 
     def rebuild(self, why: str) -> Summary:
         self.dirty = True

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import feedparser
 
@@ -69,15 +70,42 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.05) 
         time.sleep(step)
 
 
+def children_of(pid: int) -> list[int]:
+    """The pids of `pid`'s child processes, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rpartition(b")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, exited but not reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0]
+    except OSError:
+        return False
+    return state != b"Z"
+
+
 class Running:
     """A `publisher run` subprocess whose log lines are collected as they come."""
 
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(
+        self, config: Path, *args: str, env: dict[str, str] | None = None, **popen: Any
+    ) -> None:
         self.proc = subprocess.Popen(
             [*PUBLISHER, "--config", str(config), *args, "run"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
+            **popen,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mailbox
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 
 from publisher import config as config_mod
+from publisher.config import Config
 from publisher.errors import ConfigError
-from publisher.lock import site_lock
+from publisher.lock import site_lock, try_acquire
 from publisher.schedule import (
     SiteCronTrigger,
     digest_job_options,
@@ -26,9 +30,12 @@ from publisher.schedule import (
 )
 from publisher.store.state import open_state
 
+from .delivery_support import Server, add_subscribers, env
 from .service_site import (
     PUBLISHER,
     Running,
+    alive,
+    children_of,
     feed_titles,
     make_site,
     wait_for,
@@ -196,6 +203,162 @@ def test_missed_digest_is_sent_once_on_start(tmp_path: Path) -> None:
         db.close()
     assert [r[0].rsplit("/", 1)[-1] for r in rows] == ["old.html", "new.html"]
     assert running.count("issued with") == 1
+
+
+# -- SIGTERM in the middle of each kind of job (issue 20, point 17) -------------
+
+
+def assert_stopped_cleanly(running: Running, config: Config, children: list[int]) -> None:
+    """Exited 0 (checked by the caller), said so, left no traceback, no lock held
+    and no child process running."""
+    log = running.log()
+    assert "Traceback" not in log, log
+    assert log.rstrip().endswith("stopped"), log
+    for name in ("publisher.lock", "service.lock", "send.lock"):
+        lock = try_acquire(config.state_dir / name, "test: is it free?")
+        assert lock is not None, f"{name} is still held\n{log}"
+        lock.release()
+    assert wait_for(lambda: not any(alive(pid) for pid in children), 5), children
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_sigterm_while_a_due_post_waits_for_the_lock_exits_0(
+    site: Path, service: Running
+) -> None:
+    """The hang: the due job re-sets the next future post's job once it has
+    published, and the stop had begun meanwhile."""
+    config = config_mod.load(site / "publisher.toml")
+    mark = len(service.lines)
+    write_post(site, "future.md", "Future", now() + timedelta(seconds=3))
+    assert service.wait_log("next future post at", FOLLOW, since=mark), service.log()
+    with site_lock(config, "test holding the lock", timeout=5):
+        assert service.wait_log("future post due", 6, since=mark), service.log()
+        assert service.wait_log("due: waiting for the site lock", 2, since=mark), service.log()
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.wait_log("received SIGTERM", 2, since=mark), service.log()
+        children = children_of(service.proc.pid)
+    assert service.stop(timeout=5) == 0, service.log()
+    # The job was finished, not abandoned.
+    assert feed_titles(site) == {"First", "Future"}
+    assert_stopped_cleanly(service, config, children)
+
+
+def test_sigterm_during_a_digest_send_finishes_it_and_exits_0(tmp_path: Path) -> None:
+    """SIGTERM while the digest goes out: every reader gets it once, the ledger
+    says so, and the service exits 0."""
+    people = [f"reader{i}@example.com" for i in range(8)]
+    server = Server().start()
+    try:
+        start = now()
+        fire = start - timedelta(minutes=10)
+        make_site(tmp_path, f'poll_seconds = 1\ndigest = "{fire.minute} {fire.hour} * * *"')
+        config_path = tmp_path / "publisher.toml"
+        with config_path.open("a", encoding="utf-8") as toml:
+            # rate: the send lasts ~2 s, so the signal comes in the middle of it.
+            toml.write(
+                '[delivery]\ntransport = "smtp"\nfrom = "News <news@news.example.org>"\n'
+                'unsubscribe_url = "https://news.example.org/unsubscribe"\n'
+                f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+                "rate = 4.0\n"
+            )
+        config = config_mod.load(config_path)
+        write_post(tmp_path, "old.md", "Old", start - timedelta(days=3))
+        earlier = (start - timedelta(days=2)).isoformat()
+        first = subprocess.run(
+            [*PUBLISHER, "--config", str(config_path), "publish", "--now", earlier],
+            capture_output=True, text=True, timeout=30, env=env(),
+        )
+        assert first.returncode == 0, first.stderr
+        add_subscribers(config, people)
+        write_post(tmp_path, "new.md", "New", start - timedelta(days=1))
+
+        running = Running(config_path, env=env())
+        try:
+            server.wait_for(1, timeout=20, sender=running.proc)
+            children = children_of(running.proc.pid)
+            running.proc.send_signal(signal.SIGTERM)
+            assert running.stop(timeout=5) == 0, running.log()
+        finally:
+            running.kill()
+        assert server.recorder.per_recipient() == dict.fromkeys(people, 1), running.log()
+    finally:
+        server.stop()
+    db = sqlite3.connect(config.state_file)
+    try:
+        statuses = db.execute("SELECT status, COUNT(*) FROM sends GROUP BY status").fetchall()
+    finally:
+        db.close()
+    assert statuses == [("sent", len(people))]
+    log = running.log()
+    assert log.index("received SIGTERM") < log.index("8 sent"), log
+    assert_stopped_cleanly(running, config, children)
+
+
+def test_a_stuck_bounce_read_holds_up_no_post_and_sigterm_ends_it(tmp_path: Path) -> None:
+    """A bounce mailbox that never answers (a message file that is a FIFO: a
+    read blocks, as on a hung mount) delays no post, and SIGTERM still stops
+    the service at once."""
+    make_site(tmp_path)
+    config_path = tmp_path / "publisher.toml"
+    with config_path.open("a", encoding="utf-8") as toml:
+        toml.write('[bounces]\nmaildir = "Maildir"\npoll_minutes = 1\n')
+    config = config_mod.load(config_path)
+    mailbox.Maildir(tmp_path / "Maildir", create=True)
+    os.mkfifo(tmp_path / "Maildir" / "new" / "1767225600.M1P1.mx")
+    write_post(tmp_path, "first.md", "First", now() - timedelta(days=1))
+
+    running = Running(config_path, env=env())
+    try:
+        assert running.wait_log("scan found 1 post files", 10), running.log()
+        assert running.wait_log("rebuilt feeds", 10), running.log()
+        write_post(tmp_path, "second.md", "Second", now() - timedelta(minutes=1))
+        # Published within a couple of polls, the bounce read still stuck meanwhile.
+        assert wait_for(lambda: "Second" in feed_titles(tmp_path), FOLLOW), running.log()
+        children = children_of(running.proc.pid)
+        readers = [pid for pid in children if b"spawn_main" in cmdline(pid)]
+        assert len(readers) == 1 and alive(readers[0]), "the bounce reader is not running"
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.stop(timeout=5) == 0, running.log()
+    finally:
+        running.kill()
+    assert "bounces: stopped part-way" in running.log()
+    assert_stopped_cleanly(running, config, children)
+
+
+def test_stopping_never_waits_inside_the_scheduler() -> None:
+    """`JobThread.shutdown` returns at once, even while the running job needs the
+    scheduler (it adds a job, as every rebuild does); the job queued behind it
+    is skipped; `join` waits for the running one."""
+    from publisher.workers import JobThread
+
+    worker = JobThread("test-jobs")
+    scheduler = BackgroundScheduler(timezone=UTC, executors={"default": worker})
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def first() -> None:
+        started.set()
+        release.wait(10)
+        scheduler.add_job(lambda: None, DateTrigger(now() + timedelta(hours=1)))
+        ran.append("first")
+
+    scheduler.add_job(first, next_run_time=datetime.now(UTC))
+    scheduler.add_job(lambda: ran.append("second"), next_run_time=datetime.now(UTC))
+    scheduler.start()
+    assert started.wait(5)
+    stopper = threading.Thread(target=scheduler.shutdown)  # wait=True, APScheduler's default
+    stopper.start()
+    stopper.join(5)
+    assert not stopper.is_alive()
+    release.set()
+    assert worker.join(5)
+    assert ran == ["first"]
 
 
 # -- the digest trigger across DST transitions ---------------------------------

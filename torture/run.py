@@ -30,7 +30,7 @@ from pathlib import Path
 from .harness import Tally
 
 FAMILIES = ("kill-publish", "kill-send", "full-disk", "concurrency", "smtp", "relay",
-            "hostile", "reports", "outage")
+            "hostile", "reports", "outage", "sigterm")
 
 SIZES = {
     # family: (full run, short run)
@@ -45,6 +45,7 @@ SIZES = {
     # The mail server's outage in seconds, and the sign-ups POSTed during it.
     "outage_seconds": (600, 20),
     "outage_signups": (50, 10),
+    "sigterms": (100, 20),
 }
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torture: {'short' if args.short else 'full'} run, seed {seed}, in {work}",
           flush=True)
 
-    from . import concurrency, disk, hostile, kills, outage, relay, reports, smtp
+    from . import concurrency, disk, hostile, kills, outage, relay, reports, sigterm, smtp
 
     # aiosmtpd logs the faults it is told to make (a refused TLS handshake)
     # with tracebacks of its own; they are the test, not a finding.
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "reports": lambda: reports.hostile_reports(work, int(size["report_readers"])),
         "outage": lambda: outage.outage(
             work, float(size["outage_seconds"]), int(size["outage_signups"])),
+        "sigterm": lambda: sigterm.sigterm(work, int(size["sigterms"]), rng),
     }
     total = Tally()
     rows = []
