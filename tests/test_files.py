@@ -145,6 +145,7 @@ def test_failed_write_keeps_the_old_file_and_no_temp_file(tmp_path: Path) -> Non
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.permissions
 @pytest.mark.skipif(ROOT, reason=AS_ROOT)
 def test_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
     folder = tmp_path / "out"
@@ -242,6 +243,7 @@ def test_publish_with_out_as_a_plain_file_is_one_error_line(site: SiteDir) -> No
     assert "Traceback" in verbose.stderr and "NotADirectoryError" in verbose.stderr
 
 
+@pytest.mark.permissions
 @pytest.mark.skipif(ROOT, reason=AS_ROOT)
 def test_publish_into_a_read_only_out_is_one_error_line(site: SiteDir) -> None:
     site.add_sample()
