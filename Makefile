@@ -10,11 +10,15 @@ BIN := $(VENV)/bin
 publish: $(VENV)/.installed
 	$(BIN)/publisher publish
 
+# pytest on 4 worker processes (pytest-xdist), even on 2 cores: many tests
+# wait on a subprocess, a server or the clock. An empty PYTHONDONTWRITEBYTECODE
+# lets pytest keep its rewritten test modules in __pycache__ where the
+# environment sets it; otherwise each worker rewrites them all on every run.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check publisher tests bench torture
 	$(BIN)/mypy publisher
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -q
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q -n 4 --dist worksteal
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check publisher tests bench torture
