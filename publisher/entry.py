@@ -13,7 +13,7 @@ import time
 
 def main() -> None:
     started = time.perf_counter()
-    from .shortcut import replay
+    from .incremental.shortcut import replay
 
     code = replay(sys.argv[1:], started)
     if code is not None:

@@ -20,19 +20,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import cache, content, shortcut
-from .config import Config
+from .config.settings import Config
+from .content import site as content
 from .errors import ExitCode, PublisherError
+from .incremental import cache, shortcut
 from .model import Post, Site, Summary
 from .store.seen import Archived
 from .store.state import DigestRecord, State, open_state
 
 if TYPE_CHECKING:
-    from .digest import Selection
+    from .content.render import Renderer
+    from .digest.letter import Letter
+    from .digest.selection import Selection
+    from .feeds.websub import PingReport
     from .mail.delivery import DeliverySummary, Progress
-    from .newsletter import Letter
-    from .render import Renderer
-    from .websub import PingReport
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def load(
     """The site at `now`. For a Jekyll site, each post keeps the entry id it was
     first published under (`store.entry_ids`); `record_ids` records the ids of
     posts published for the first time (publish and build do, check does not)."""
-    from . import feedset
+    from .feeds import plan as feedset
 
     site = content.load_site(
         config, now, include_future=include_future, cache=post_cache, scanned=scanned,
@@ -146,8 +147,8 @@ def renderer_for(
     config: Config, site: Site, now: datetime, stored: cache.RenderCache | None = None
 ) -> Renderer:
     """The run's Renderer; for a Jekyll site with Liquid and kramdown-like Markdown."""
+    from .content.render import Renderer
     from .jekyll.liquid import LiquidSite
-    from .render import Renderer
 
     jekyll = LiquidSite.of(config, site.posts + site.scheduled, now)
     return Renderer(stored=stored, jekyll=jekyll, max_post_bytes=config.content.max_post_bytes)
@@ -161,13 +162,13 @@ def build_feeds(
     A feed whose posts and settings are as when it was last written is not
     even built (`feedcache`): a run costs what changed, not what exists.
     """
-    from . import feedset
-    from .feedcache import FeedCache
-    from .feedpage import page
-    from .feeds import build_atom, build_rss
+    from .content.render import Renderer
+    from .feeds import plan as feedset
+    from .feeds.atom_rss import build_atom, build_rss
+    from .feeds.cache import FeedCache
+    from .feeds.json_feed import build_json
+    from .feeds.page import page
     from .files import write_if_changed
-    from .jsonfeed import build_json
-    from .render import Renderer
 
     builders = {"atom": build_atom, "rss": build_rss, "json": build_json}
     renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
@@ -202,7 +203,7 @@ def announce(config: Config, feeds: Sequence[FeedResult]) -> PingReport | None:
     changed = [f.url for f in feeds if f.written and f.kind != "page"]
     if not config.feeds.hub or not changed:
         return None
-    from .websub import ping
+    from .feeds.websub import ping
 
     return ping(config.feeds.hub, changed, timeout=config.feeds.hub_timeout)
 
@@ -218,7 +219,7 @@ def run_digest(
     now: datetime,
     renderer: Renderer | None = None,
 ) -> DigestResult:
-    from . import digest
+    from .digest import selection as digest
 
     # First-seen times before selecting: recording twice is harmless.
     archived = tuple(digest.record_seen(site, state, config, now))
@@ -227,7 +228,7 @@ def run_digest(
     selection = digest.select(site, state, config, now, archive=False)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since), archived)
-    from .newsletter import compose  # the templating stack, only for a digest to issue
+    from .digest.letter import compose  # the templating stack, only for a digest to issue
 
     renderer = renderer or renderer_for(config, site, now)
     shown = selection.posts[: config.digest.max_posts]
@@ -362,8 +363,9 @@ def _gc_paused() -> Iterator[None]:
 # What the steps after the load import. On a big first run worker processes
 # parse the posts while the parent waits: it imports these then, not after
 # (premailer alone takes ~0.35 s, most of it cssutils and requests).
-AHEAD = ("publisher.render", "publisher.feeds", "publisher.jsonfeed", "publisher.feedpage")
-AHEAD_DIGEST = ("publisher.digest", "publisher.newsletter", "premailer")
+AHEAD = ("publisher.content.render", "publisher.feeds.atom_rss", "publisher.feeds.json_feed",
+         "publisher.feeds.page")
+AHEAD_DIGEST = ("publisher.digest.selection", "publisher.digest.letter", "premailer")
 
 
 def _import_ahead(with_digest: bool) -> None:
@@ -375,7 +377,7 @@ def _import_ahead(with_digest: bool) -> None:
 
 def _state_files(config: Config) -> list[Path]:
     """The files of the state folder that a replayed run reads."""
-    from .feedcache import FILE as FEED_CACHE
+    from .feeds.cache import FILE as FEED_CACHE
 
     wal = config.state_file.with_name(config.state_file.name + "-wal")
     state_dir = config.state_dir
@@ -384,7 +386,7 @@ def _state_files(config: Config) -> list[Path]:
 
 def _clean_temps(config: Config) -> None:
     """Temp files a killed run left where we write: never uploaded with out/."""
-    from .feedset import FOLDERS
+    from .feeds.plan import FOLDERS
     from .files import remove_stale_temps
 
     out = config.out_dir
@@ -402,7 +404,7 @@ def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
     state store just for this. Otherwise a post published on Tuesday by a
     rebuild would be first seen by Monday's digest run, six days after readers
     saw it in the feeds."""
-    from .digest import record_seen
+    from .digest.selection import record_seen
 
     own = open_state(config.state_file)
     try:
@@ -459,8 +461,8 @@ def _deliver(
 
 def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
     """The feeds of the last full run, all unchanged, as `feedcache` listed them."""
-    from .feedcache import FeedCache
-    from .feedset import url_of
+    from .feeds.cache import FeedCache
+    from .feeds.plan import url_of
 
     listed = FeedCache.load(config).last_written()
     if not listed:  # no feed cache: the main feeds, as before it existed
@@ -484,7 +486,7 @@ def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
 
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
-    from .newsletter import compose, with_web_url
+    from .digest.letter import compose, with_web_url
 
     site, selection = next_selection(config, now)
     if not selection.posts:
@@ -503,7 +505,7 @@ def next_selection(
     """What the next digest would hold and leave out, recording nothing: for
     `digest --preview` and `check` (which pass the `site` they loaded). A site
     with no state store yet is read as an empty one (and none is created)."""
-    from . import digest
+    from .digest import selection as digest
 
     site = site if site is not None else load(config, now)
     if not config.state_file.exists():

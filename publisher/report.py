@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .config import Config
+from .config.settings import Config
 from .errors import ExitCode, PublisherError
 from .pipeline import FeedResult, PublishResult
 from .store.seen import Archived
@@ -83,7 +83,7 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
             lines.append(f"Digest: none issued ({d.reason}).")
         else:
             more = f" and {d.more} more linked" if d.more else ""
-            from .digest import digest_paths  # only now: it imports the templating stack
+            from .digest.selection import digest_paths  # only now: it imports the templating stack
 
             public = digest_paths(config, d.record.slug)[0]
             lines.append(f"Digest: {d.record.slug} issued with {d.posts} posts{more}: {public}")

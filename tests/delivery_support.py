@@ -25,8 +25,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from publisher import config as config_mod
-from publisher.config import Config
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 from publisher.store.state import open_state
 from publisher.store.subscribers import add
 

@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 
 import feedparser
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.jekyll import siteconfig
 from publisher.pipeline import build
 

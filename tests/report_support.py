@@ -10,7 +10,7 @@ import mailbox
 import sqlite3
 from pathlib import Path
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.store import subscribers as subs
 from publisher.store.state import MIGRATIONS, _apply
 

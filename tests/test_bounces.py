@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from publisher import pipeline
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.mail import tokens, verp
 from publisher.mail.bounces import classify
 from publisher.store.state import open_state
@@ -459,8 +459,8 @@ def test_bounces_over_imap(tmp_path: Path, server: Server, dovecot: tuple[int, P
 
 
 def test_publisher_run_reads_bounces_on_its_schedule(tmp_path: Path, server: Server) -> None:
-    from publisher import config as config_mod
-    from publisher.schedule import BOUNCES_JOB, Service
+    from publisher.config import settings as config_mod
+    from publisher.service.schedule import BOUNCES_JOB, Service
 
     people = ["reader0@example.com", "reader1@example.com"]
     mailed_site(tmp_path, server, people)

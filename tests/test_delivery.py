@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from publisher import config as config_mod
 from publisher import pipeline
-from publisher.config import Config
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 from publisher.errors import (
     AuthenticationError,
     ConfigError,

@@ -6,8 +6,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.errors import OutputError, TemplateError
-from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.pipeline import preview, publish
 from publisher.store.state import open_state
 

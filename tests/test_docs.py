@@ -14,9 +14,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from publisher import config as config_mod
-from publisher import settings_rules
 from publisher.cli import cli
+from publisher.config import rules as settings_rules
+from publisher.config import settings as config_mod
 from publisher.errors import ConfigError
 
 README = Path(__file__).parent.parent / "README.md"

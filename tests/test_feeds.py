@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 import feedparser
 import pytest
 
+from publisher.content.render import Renderer
 from publisher.pipeline import build, build_feeds, load, publish
-from publisher.render import Renderer
 from publisher.report import rebuild_line, summary_lines
 
 from .conftest import NOW, SiteDir

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.feedset import SLUG_MAX_BYTES, plan, slugify
+from publisher.feeds.plan import SLUG_MAX_BYTES, plan, slugify
 from publisher.pipeline import load
 
 from .conftest import NOW, SiteDir

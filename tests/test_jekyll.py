@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher import cache
 from publisher.cli import cli
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import ConfigError
+from publisher.incremental import cache
 from publisher.jekyll import siteconfig
 from publisher.pipeline import build, load
 

@@ -107,7 +107,7 @@ def test_control_characters_from_every_source_reach_no_output(
         add(conn, "reader@example.org", "Reader", NOW)
     state.close()
 
-    with caplog.at_level(logging.WARNING, logger="publisher.render"):
+    with caplog.at_level(logging.WARNING, logger="publisher.content.render"):
         result = publish(config, NOW)
 
     assert result.delivery is not None and result.delivery.sent == 1
@@ -139,7 +139,8 @@ def test_control_characters_from_every_source_reach_no_output(
 
     # One warning per post for what reached the boundary, naming the post's file
     # (the site's author, from _config.yml, is every post's author) ...
-    boundary = sorted(r.getMessage() for r in caplog.records if r.name == "publisher.render")
+    boundary = sorted(r.getMessage() for r in caplog.records
+                      if r.name == "publisher.content.render")
     assert boundary == [
         "_posts/2026-01-08-raw.md: warning: removed control characters not allowed in "
         "XML (U+001B) from its author: they came from an include, a data file, a Liquid "

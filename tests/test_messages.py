@@ -16,8 +16,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from publisher import newsletter, pipeline
-from publisher.config import Config
+from publisher import pipeline
+from publisher.config.settings import Config
+from publisher.digest import letter as newsletter
+from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK
 from publisher.errors import ConfigError, SubscriberError
 from publisher.mail import msgid, tokens, verp
 from publisher.mail.messages import (
@@ -29,7 +31,6 @@ from publisher.mail.messages import (
     one_line,
     sender_from_config,
 )
-from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK
 from publisher.store.state import DigestRecord, open_state
 from publisher.store.subscribers import MAX_NAME, email_key, normalise
 

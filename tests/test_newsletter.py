@@ -10,8 +10,8 @@ import lxml.html
 import pytest
 
 from publisher import pipeline
-from publisher.config import Config
-from publisher.newsletter import cut, display_width, wrap
+from publisher.config.settings import Config
+from publisher.digest.letter import cut, display_width, wrap
 from publisher.store.state import open_state
 from publisher.store.subscribers import add
 
@@ -55,7 +55,7 @@ def site(tmp_path: Path, posts: dict[str, tuple[str, str]] = POSTS, **digest: ob
         text = path.read_text().replace("[digest]\n", "[digest]\n" + "".join(
             f"{k} = {v!r}\n".replace("'", '"') for k, v in digest.items()))
         path.write_text(text)
-    from publisher import config as config_mod
+    from publisher.config import settings as config_mod
 
     return config_mod.load(path)
 
@@ -250,7 +250,7 @@ def test_wrap_keeps_closing_punctuation_off_the_line_start() -> None:
 
 
 def test_floating_images_still_get_align_for_outlook() -> None:
-    from publisher.newsletter import inline_css
+    from publisher.digest.letter import inline_css
 
     html = (
         "<html><head><style>.right { float: right }</style></head><body>"

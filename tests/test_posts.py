@@ -18,11 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher import content, posts
-from publisher.content import load_site
+from publisher.content import posts
+from publisher.content import site as content
+from publisher.content.posts import read_body
+from publisher.content.site import load_site
 from publisher.errors import ContentError
 from publisher.model import Problem
-from publisher.posts import read_body
 
 from .conftest import NOW, SiteDir
 
@@ -104,7 +105,7 @@ def test_unreadable_subfolder_is_skipped_with_a_warning_naming_it(
     site.post("private/2026-01-09-hidden.md", "title: Hidden")
     (site.posts / "private").chmod(0o000)
     try:
-        with caplog.at_level(logging.WARNING, logger="publisher.content"):
+        with caplog.at_level(logging.WARNING, logger="publisher.content.site"):
             loaded = load_site(site.config(), NOW)
     finally:
         (site.posts / "private").chmod(0o755)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher import pipeline
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.mail import bounces
 from publisher.store.state import open_state
 

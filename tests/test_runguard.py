@@ -25,10 +25,12 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from publisher import cache, content, pipeline
-from publisher import config as config_mod
+from publisher import pipeline
 from publisher.cli import cli
-from publisher.config import Config, JekyllSite
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config, JekyllSite
+from publisher.content import site as content
+from publisher.incremental import cache
 from publisher.model import Person
 from publisher.pipeline import build, publish
 from publisher.store import seen

@@ -10,7 +10,7 @@ import feedparser
 import pytest
 import yaml
 
-from publisher import safeyaml
+from publisher.content import safeyaml
 from publisher.pipeline import build
 
 from .conftest import NOW, SiteDir

@@ -10,10 +10,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from publisher import content, posts
-from publisher.content import load_site
+from publisher.content import posts
+from publisher.content import site as content
+from publisher.content.site import load_site
 from publisher.pipeline import build
-from publisher.watch import Watcher
+from publisher.service.watch import Watcher
 
 from .conftest import NOW, SiteDir
 

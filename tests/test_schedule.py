@@ -17,11 +17,11 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from publisher import config as config_mod
-from publisher.config import Config
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 from publisher.errors import ConfigError
 from publisher.lock import site_lock, try_acquire
-from publisher.schedule import (
+from publisher.service.schedule import (
     SiteCronTrigger,
     digest_job_options,
     digest_trigger,
@@ -335,7 +335,7 @@ def test_stopping_never_waits_inside_the_scheduler() -> None:
     """`JobThread.shutdown` returns at once, even while the running job needs the
     scheduler (it adds a job, as every rebuild does); the job queued behind it
     is skipped; `join` waits for the running one."""
-    from publisher.workers import JobThread
+    from publisher.service.workers import JobThread
 
     worker = JobThread("test-jobs")
     scheduler = BackgroundScheduler(timezone=UTC, executors={"default": worker})
@@ -532,7 +532,7 @@ def test_settle_times_keep_the_latency_bound(tmp_path: Path) -> None:
 
 
 def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     make_site(tmp_path)
     write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
@@ -548,7 +548,7 @@ def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
 
 
 def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: Path) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     make_site(tmp_path)
     config = config_mod.load(tmp_path / "publisher.toml")
@@ -569,7 +569,7 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
 def test_a_delivery_error_in_the_digest_job_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
     from publisher.store import subscribers
 
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)

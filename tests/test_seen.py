@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from publisher.cli import cli
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.pipeline import build, preview, publish
 from publisher.store.state import open_state
 
@@ -83,7 +83,7 @@ def test_the_same_post_first_seen_by_the_digest_run_is_an_archive_import(
 
 
 def test_the_service_rebuild_records_first_seen(site: SiteDir) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     config = start(site)
     site.post("tuesday.md", "title: Tuesday\ndate: 2026-02-28 18:00:00")
@@ -140,7 +140,8 @@ def test_a_few_archive_imports_are_named_by_publish_check_and_preview(site: Site
 def test_publish_does_not_read_the_archive_imports_twice(site: SiteDir) -> None:
     """`publish` names the imports from what it recorded; its selection skips
     reading them back (100,000 rows after a big import), check's does not."""
-    from publisher import content, digest
+    from publisher.content import site as content
+    from publisher.digest import selection as digest
 
     config = start(site)
     site.post("old.md", "title: Old\ndate: 2024-03-01")

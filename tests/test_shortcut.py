@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher import shortcut
 from publisher.cli import cli
+from publisher.incremental import shortcut
 
 from .conftest import SiteDir
 
@@ -116,10 +116,10 @@ def test_the_console_script_uses_it_without_importing_the_cli(blog: SiteDir) -> 
     _, out, _ = recorded(blog, "publish", "--now", NOW)
     probe = (
         "import sys, time\n"
-        "from publisher import shortcut\n"
+        "from publisher.incremental import shortcut\n"
         "code = shortcut.replay(sys.argv[1:], time.perf_counter())\n"
-        "heavy = sorted(m for m in ('click', 'yaml', 'sqlite3', 'jinja2', 'publisher.config',"
-        " 'publisher.cli', 'typing') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('click', 'yaml', 'sqlite3', 'jinja2',"
+        " 'publisher.config.settings', 'publisher.cli', 'typing') if m in sys.modules)\n"
         "print('CODE', code, 'HEAVY', heavy)\n"
     )
     done = subprocess.run(
@@ -334,7 +334,9 @@ def test_every_answer_is_the_full_commands(
 ) -> None:
     # Files change within this test's milliseconds; trust every mtime, as a
     # filesystem with exact timestamps allows.
-    from publisher import cache, content, feedcache
+    from publisher.content import site as content
+    from publisher.feeds import cache as feedcache
+    from publisher.incremental import cache
 
     for module in (cache, content, feedcache, shortcut):
         monkeypatch.setattr(module, "RACY_NS", 0)

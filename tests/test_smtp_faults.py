@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import DeliveryError
 from publisher.mail.delivery import send
 from publisher.mail.transports import MessageRejected

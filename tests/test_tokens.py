@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import SecretMissing, SubscriberError
 from publisher.mail import tokens
 from publisher.store import subscribers as subs

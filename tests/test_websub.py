@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from publisher import websub
+from publisher.feeds import websub
 from publisher.pipeline import publish
 
 from .conftest import NOW, SiteDir

@@ -25,7 +25,7 @@ from ..report import as_publisher_error, error_lines
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..config import Config
+    from ..config.settings import Config
     from ..store.state import State
 
 EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(

@@ -26,9 +26,9 @@ def feeds(ctx: Context, as_html: bool, future: bool, now_text: str | None) -> No
     paste them into the <head> of your site's pages so browsers and readers
     find the feeds.
     """
-    from ..cache import PostCache, config_fingerprint
-    from ..feedpage import link_tags
-    from ..feedset import FORMAT_NAMES, plan
+    from ..feeds.page import link_tags
+    from ..feeds.plan import FORMAT_NAMES, plan
+    from ..incremental.cache import PostCache, config_fingerprint
     from ..pipeline import load
 
     def action() -> int:

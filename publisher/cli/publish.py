@@ -26,10 +26,10 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config.settings import Config
+    from ..incremental.shortcut import Line
     from ..migration import Comparison
     from ..pipeline import PublishResult
-    from ..shortcut import Line
 
 DRAFTS_OPTION = click.option(
     "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
@@ -117,8 +117,8 @@ def _remember(
     import os
     import tomllib
 
-    from .. import config as config_mod
-    from .. import shortcut
+    from ..config import settings as config_mod
+    from ..incremental import shortcut
 
     config = ctx.config
     watched = result.watched
@@ -202,7 +202,7 @@ def digest(
     With --test-to, mail one copy through the configured transport.
     With --include FILE, put that post into the next digest.
     """
-    from ..newsletter import public_copy
+    from ..digest.letter import public_copy
     from ..pipeline import next_selection
     from ..pipeline import preview as run_preview
 
@@ -245,7 +245,7 @@ def digest(
 
 def _include(ctx: Context, files: tuple[Path, ...], now: datetime) -> int:
     """`digest --include FILE`: mark each post pending for the next digest."""
-    from ..cache import RunGuard
+    from ..incremental.cache import RunGuard
     from ..pipeline import load
     from ..store import seen
 
@@ -319,8 +319,8 @@ def check(
     def action() -> int:
         config = ctx.config
         now = parse_now(now_text)
+        from ..config.rules import raise_problems
         from ..mail.ready import check_problems, listed
-        from ..settings_rules import raise_problems
 
         # Every problem at once, each naming its key; mail once it is set up or
         # someone is on the list (`publisher run` refuses to start on the same).
@@ -381,7 +381,7 @@ def check(
 def unrendered_liquid(posts: Sequence[Post]) -> list[Problem]:
     """A warning for each post with Liquid (`{{ … }}`, `{% … %}`) that a plain posts
     folder publishes as text: it is a Jekyll post, and [jekyll] site renders it."""
-    from ..posts import read_body
+    from ..content.posts import read_body
 
     found = []
     for post in posts:

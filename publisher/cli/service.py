@@ -38,7 +38,7 @@ def run(ctx: Context) -> None:
     `publisher check` prints). Queued confirmation mail is sent too.
     Stopping lets the running job finish, then exits with status 0.
     """
-    from ..schedule import Service
+    from ..service.schedule import Service
 
     def action() -> int:
         _log_levels(ctx.verbose, ctx.quiet)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from liquid.stream import TokenStream
     from liquid.token import Token
 
-    from ..config import Config, JekyllSite
+    from ..config.settings import Config, JekyllSite
     from ..model import Post
 
 JEKYLL_VERSION = "4.3.1"  # what `jekyll.version` says: the Jekyll these rules follow

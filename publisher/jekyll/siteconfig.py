@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import config as config_mod
-from ..config import Config, JekyllSite
+from ..config import settings as config_mod
+from ..config.settings import Config, JekyllSite
 from ..errors import ConfigError
 from .rules import deep_merge
 

@@ -42,7 +42,7 @@ from typing import Literal, cast
 
 from flufl.bounce import _scan, all_failures
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import ConfigError
 from ..store import bounces as store
 from ..store.state import State, open_state

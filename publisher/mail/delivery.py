@@ -25,10 +25,10 @@ from datetime import datetime
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..config import Config
+from ..config.rules import mail_address, mail_problems, raise_problems
+from ..config.settings import Config
 from ..errors import DeliveryError, LockBusy
 from ..lock import send_lock
-from ..settings_rules import mail_address, mail_problems, raise_problems
 from ..store import ledger
 from ..store.ledger import Pending
 from ..store.state import DigestRecord, State, open_state

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import ConfigError, DeliveryError, SecretMissing
 from ..store.state import State
 

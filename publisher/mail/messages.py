@@ -23,9 +23,9 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
-from .. import newsletter
-from ..config import Config
-from ..settings_rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
+from ..config.rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
+from ..config.settings import Config
+from ..digest import letter as newsletter
 from ..store.state import DigestRecord
 from . import msgid
 from .tokens import ListKeys, list_tag, make, unsubscribe_url

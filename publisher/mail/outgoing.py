@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import PublisherError
 from ..store import mailqueue
 from ..store.state import State, open_state

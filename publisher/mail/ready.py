@@ -19,9 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
-from ..errors import SecretMissing
-from ..settings_rules import (
+from ..config.rules import (
     SettingProblem,
     bounce_problems,
     confirmation_problems,
@@ -29,6 +27,8 @@ from ..settings_rules import (
     raise_problems,
     schedule_problems,
 )
+from ..config.settings import Config
+from ..errors import SecretMissing
 from . import tokens
 from .transports import password_from_env
 

@@ -36,10 +36,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Self
 
-from ..config import Config
+from ..config.rules import login_problems, raise_problems
+from ..config.settings import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
 from ..files import hint_for, make_private_folder, reason, write_atomic
-from ..settings_rules import login_problems, raise_problems
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -39,13 +39,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import archive
-from ..config import Config
+from ..config.rules import raise_problems, web_problems
+from ..config.settings import Config
+from ..digest import archive
 from ..errors import PublisherError
 from ..mail import tokens
 from ..mail.outgoing import Worker
 from ..mail.ready import require_secret
-from ..settings_rules import raise_problems, web_problems
 from ..store import mailqueue
 from ..store import subscribers as subs
 from ..store.state import State

@@ -8,8 +8,8 @@ import jinja2
 from markupsafe import escape
 from starlette.responses import HTMLResponse
 
-from ..archive import site_context, web_environment
-from ..config import Config
+from ..config.settings import Config
+from ..digest.archive import site_context, web_environment
 from ..errors import TemplateError
 from ..store.subscribers import mask
 

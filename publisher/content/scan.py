@@ -28,7 +28,7 @@ import stat
 from collections.abc import Iterator
 from typing import Protocol
 
-from .model import Problem, printable
+from ..model import Problem, printable
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,16 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..config.settings import Config, JekyllSite
+from ..errors import ContentError
+from ..incremental.cache import RACY_NS
+from ..model import Post, Problem, Site
 from . import posts as post_files
 from . import scan
-from .cache import RACY_NS
-from .config import Config, JekyllSite
-from .errors import ContentError
-from .model import Post, Problem, Site
 from .posts import FORMATS
 
 if TYPE_CHECKING:
-    from .cache import PostCache
+    from ..incremental.cache import PostCache
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class JekyllRules:
     Names are relative to the site. (`scan.Rules`, for `scan.walk`.)"""
 
     def __init__(self, site: JekyllSite) -> None:
-        from .jekyll.rules import settings
+        from ..jekyll.rules import settings
 
         jekyll = settings(site)
         self.special = {"_posts"} | ({"_drafts"} if site.drafts else set())
@@ -261,7 +261,7 @@ def parse_many(
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    from .cache import decode_post
+    from ..incremental.cache import decode_post
 
     # fork is fast and safe from a single-threaded process; with threads about
     # (the scheduler) a forked child could inherit a held lock, so spawn.
@@ -319,7 +319,7 @@ def _parse_chunk(
     row and problems as plain tuples, not dataclasses. The names and paths the
     parent already has do not travel back: at 100,000 posts a second copy of
     each is ~25 MB of the parent's peak."""
-    from .cache import encode_post, problem_row
+    from ..incremental.cache import encode_post, problem_row
 
     chunk, posts_dir, config = job
     out = []

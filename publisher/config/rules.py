@@ -21,8 +21,8 @@ from email.headerregistry import Address
 from email.utils import getaddresses
 from urllib.parse import urlsplit
 
-from .config import Config, DeliveryConfig, parse_listen
-from .errors import ConfigError
+from ..errors import ConfigError
+from .settings import Config, DeliveryConfig, parse_listen
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urljoin
 
-from .config import Config
-from .model import Post, Problem, Site, xml_text
+from ..config.settings import Config
+from ..model import Post, Problem, Site, xml_text
 
 Kind = Literal["main", "category", "tag"]
 Format = Literal["atom", "rss", "json"]

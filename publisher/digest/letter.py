@@ -19,13 +19,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .config import Config
-from .errors import TemplateError
-from .feeds import feed_url
-from .files import reason
-from .render import Rendered, for_email
+from ..config.settings import Config
+from ..content.render import Rendered, for_email
+from ..errors import TemplateError
+from ..feeds.atom_rss import feed_url
+from ..files import reason
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
+PACKAGE_TEMPLATES = Path(__file__).parents[1] / "templates" / "email"
 # HTML templates are escaped, the plain-text ones are not.
 EMAIL_AUTOESCAPE = jinja2.select_autoescape(["html", "htm"], default_for_string=True)
 HTML_TEMPLATE = "digest.html"

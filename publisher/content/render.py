@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-from .model import Post, Problem, printable, xml_illegal, xml_text
+from ..model import Post, Problem, printable, xml_illegal, xml_text
 from .posts import read_body
 from .urls import safe_srcset, safe_url
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     # Only a type here: the caller hands the cache in, so this module loads
     # without the cache module and the cache never needs this one.
-    from .cache import RenderCache
-    from .jekyll.liquid import LiquidSite
+    from ..incremental.cache import RenderCache
+    from ..jekyll.liquid import LiquidSite
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _markdown() -> MarkdownIt:
 def to_html(source: str, fmt: str, jekyll: LiquidSite | None = None) -> str:
     if fmt == "markdown":
         if jekyll is not None:
-            from .jekyll.markdown import to_html as kramdown_like
+            from ..jekyll.markdown import to_html as kramdown_like
 
             return kramdown_like(source, jekyll.smart)
         rendered: str = _markdown().render(source)
@@ -347,7 +347,7 @@ def render(
         return Rendered(post=post, html="", excerpt=excerpt_of(post, body, jekyll))
     problems: tuple[Problem, ...] = ()
     if jekyll is not None:
-        from .jekyll.liquid import has_liquid
+        from ..jekyll.liquid import has_liquid
 
         if has_liquid(body):
             body, problems = _liquid(post, body, jekyll)
@@ -365,7 +365,7 @@ def render(
 
 def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:
     """The body with Liquid rendered as Jekyll would, and what went wrong (with lines)."""
-    from .jekyll.liquid import render as render_liquid
+    from ..jekyll.liquid import render as render_liquid
     from .posts import read_page
 
     page, first_line = read_page(post, jekyll)

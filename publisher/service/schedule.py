@@ -47,26 +47,20 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import pipeline
-from .config import Config
-from .errors import PublisherError
-from .lock import FileLock, Holder, service_lock, site_lock
-from .model import Summary
-from .report import (
-    archive_lines,
-    as_publisher_error,
-    error_line,
-    rebuild_line,
-    warning_lines,
-)
-from .settings_rules import raise_problems, schedule_problems
-from .store.state import open_state
+from .. import pipeline
+from ..config.rules import raise_problems, schedule_problems
+from ..config.settings import Config
+from ..errors import PublisherError
+from ..lock import FileLock, Holder, service_lock, site_lock
+from ..model import Summary
+from ..report import archive_lines, as_publisher_error, error_line, rebuild_line, warning_lines
+from ..store.state import open_state
 from .watch import Watcher
 from .workers import JobThread, read_bounces_apart
 
 if TYPE_CHECKING:
-    from .mail.outgoing import Worker
-    from .web.server import WebThread
+    from ..mail.outgoing import Worker
+    from ..web.server import WebThread
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +245,7 @@ class Service:
         Refuses to start (ConfigError, SecretMissing) if the work needs a
         setting or secret that is missing. In the main thread only (it handles
         the signals)."""
-        from .mail.ready import check_service
+        from ..mail.ready import check_service
 
         check_service(self.config, web=bool(self.config.web.base_url))
         # Signals are taken from the start: one that comes while the web
@@ -273,7 +267,7 @@ class Service:
         them, from one here, once [delivery] is set up."""
         if web or not self.config.delivery.sender:
             return None
-        from .mail.outgoing import Worker
+        from ..mail.outgoing import Worker
 
         worker = Worker(self.config)
         worker.start()
@@ -283,7 +277,7 @@ class Service:
         """The list's pages, when `[web] base_url` says where they live."""
         if not self.config.web.base_url:
             return None
-        from .web.server import WebThread
+        from ..web.server import WebThread
 
         web = WebThread(self.config)
         web.start()

@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from .config import Config
-from .feeds import _wants_content, entry_id
-from .feedset import Feed, main
-from .model import Person
-from .render import Rendered
+from ..config.settings import Config
+from ..content.render import Rendered
+from ..model import Person
+from .atom_rss import _wants_content, entry_id
+from .plan import Feed, main
 
 VERSION = "https://jsonfeed.org/version/1.1"
 

@@ -18,16 +18,16 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
-from .config import Config
-from .errors import ContentError
-from .jekyll.rules import categories_from_path, parse_time
-from .model import Enclosure, Image, Person, Post, Problem
+from ..config.settings import Config
+from ..errors import ContentError
+from ..jekyll.rules import categories_from_path, parse_time
+from ..model import Enclosure, Image, Person, Post, Problem
 from .urls import clean_post_urls
 
 if TYPE_CHECKING:
     import yaml
 
-    from .jekyll.liquid import LiquidSite
+    from ..jekyll.liquid import LiquidSite
     from .safeyaml import Handler
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def read_body(post: Post) -> str:
 def read_page(post: Post, site: LiquidSite) -> tuple[dict[str, Any], int]:
     """Liquid's `page` for a post of a Jekyll site (its front matter over the
     defaults, with url, date, id, …), and the line its body starts on."""
-    from .jekyll.rules import deep_merge, defaults_for, settings
+    from ..jekyll.rules import deep_merge, defaults_for, settings
 
     result = read_text(post.path, post.name)
     text = result.text if isinstance(result, _Text) else ""
@@ -605,9 +605,9 @@ def _build_jekyll_post(
     size: int | None,
 ) -> Post | None:
     """A post of a Jekyll site, read as Jekyll reads it (see `jekyll.document`)."""
-    from .jekyll import document
-    from .jekyll.liquid import unknown_tags
-    from .jekyll.rules import settings
+    from ..jekyll import document
+    from ..jekyll.liquid import unknown_tags
+    from ..jekyll.rules import settings
 
     site = config.jekyll_site
     assert site is not None

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .config import JekyllSite
-from .content import discover
+from ..config.settings import JekyllSite
+from ..content.site import discover
 
 Kind = Literal["added", "modified", "removed"]
 Signature = tuple[int, int, int]  # size, mtime_ns, inode

@@ -301,7 +301,7 @@ def _digest(path: str) -> bytes:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -333,7 +333,7 @@ def remember(
     import contextlib
     from pathlib import Path
 
-    from .files import write_atomic
+    from ..files import write_atomic
 
     racy_after = observed_ns - RACY_NS
     files = list(files)

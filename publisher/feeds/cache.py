@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import RACY_NS, config_fingerprint
-from .config import Config
-from .feedset import Feed
-from .files import write_atomic
+from ..config.settings import Config
+from ..files import write_atomic
+from ..incremental.cache import RACY_NS, config_fingerprint
+from .plan import Feed
 
 FILE = "feeds.cache"
 FORMAT = 1

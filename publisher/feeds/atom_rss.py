@@ -22,11 +22,11 @@ from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedEntry, FeedGenerator
 from feedgen.util import xml_elem
 
-from . import __version__
-from .config import Config
-from .feedset import Feed, main, url_of
-from .model import Person
-from .render import Rendered
+from .. import __version__
+from ..config.settings import Config
+from ..content.render import Rendered
+from ..model import Person
+from .plan import Feed, main, url_of
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 

@@ -28,10 +28,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, shortcut
-from .config import Config
-from .files import write_atomic
-from .model import Enclosure, Image, Person, Post, Problem, Summary
+from .. import __version__
+from ..config.settings import Config
+from ..files import write_atomic
+from ..model import Enclosure, Image, Person, Post, Problem, Summary
+from . import shortcut
 
 # Of the post and render caches; 2: posts carry an enclosure and a banner image;
 # 3: and excerpt_only and own_id; 4: a permalink with a scheme and dot segments

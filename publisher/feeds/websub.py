@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from . import __version__
+from .. import __version__
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from .model import Image, Person
+from ..model import Image, Person
 
 WEB = frozenset({"http", "https"})
 LINK = WEB | {"mailto"}

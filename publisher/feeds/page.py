@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from .config import Config
-from .feedset import FORMAT_NAMES, Feed
+from ..config.settings import Config
+from .plan import FORMAT_NAMES, Feed
 
 HEADINGS = {"main": "Everything", "category": "By category", "tag": "By tag"}
 

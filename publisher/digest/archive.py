@@ -13,13 +13,13 @@ from pathlib import Path
 
 import jinja2
 
-from .config import Config
-from .errors import TemplateError
-from .files import write_if_changed
-from .newsletter import template_environment, web_url
-from .store.state import State
+from ..config.settings import Config
+from ..errors import TemplateError
+from ..files import write_if_changed
+from ..store.state import State
+from .letter import template_environment, web_url
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "web"
+PACKAGE_TEMPLATES = Path(__file__).parents[1] / "templates" / "web"
 INDEX_TEMPLATE = "archive-index.html"
 
 

@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config
-from .files import write_atomic
-from .model import Post, Site
-from .store import ledger, seen
-from .store.state import DigestRecord, State
+from ..config.settings import Config
+from ..files import write_atomic
+from ..model import Post, Site
+from ..store import ledger, seen
+from ..store.state import DigestRecord, State
 
 if TYPE_CHECKING:
-    from .newsletter import Letter
+    from .letter import Letter
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def issue(
     """
     # Here, not above: a run that selects nothing (most runs) needs no templates.
     from . import archive
-    from .newsletter import public_copy, with_web_url
+    from .letter import public_copy, with_web_url
 
     with state.transaction() as conn:
         slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")

@@ -23,10 +23,10 @@ from typing import Any
 
 from apscheduler.executors.base import BaseExecutor, run_job
 
-from .config import Config
-from .content import die_with_parent
-from .errors import PublisherError
-from .report import as_publisher_error
+from ..config.settings import Config
+from ..content.site import die_with_parent
+from ..errors import PublisherError
+from ..report import as_publisher_error
 
 
 class JobThread(BaseExecutor):  # type: ignore[misc]
@@ -151,7 +151,7 @@ def _read_bounces(config: Config, now: datetime, answer: Connection, parent: int
     # Ctrl-C reaches the whole process group; the parent decides when this stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
-    from .mail.bounces import collect
+    from ..mail.bounces import collect
 
     reply: tuple[str, Any]
     try:

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
-from .model import Person, Problem, xml_illegal, xml_text
+from ..errors import ConfigError
+from ..model import Person, Problem, xml_illegal, xml_text
 
 DEFAULT_FILE = "publisher.toml"
 
