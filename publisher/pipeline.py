@@ -164,13 +164,11 @@ def build_feeds(
     """
     from .content.render import Renderer
     from .feeds import plan as feedset
-    from .feeds.atom_rss import build_atom, build_rss
     from .feeds.cache import FeedCache
-    from .feeds.json_feed import build_json
+    from .feeds.formats import builder
     from .feeds.page import page
     from .files import write_if_changed
 
-    builders = {"atom": build_atom, "rss": build_rss, "json": build_json}
     renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
     if renderer.jekyll is None and config.jekyll_site is not None:
         renderer = renderer_for(config, site, site.now, renderer.stored)
@@ -182,7 +180,7 @@ def build_feeds(
         written = False
         if not stored.fresh(feed):
             written = write_if_changed(
-                path, builders[feed.format](renderer(feed.posts), config, feed)
+                path, builder(feed.format)(renderer(feed.posts), config, feed)
             )
             stored.put(feed)
         results.append(
@@ -390,7 +388,7 @@ def _clean_temps(config: Config) -> None:
     from .files import remove_stale_temps
 
     out = config.out_dir
-    names = (config.feeds.atom, config.feeds.rss, config.feeds.json, config.feeds.page)
+    names = config.feeds.out_files().values()
     folders = {out, out / "digest", config.state_dir}
     folders.update(out / folder for folder in FOLDERS.values())
     folders.update((out / name).parent for name in names if name)
@@ -462,14 +460,13 @@ def _deliver(
 def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
     """The feeds of the last full run, all unchanged, as `feedcache` listed them."""
     from .feeds.cache import FeedCache
-    from .feeds.plan import url_of
+    from .feeds.plan import main_paths, url_of
 
     listed = FeedCache.load(config).last_written()
     if not listed:  # no feed cache: the main feeds, as before it existed
         listed = [
             (name, entries, "main", url_of(config, name))
-            for name in (config.feeds.atom, config.feeds.rss, config.feeds.json)
-            if name
+            for name in main_paths(config)
         ]
     feeds = [
         FeedResult(name, config.out_dir / name, False, count, kind, url)

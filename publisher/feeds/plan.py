@@ -24,21 +24,17 @@ from urllib.parse import quote, urljoin
 
 from ..config.settings import Config
 from ..model import Post, Problem, Site, xml_text
+from .formats import BY_NAME, Format
+from .formats import FORMATS as FEED_FORMATS
 
 Kind = Literal["main", "category", "tag"]
-Format = Literal["atom", "rss", "json"]
 Taxonomy = Literal["category", "tag"]
 
 TAXONOMIES: tuple[Taxonomy, ...] = ("category", "tag")
 
-FORMATS: tuple[Format, ...] = ("atom", "rss", "json")
-MEDIA_TYPES: dict[str, str] = {
-    "atom": "application/atom+xml",
-    "rss": "application/rss+xml",
-    "json": "application/feed+json",
-}
-FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
-SUFFIXES = {"atom": ".xml", "rss": ".rss.xml", "json": ".json"}
+# Read from the registry (formats.py), under the names the callers know.
+FORMAT_NAMES = {f.name: f.label for f in FEED_FORMATS}
+SUFFIXES = {f.name: f.suffix for f in FEED_FORMATS}
 FOLDERS: dict[Kind, str] = {"main": "", "category": "feed/", "tag": "feed/by_tag/"}
 # Symbols that carry meaning in names people give tags ("C++", "C#", "R&D").
 SYMBOLS = {"+": "plus", "#": "sharp", "&": "and", "@": "at"}
@@ -64,7 +60,7 @@ class Feed:
 
     @property
     def media_type(self) -> str:
-        return MEDIA_TYPES[self.format]
+        return BY_NAME[self.format].media_type
 
     @property
     def feed_id(self) -> str:
@@ -120,12 +116,20 @@ def _cut(slug: str) -> str:
 
 
 def formats(config: Config) -> tuple[Format, ...]:
-    """The enabled formats: Atom and RSS always, JSON Feed unless its name is ""."""
-    return tuple(f for f in FORMATS if f != "json" or config.feeds.json)
+    """The enabled formats: those whose [feeds] key names a file (Atom and RSS
+    always: config requires them; JSON Feed unless its name is "")."""
+    return tuple(f.name for f in FEED_FORMATS if main_path(config, f.name))
 
 
 def main_path(config: Config, fmt: Format) -> str:
-    return {"atom": config.feeds.atom, "rss": config.feeds.rss, "json": config.feeds.json}[fmt]
+    """The main feed's file of format `fmt`: its [feeds] key, named as the format."""
+    path: str = getattr(config.feeds, fmt)
+    return path
+
+
+def main_paths(config: Config) -> tuple[str, ...]:
+    """The files of the enabled main feeds, in the registry's order."""
+    return tuple(main_path(config, fmt) for fmt in formats(config))
 
 
 def url_of(config: Config, path: str) -> str:
