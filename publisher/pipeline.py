@@ -466,7 +466,7 @@ def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
     if not listed:  # no feed cache: the main feeds, as before it existed
         listed = [
             (name, entries, "main", url_of(config, name))
-            for name in main_paths(config)
+            for name in main_paths(config.feeds)
         ]
     feeds = [
         FeedResult(name, config.out_dir / name, False, count, kind, url)

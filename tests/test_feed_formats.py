@@ -30,7 +30,7 @@ def test_config_declares_a_file_key_per_format() -> None:
 
 def test_every_format_is_planned_linked_and_built(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    assert plan.formats(cfg) == tuple(formats.BY_NAME)
+    assert plan.formats(cfg.feeds) == tuple(formats.BY_NAME)
     feeds = [plan.main(cfg, f.name) for f in formats.FORMATS]
     html = page.page(cfg, feeds).decode()
     for fmt, feed in zip(formats.FORMATS, feeds, strict=True):
@@ -42,5 +42,5 @@ def test_every_format_is_planned_linked_and_built(tmp_path: Path) -> None:
 def test_an_empty_optional_key_turns_its_format_off(tmp_path: Path) -> None:
     cfg = config_mod.from_dict({"site": {"url": "https://example.org"}, "feeds": {"json": ""}},
                                tmp_path / "publisher.toml")
-    assert plan.formats(cfg) == ("atom", "rss")
-    assert plan.main_paths(cfg) == ("feed.xml", "rss.xml")
+    assert plan.formats(cfg.feeds) == ("atom", "rss")
+    assert plan.main_paths(cfg.feeds) == ("feed.xml", "rss.xml")

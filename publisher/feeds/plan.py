@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urljoin
 
-from ..config.settings import Config
+from ..config.settings import Config, FeedsConfig
 from ..model import Post, Problem, Site, xml_text
 from .formats import BY_NAME, Format
 from .formats import FORMATS as FEED_FORMATS
@@ -115,21 +115,21 @@ def _cut(slug: str) -> str:
     return data[:SLUG_MAX_BYTES].decode("utf-8", "ignore").rstrip("-")
 
 
-def formats(config: Config) -> tuple[Format, ...]:
+def formats(feeds: FeedsConfig) -> tuple[Format, ...]:
     """The enabled formats: those whose [feeds] key names a file (Atom and RSS
     always: config requires them; JSON Feed unless its name is "")."""
-    return tuple(f.name for f in FEED_FORMATS if main_path(config, f.name))
+    return tuple(f.name for f in FEED_FORMATS if main_path(feeds, f.name))
 
 
-def main_path(config: Config, fmt: Format) -> str:
+def main_path(feeds: FeedsConfig, fmt: Format) -> str:
     """The main feed's file of format `fmt`: its [feeds] key, named as the format."""
-    path: str = getattr(config.feeds, fmt)
+    path: str = getattr(feeds, fmt)
     return path
 
 
-def main_paths(config: Config) -> tuple[str, ...]:
+def main_paths(feeds: FeedsConfig) -> tuple[str, ...]:
     """The files of the enabled main feeds, in the registry's order."""
-    return tuple(main_path(config, fmt) for fmt in formats(config))
+    return tuple(main_path(feeds, fmt) for fmt in formats(feeds))
 
 
 def url_of(config: Config, path: str) -> str:
@@ -142,7 +142,7 @@ def url_of(config: Config, path: str) -> str:
 
 def main(config: Config, fmt: Format, posts: tuple[Post, ...] = ()) -> Feed:
     """The site-wide feed of one format: the one that existed before all others."""
-    path = main_path(config, fmt)
+    path = main_path(config.feeds, fmt)
     title = config.site.title
     return Feed(
         kind="main",
@@ -165,12 +165,12 @@ def plan(config: Config, site: Site) -> Plan:
     Cost: one pass over the posts per enabled kind, no rendering.
     """
     limit = config.feeds.limit
-    fmts = formats(config)
+    fmts = formats(config.feeds)
     title = config.site.title
     feeds = [main(config, fmt, site.posts[:limit]) for fmt in fmts]
     problems: list[Problem] = []
     for kind in TAXONOMIES:
-        wanted = _wanted(config, kind)
+        wanted = _wanted(config.feeds, kind)
         if wanted == "none":
             continue
         groups = _groups(site.posts, kind, wanted, _slugger(config, kind))
@@ -200,8 +200,8 @@ def plan(config: Config, site: Site) -> Plan:
     return Plan(tuple(feeds), tuple(problems))
 
 
-def _wanted(config: Config, kind: Taxonomy) -> str | tuple[str, ...]:
-    return config.feeds.categories if kind == "category" else config.feeds.tags
+def _wanted(feeds: FeedsConfig, kind: Taxonomy) -> str | tuple[str, ...]:
+    return feeds.categories if kind == "category" else feeds.tags
 
 
 def _description(kind: str, name: str, site_title: str) -> str:
@@ -315,7 +315,7 @@ def problems(config: Config, site: Site) -> tuple[Problem, ...]:
     """The warnings `plan` gives, without building the feed list."""
     found: list[Problem] = []
     for kind in TAXONOMIES:
-        wanted = _wanted(config, kind)
+        wanted = _wanted(config.feeds, kind)
         if wanted != "none":
             found.extend(_clashes(_groups(site.posts, kind, wanted, _slugger(config, kind)), kind))
     return tuple(found)
