@@ -1,4 +1,5 @@
-"""Which feeds a site has: the main feeds, and one per category and per tag.
+"""Which feeds a site has: the main feeds, and one per category and per tag,
+in each format of the registry (formats.py).
 
 Pure: from the configuration and the site model to a list of `Feed`s, each
 with its format, its file, its self URL, its title and its posts. Nothing is
