@@ -25,7 +25,8 @@ from ..model import Site, Summary
 from ..store.state import State, open_state
 from .site import load
 
-log = logging.getLogger(__name__)
+# Named as before the move: log watchers match "publisher.pipeline:".
+log = logging.getLogger("publisher.pipeline")
 
 
 @dataclass(frozen=True)

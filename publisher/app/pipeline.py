@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from ..feeds.websub import PingReport
     from ..mail.delivery import DeliverySummary, Progress
 
-log = logging.getLogger(__name__)
+# Named as before the move: log watchers match "publisher.pipeline:".
+log = logging.getLogger("publisher.pipeline")
 
 
 @dataclass(frozen=True)
