@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.store.state import open_state
 from publisher.store.subscribers import add
 

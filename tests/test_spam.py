@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.store.state import open_state
 from publisher.store.subscribers import add
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from publisher.app.pipeline import publish
 from publisher.mail.delivery import deliver_pending
-from publisher.pipeline import publish
 from publisher.store import ledger
 from publisher.store import subscribers as subs
 from publisher.store.state import MIGRATIONS, open_state

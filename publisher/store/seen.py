@@ -209,6 +209,16 @@ def unmailed_archive(
     return sorted(found, key=lambda a: (a.dated, a.file))
 
 
+def mailed_in(conn: sqlite3.Connection, key: str) -> str | None:
+    """The slug of the first digest that holds the post `key`, or None."""
+    row = conn.execute(
+        "SELECT d.slug FROM digest_posts p JOIN digests d ON d.id = p.digest_id "
+        "WHERE p.post_key = ? ORDER BY d.id LIMIT 1",
+        (key,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def include(conn: sqlite3.Connection, post: Post, now: datetime) -> bool:
     """Put `post` into the next digest (`publisher digest --include`), inside
     the caller's transaction. False if it is pending already."""
