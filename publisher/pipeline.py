@@ -25,8 +25,9 @@ from .content import site as content
 from .errors import ExitCode, PublisherError
 from .incremental import cache, shortcut
 from .model import Post, Site, Summary
+from .store.digests import DigestRecord
 from .store.seen import Archived
-from .store.state import DigestRecord, State, open_state
+from .store.store import Store
 
 if TYPE_CHECKING:
     from .content.render import Renderer
@@ -113,20 +114,15 @@ def load(
 
 def _first_ids(config: Config, site: Site, now: datetime, record: bool) -> Site:
     """Each post with the id it was first published under (unless it has its own `id`)."""
-    from .store import entry_ids
-
     if not record and not config.state_file.exists():
         return site
-    state = open_state(config.state_file)
-    try:
-        stored = entry_ids.known(state.conn)
+    with Store.open(config.state_file) as state:
+        stored = state.entry_ids.known()
         if record:
             new = [(p.name, p.key) for p in site.posts if p.name not in stored]
             if new:
-                with state.transaction() as conn:
-                    entry_ids.remember(conn, new, now)
-    finally:
-        state.close()
+                with state.transaction():
+                    state.entry_ids.remember(new, now)
 
     def kept(post: Post) -> Post:
         first = stored.get(post.name)
@@ -215,7 +211,7 @@ def _no_new_posts(config: Config, since: datetime) -> str:
 def run_digest(
     config: Config,
     site: Site,
-    state: State,
+    state: Store,
     now: datetime,
     renderer: Renderer | None = None,
 ) -> DigestResult:
@@ -288,14 +284,14 @@ def publish(
     # Before anything in the state folder is read: a change from now on is
     # one the shortcut will see.
     state_files = shortcut.stats(_state_files(config))
-    state = open_state(config.state_file) if with_digest else None
+    state = Store.open(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(
             config,
             listing,
             include_future=include_future,
             with_digest=with_digest,
-            last_digest_id=state.last_digest_id() if state is not None else None,
+            last_digest_id=state.digests.last_id() if state is not None else None,
         )
         replay = guard.replay(now)
         if replay is not None:
@@ -336,7 +332,7 @@ def publish(
                 entries=feeds[0].entries,
                 digest_reason=_reason_next_time(config, digest, now),
                 outputs=[feed.path for feed in feeds],
-                last_digest_id=state.last_digest_id() if state is not None else None,
+                last_digest_id=state.digests.last_id() if state is not None else None,
             )
         return _deliver(config, state, now, progress, result, started)
     finally:
@@ -406,11 +402,8 @@ def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
     saw it in the feeds."""
     from .digest.selection import record_seen
 
-    own = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as own:
         return record_seen(site, own, config, now)
-    finally:
-        own.close()
 
 
 def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime) -> str:
@@ -431,7 +424,7 @@ def _replayed(config: Config, replay: cache.Replay, with_digest: bool) -> Publis
 
 def _deliver(
     config: Config,
-    state: State | None,
+    state: Store | None,
     now: datetime,
     progress: Progress | None,
     result: PublishResult,
@@ -440,17 +433,14 @@ def _deliver(
     """Step 4: send what is pending, if anything; the mail code is imported only then."""
     delivery = None
     error = None
-    if state is not None:
-        from .store.ledger import pending_count
+    # An unchanged run with nothing pending stays quiet and cheap.
+    if state is not None and (state.ledger.pending_count() or not result.unchanged):
+        from .mail.delivery import deliver_pending
 
-        # An unchanged run with nothing pending stays quiet and cheap.
-        if pending_count(state.conn) or not result.unchanged:
-            from .mail.delivery import deliver_pending
-
-            try:
-                delivery = deliver_pending(config, state, now, progress)
-            except PublisherError as exc:
-                error = exc
+        try:
+            delivery = deliver_pending(config, state, now, progress)
+        except PublisherError as exc:
+            error = exc
     return replace(
         result,
         delivery=delivery,
@@ -508,20 +498,6 @@ def next_selection(
     from .digest import selection as digest
 
     site = site if site is not None else load(config, now)
-    if not config.state_file.exists():
-        import sqlite3
-
-        from .store.state import migrate
-
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            migrate(conn)
-            return site, digest.select(site, State(conn, config.state_file), config, now,
-                                       recorded=False)
-        finally:
-            conn.close()
-    state = open_state(config.state_file)
-    try:
+    path = config.state_file
+    with Store.open(path) if path.exists() else Store.empty(path) as state:
         return site, digest.select(site, state, config, now, recorded=False)
-    finally:
-        state.close()

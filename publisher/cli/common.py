@@ -8,7 +8,6 @@ exit code, with the traceback only under --verbose.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 import traceback
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..config.settings import Config
-    from ..store.state import State
+    from ..store.store import Store
 
 EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(
     f"  {int(code)}  {meaning}" for code, meaning in EXIT_MEANINGS.items()
@@ -93,8 +92,9 @@ def run_action(ctx: Context, action: Callable[[], int]) -> None:
     except PublisherError as exc:
         show_error(ctx, exc)
         sys.exit(int(exc.exit_code))
-    except (OSError, sqlite3.Error, MemoryError) as exc:
-        # A full disk or a read-only folder that no library code expected.
+    except Exception as exc:
+        # A full disk or a read-only folder that no library code expected (an
+        # OSError, the store's driver's own error, MemoryError); a bug re-raised.
         error = as_publisher_error(exc)
         if error is None:
             raise
@@ -127,14 +127,11 @@ def site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
 
 
 @contextmanager
-def state_store(ctx: Context) -> Iterator[State]:
-    from ..store.state import open_state
+def state_store(ctx: Context) -> Iterator[Store]:
+    from ..store.store import Store
 
-    state = open_state(ctx.config.state_file)
-    try:
+    with Store.open(ctx.config.state_file) as state:
         yield state
-    finally:
-        state.close()
 
 
 class ProgressBar:

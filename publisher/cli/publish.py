@@ -247,7 +247,6 @@ def _include(ctx: Context, files: tuple[Path, ...], now: datetime) -> int:
     """`digest --include FILE`: mark each post pending for the next digest."""
     from ..incremental.cache import RunGuard
     from ..pipeline import load
-    from ..store import seen
 
     config = ctx.config
     site = load(config, now, include_future=True)
@@ -268,18 +267,14 @@ def _include(ctx: Context, files: tuple[Path, ...], now: datetime) -> int:
         posts.append(post)
     with state_store(ctx) as state:
         for post in posts:
-            done = state.conn.execute(
-                "SELECT d.slug FROM digest_posts p JOIN digests d ON d.id = p.digest_id "
-                "WHERE p.post_key = ? ORDER BY d.id LIMIT 1",
-                (post.key,),
-            ).fetchone()
+            done = state.digests.first_with(post.key)
             if done is not None:
                 raise ContentError(
-                    f"{post.name}: already mailed in digest {done[0]}",
+                    f"{post.name}: already mailed in digest {done}",
                     hint="a post goes into one digest only; nothing was changed",
                 )
-        with state.transaction() as conn:
-            changed = [seen.include(conn, post, now) for post in posts]
+        with state.transaction():
+            changed = [state.seen.include(post, now) for post in posts]
     # The unchanged-run shortcut would otherwise replay "no new posts".
     RunGuard.forget(config)
     for post, did in zip(posts, changed, strict=True):

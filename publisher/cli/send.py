@@ -56,11 +56,10 @@ def send_queue(ctx: Context, now: datetime) -> QueueSummary:
     """Every confirmation waiting in the queue, backoff or not (the operator
     asks now), once the sign-ups whose link expired are removed."""
     from ..mail.outgoing import Outgoing, QueueSummary, purge
-    from ..store import mailqueue
 
     with state_store(ctx) as state:
         expired = purge(state, now.timestamp())
-        if not mailqueue.waiting(state.conn):
+        if not state.mail_queue.waiting():
             # No settings or password needed for nothing.
             summary = QueueSummary(expired=len(expired))
         else:
@@ -86,7 +85,7 @@ def send_test(ctx: Context, address: str, now: datetime) -> int:
         which = "the next digest"
     else:
         with state_store(ctx) as state:
-            record = state.last_digest()
+            record = state.digests.last()
         if record is None:
             click.echo("No new posts and no digest issued yet: nothing to send.", err=True)
             return ExitCode.OK

@@ -37,13 +37,12 @@ def add_command(
     now_text: str | None,
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
-    from ..store import subscribers as subs
     from ..store.domains import typo_warning
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            subscriber, changed = subs.add(
-                conn, email, name, parse_now(now_text), resubscribe=resubscribe,
+        with state_store(ctx) as state, state.transaction():
+            subscriber, changed = state.subscribers.add(
+                email, name, parse_now(now_text), resubscribe=resubscribe,
                 first_name=first_name,
             )
         typo = typo_warning(subscriber.email)
@@ -74,11 +73,10 @@ def remove_command(ctx: Context, email: str) -> None:
     To stop mail but remember the address (so an old import cannot add it
     back), use `publisher unsubscribe EMAIL` instead.
     """
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            removed = subs.remove(conn, email)
+        with state_store(ctx) as state, state.transaction():
+            removed = state.subscribers.remove(email)
         ctx.say(f"Removed: {removed.email}.")
         return ExitCode.OK
 
@@ -100,14 +98,13 @@ def list_command(ctx: Context, status: str | None) -> None:
     nothing was queued, as for an import), the tries made, the next try, when
     the link expires (the sign-up is removed then) and the last error.
     """
-    from ..store import mailqueue
     from ..store import subscribers as subs
 
     def action() -> int:
         with state_store(ctx) as state:
-            rows = subs.listing(state.conn, cast(subs.Status | None, status))
-            waiting = mailqueue.unconfirmed(state.conn) if status == "pending" else []
-            counts = subs.counts(state.conn)
+            rows = state.subscribers.listing(cast(subs.Status | None, status))
+            waiting = state.mail_queue.unconfirmed() if status == "pending" else []
+            counts = state.subscribers.counts()
         if status == "pending":
             _pending_table(ctx, waiting)
         else:
@@ -175,11 +172,10 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     named once. Bad lines are reported by line number and the rest still
     import. Addresses already on the list are left as they are.
     """
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            result = subs.import_csv(conn, file, parse_now(now_text))
+        with state_store(ctx) as state, state.transaction():
+            result = state.subscribers.import_csv(file, parse_now(now_text))
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         for problem in result.problems:
@@ -202,11 +198,10 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
     from ..files import write_atomic
-    from ..store import subscribers as subs
 
     def action() -> int:
         with state_store(ctx) as state:
-            text = subs.export_csv(state.conn)
+            text = state.subscribers.export_csv()
         if output is None:
             click.echo(text, nl=False)
         else:
@@ -239,8 +234,8 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
                 key = subs.email_key(subs.normalise(email_or_token))
             else:
                 key = tokens.verify(tokens.for_state(state), email_or_token)
-            with state.transaction() as conn:
-                subscriber = subs.unsubscribe_key(conn, key, parse_now(now_text))
+            with state.transaction():
+                subscriber = state.subscribers.unsubscribe_key(key, parse_now(now_text))
         if subscriber.status == "unsubscribed":
             ctx.say(f"Already unsubscribed: {subscriber.email}.")
         else:
