@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.mail import tokens, verp
 from publisher.mail.bounces import classify

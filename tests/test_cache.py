@@ -8,10 +8,10 @@ from pathlib import Path
 
 import feedparser
 
+from publisher.app.pipeline import publish
 from publisher.content import posts as post_files
 from publisher.content import site as content
 from publisher.incremental import cache
-from publisher.pipeline import publish
 
 from .conftest import NOW, SiteDir
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
+from publisher.app.site import load
 from publisher.config import settings as config_mod
 from publisher.config.settings import Config
 from publisher.errors import (
@@ -65,7 +66,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def issue(config: Config) -> int:
     """Issue the next digest without delivering it; returns its id."""
-    site = pipeline.load(config, NOW)
+    site = load(config, NOW)
     state = Store.open(config.state_file)
     try:
         result = pipeline.run_digest(config, site, state, NOW)

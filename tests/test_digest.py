@@ -6,9 +6,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from publisher.app.digest import preview
+from publisher.app.pipeline import publish
 from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.errors import OutputError, TemplateError
-from publisher.pipeline import preview, publish
 from publisher.store.store import Store
 
 from .conftest import NOW, SiteDir

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.store.store import Store
 
 from .browser_support import start_browser

@@ -13,7 +13,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.config.rules import dkim_problems
 from publisher.config.settings import Config
 from publisher.errors import ConfigError

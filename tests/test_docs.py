@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import cli
+from publisher.config import declare as config_declare
 from publisher.config import rules as settings_rules
 from publisher.config import settings as config_mod
+from publisher.config.declare import key_of
 from publisher.errors import ConfigError
 
 README = Path(__file__).parent.parent / "README.md"
@@ -174,3 +177,22 @@ def test_every_command_has_help_text(command: str) -> None:
     assert result.exit_code == 0, result.output
     first_line = " ".join((leaf.help or "").strip().splitlines()[0].split())
     assert first_line in " ".join(result.output.split())
+
+
+def test_required_keys_are_declared_so(tmp_path: Path) -> None:
+    # A key the README calls required is declared `required`, and the reverse.
+    declared = {
+        f"[{table}] {key_of(attr, decl)}"
+        for table, cls in config_mod.TABLES.items()
+        for attr, decl in config_declare.declared(cls)
+        if decl.required
+    }
+    assert declared == required_keys(tmp_path)
+
+
+def test_every_key_says_what_it_is_for() -> None:
+    works = set(typing.get_args(config_declare.Work))
+    for table, cls in config_mod.TABLES.items():
+        for attr, decl in config_declare.declared(cls):
+            assert decl.doc.strip(), f"[{table}] {attr} has no docstring"
+            assert decl.needs in works, f"[{table}] {attr} needs {decl.needs!r}"

@@ -11,8 +11,9 @@ from xml.etree import ElementTree as ET
 import feedparser
 import pytest
 
+from publisher.app.pipeline import build, build_feeds, publish
+from publisher.app.site import load
 from publisher.content.render import Renderer
-from publisher.pipeline import build, build_feeds, load, publish
 from publisher.report import rebuild_line, summary_lines
 
 from .conftest import NOW, SiteDir

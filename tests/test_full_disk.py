@@ -14,8 +14,8 @@ from pathlib import Path
 
 import feedparser
 
+from publisher.app.pipeline import build
 from publisher.files import remove_stale_temps
-from publisher.pipeline import build
 
 from .conftest import NOW, SiteDir
 from .delivery_support import add_subscribers, env, write_config

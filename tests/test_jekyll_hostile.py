@@ -16,8 +16,8 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
+from publisher.app.pipeline import build, publish
 from publisher.cli import cli
-from publisher.pipeline import build, publish
 from publisher.store.store import Store
 
 from .conftest import NOW

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.digest import letter as newsletter
 from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK

@@ -9,7 +9,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.digest.letter import cut, display_width, wrap
 from publisher.store.store import Store

@@ -7,9 +7,9 @@ import json
 import feedparser
 import pytest
 
+from publisher.app.pipeline import build
 from publisher.content import render as render_mod
 from publisher.content.render import EXCERPT_SOURCE_LIMIT, MAX_NESTING, render, tame, too_deep
-from publisher.pipeline import build
 
 from .conftest import NOW, SiteDir
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.mail import bounces
 from publisher.store.store import Store

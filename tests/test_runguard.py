@@ -25,14 +25,15 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from publisher import pipeline
+from publisher.app import pipeline
+from publisher.app.pipeline import build, publish
+from publisher.app.site import load
 from publisher.cli import cli
 from publisher.config import settings as config_mod
 from publisher.config.settings import Config, JekyllSite
 from publisher.content import site as content
 from publisher.incremental import cache
 from publisher.model import Person
-from publisher.pipeline import build, publish
 from publisher.store.store import Store
 
 from .conftest import NOW, SiteDir
@@ -329,7 +330,7 @@ def test_a_digest_issued_by_another_process_defeats_the_shortcut(site: SiteDir) 
     earlier = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
     state = Store.open(config.state_file)
     try:
-        loaded = pipeline.load(config, earlier)
+        loaded = load(config, earlier)
         with state.transaction():
             assert state.seen.include(loaded.posts[0], earlier)
         other = pipeline.run_digest(config, loaded, state, earlier)

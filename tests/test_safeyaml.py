@@ -10,8 +10,8 @@ import feedparser
 import pytest
 import yaml
 
+from publisher.app.pipeline import build
 from publisher.content import safeyaml
-from publisher.pipeline import build
 
 from .conftest import NOW, SiteDir
 from .feedcheck import check

@@ -10,10 +10,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from publisher.app.pipeline import build
 from publisher.content import posts
 from publisher.content import site as content
 from publisher.content.site import load_site
-from publisher.pipeline import build
 from publisher.service.watch import Watcher
 
 from .conftest import NOW, SiteDir

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from publisher.app.digest import preview
+from publisher.app.pipeline import build, publish
 from publisher.cli import cli
 from publisher.config.settings import Config
-from publisher.pipeline import build, preview, publish
 from publisher.store.store import Store
 
 from .conftest import SiteDir

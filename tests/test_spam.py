@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import pipeline
+from publisher.app import pipeline
 from publisher.store.store import Store
 
 from .delivery_support import NOW, SECRET, make_site, write_config

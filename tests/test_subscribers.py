@@ -359,7 +359,7 @@ def test_the_migration_merges_duplicates_by_case_safely(tmp_path: Path) -> None:
 def test_state_and_outbox_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stat
 
-    from publisher import pipeline
+    from publisher.app import pipeline
 
     from .delivery_support import SECRET, add_subscribers
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from publisher.app.pipeline import publish
 from publisher.mail.delivery import deliver_pending
-from publisher.pipeline import publish
 from publisher.store.state import MIGRATIONS
 from publisher.store.store import Store
 

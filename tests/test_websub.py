@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from publisher.app.pipeline import publish
 from publisher.feeds import websub
-from publisher.pipeline import publish
 
 from .conftest import NOW, SiteDir
 

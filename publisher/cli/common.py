@@ -1,5 +1,5 @@
 """What every command shares: the context object, `--now`, the error edge,
-the site lock, the state store and the progress bar.
+the site lock and the progress bar.
 
 Commands only parse options, call library functions and report; a
 PublisherError leaves here as one `error:` line plus a `hint:` line and its
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..config.settings import Config
-    from ..store.store import Store
 
 EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(
     f"  {int(code)}  {meaning}" for code, meaning in EXIT_MEANINGS.items()
@@ -54,9 +53,9 @@ class Context:
         """publisher.toml, over the Jekyll site's _config.yml when there is one
         ([jekyll] site, or a Jekyll site folder without publisher.toml)."""
         if self._config is None:
-            from ..jekyll.siteconfig import load
+            from ..app.loading import load_config
 
-            self._config = load(
+            self._config = load_config(
                 self.config_path, jekyll_config=self.jekyll_config, drafts=self.drafts
             )
         return self._config
@@ -124,14 +123,6 @@ def site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
         )
 
     return take(ctx.config, purpose, on_wait=waiting)
-
-
-@contextmanager
-def state_store(ctx: Context) -> Iterator[Store]:
-    from ..store.store import Store
-
-    with Store.open(ctx.config.state_file) as state:
-        yield state
 
 
 class ProgressBar:

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ConfigError, ContentError, ExitCode, PublisherError
-from ..model import Post, Problem, Site
-from ..report import archive_lines, skipped_note, summary_lines, warning_lines
-from .common import (
-    NOW_OPTION,
-    Context,
-    parse_now,
-    progress,
-    run_action,
-    show_error,
-    site_lock,
-    state_store,
-)
-
-if TYPE_CHECKING:
-    from ..config.settings import Config
-    from ..incremental.shortcut import Line
-    from ..migration import Comparison
-    from ..pipeline import PublishResult
+from ..errors import ExitCode
+from ..report import archive_lines, check_lines, publish_lines
+from .common import NOW_OPTION, Context, parse_now, progress, run_action, show_error, site_lock
 
 DRAFTS_OPTION = click.option(
     "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
@@ -68,7 +48,8 @@ def build(ctx: Context, future: bool, drafts: bool, now_text: str | None) -> Non
 def _publish_and_report(
     ctx: Context, purpose: str, future: bool, with_digest: bool, now_text: str | None
 ) -> None:
-    from ..pipeline import publish as run_publish
+    from ..app.pipeline import publish as run_publish
+    from ..app.remember import remember
 
     def action() -> int:
         now = parse_now(now_text)
@@ -80,9 +61,10 @@ def _publish_and_report(
                 with_digest=with_digest,
                 progress=progress(ctx, "Sending") if with_digest else None,
             )
-            lines = _report(ctx, result, now)
+            lines = publish_lines(result, ctx.config, now)
             # Under the lock: no other run can change what it records meanwhile.
-            _remember(ctx, result, (future, with_digest), lines)
+            plain = not (ctx.drafts or ctx.jekyll_config)
+            remember(ctx.config, result, (future, with_digest), lines, ctx.config_path, plain)
         for to_stderr, text in lines:
             ctx.say(f"Done in {result.seconds:.2f} s." if text is None else text, err=to_stderr)
         if result.delivery_error is not None:
@@ -90,67 +72,6 @@ def _publish_and_report(
         return result.exit_code
 
     run_action(ctx, action)
-
-
-def _report(ctx: Context, result: PublishResult, now: datetime) -> list[Line]:
-    """What publish prints, in order, as (to stderr, text); the text of the
-    "Done in" line, which changes every run, is None."""
-    lines: list[Line] = [(True, str(problem)) for problem in result.summary.problems]
-    summary = summary_lines(result, ctx.config)
-    lines += [(False, line) for line in summary[:-1]]
-    lines.append((False, None))
-    # On stderr, so even `--quiet` under cron says which posts are not mailed.
-    lines += [(True, f"note: {line}") for line in archive_lines(result.archived, ctx.config, now)]
-    lines += [(True, line) for line in warning_lines(result)]
-    note = skipped_note(result)
-    if note:
-        lines.append((True, note))
-    return lines
-
-
-def _remember(
-    ctx: Context, result: PublishResult, mode: tuple[bool, bool], lines: list[Line]
-) -> None:
-    """After a run the guard replayed: let the next identical command answer
-    from `shortcut` without loading anything. Only for a publisher.toml site
-    (a Jekyll site's settings come from many files) and a run that sent nothing."""
-    import os
-    import tomllib
-
-    from ..config import settings as config_mod
-    from ..incremental import shortcut
-
-    config = ctx.config
-    watched = result.watched
-    if (
-        watched is None
-        or result.delivery is not None
-        or result.delivery_error is not None
-        or config.jekyll_site is not None
-        or ctx.drafts
-        or ctx.jekyll_config
-    ):
-        return
-    try:
-        data = config.file.read_bytes()
-        # Record these bytes only if they are what this run ran with.
-        if config_mod.from_dict(tomllib.loads(data.decode("utf-8")), config.file) != config:
-            return
-    except (OSError, ValueError, PublisherError):
-        return
-    shortcut.remember(
-        str(config.state_dir),
-        config_path=os.path.abspath(ctx.config_path or config_mod.DEFAULT_FILE),
-        config_bytes=data,
-        mode=mode,
-        files=watched.files,
-        folders=watched.folders,
-        posts=watched.posts,
-        due=result.summary.next_due,
-        lines=lines,
-        code=int(result.exit_code),
-        observed_ns=watched.observed_ns,
-    )
 
 
 @click.command()
@@ -202,9 +123,9 @@ def digest(
     With --test-to, mail one copy through the configured transport.
     With --include FILE, put that post into the next digest.
     """
-    from ..digest.letter import public_copy
-    from ..pipeline import next_selection
-    from ..pipeline import preview as run_preview
+    from ..app.digest import preview as run_preview
+    from ..app.digest import public_body
+    from ..app.site import next_selection
 
     if not (preview or test_to or include):
         raise click.UsageError("say what to do: --preview, --test-to ADDRESS or --include FILE")
@@ -213,9 +134,7 @@ def digest(
     if include:
         run_action(ctx, lambda: _include(ctx, include, parse_now(now_text)))
     if test_to:
-        from .send import send_test
-
-        run_action(ctx, lambda: send_test(ctx, test_to, parse_now(now_text)))
+        run_action(ctx, lambda: _send_test(ctx, test_to, parse_now(now_text)))
 
     def action() -> int:
         now = parse_now(now_text)
@@ -228,8 +147,7 @@ def digest(
         if letter is None:
             click.echo("No new posts: the next digest would be empty.", err=True)
             return ExitCode.OK
-        html, text = public_copy(ctx.config, letter.html, letter.text)
-        body = html if fmt == "html" else text
+        body = public_body(ctx.config, letter, fmt)
         if output is not None:
             output.write_text(body, encoding="utf-8")
             click.echo(
@@ -245,42 +163,28 @@ def digest(
 
 def _include(ctx: Context, files: tuple[Path, ...], now: datetime) -> int:
     """`digest --include FILE`: mark each post pending for the next digest."""
-    from ..incremental.cache import RunGuard
-    from ..pipeline import load
+    from ..app.digest import include
 
-    config = ctx.config
-    site = load(config, now, include_future=True)
-    by_path = {Path(p.path).resolve(): p for p in site.posts}
-    posts = []
-    for file in files:
-        post = None
-        for candidate in (file, config.posts_dir / file, config.root / file):
-            post = by_path.get(candidate.resolve())
-            if post is not None:
-                break
-        if post is None:
-            raise ContentError(
-                f"{file}: not a published post under {config.posts_dir}",
-                hint="give the post's file, as `publish` and `check` name it; a draft or a "
-                "post with `published: false` cannot be mailed",
-            )
-        posts.append(post)
-    with state_store(ctx) as state:
-        for post in posts:
-            done = state.digests.first_with(post.key)
-            if done is not None:
-                raise ContentError(
-                    f"{post.name}: already mailed in digest {done}",
-                    hint="a post goes into one digest only; nothing was changed",
-                )
-        with state.transaction():
-            changed = [state.seen.include(post, now) for post in posts]
-    # The unchanged-run shortcut would otherwise replay "no new posts".
-    RunGuard.forget(config)
-    for post, did in zip(posts, changed, strict=True):
+    for done in include(ctx.config, now, files):
+        post = done.post
         when = "" if post.date <= now else f" (once it is due, {post.date:%Y-%m-%d %H:%M} UTC)"
-        state_word = "will go" if did else "was already going"
+        state_word = "will go" if done.changed else "was already going"
         ctx.say(f"{post.name} {state_word} into the next digest{when}.")
+    return ExitCode.OK
+
+
+def _send_test(ctx: Context, address: str, now: datetime) -> int:
+    """`digest --test-to`: one copy of the next digest (else the last one), nothing recorded."""
+    from ..app.digest import preview, send_test
+
+    site, letter = preview(ctx.config, now)
+    for problem in site.problems:
+        ctx.say(str(problem), err=True)
+    sent = send_test(ctx.config, address, now, letter)
+    if not sent.which:
+        click.echo("No new posts and no digest issued yet: nothing to send.", err=True)
+        return ExitCode.OK
+    ctx.say(f"Test copy of {sent.which} sent to {address} via {sent.where}; nothing recorded.")
     return ExitCode.OK
 
 
@@ -307,109 +211,23 @@ def check(
     here, and lists the posts not published and why. For a site moving from
     Jekyll, --compare-with its jekyll-feed feed is the migration report.
     """
-    from ..pipeline import load, next_selection, renderer_for
+    from ..app.check import check as run_check
 
     ctx.drafts = drafts
 
     def action() -> int:
-        config = ctx.config
         now = parse_now(now_text)
-        from ..config.rules import raise_problems
-        from ..mail.ready import check_problems, listed
-
-        # Every problem at once, each naming its key; mail once it is set up or
-        # someone is on the list (`publisher run` refuses to start on the same).
-        raise_problems(check_problems(config, listed(config.state_file)))
-        site = load(config, now, include_future=True)
-        # A file that looks like a post but is not read as one is a warning for
-        # a run (the others publish) and an error here: a site whose posts all
-        # vanished must not pass `check`.
-        problems = [
-            replace(p, severity="error") if p.unread else p for p in site.problems
-        ]
-        renderer = renderer_for(config, site, now)
-        for post in site.posts:
-            try:
-                problems.extend(renderer([post])[0].problems)
-            except PublisherError as exc:
-                problems.append(Problem(post.name, f"cannot render: {exc}"))
-        if config.jekyll_site is None:
-            problems.extend(unrendered_liquid(site.posts))
-        comparison = None
-        if compare_with is not None:
-            comparison = _compare(config, site, now, compare_with)
-        for problem in sorted(problems, key=lambda p: (p.file, p.line or 0)):
-            click.echo(str(problem), err=True)
-        for post in site.skipped:
-            ctx.say(f"{post.name}: not published: published: false or draft: true")
-        for post in site.posts:
-            if post.date > now:
-                ctx.say(f"{post.name}: not published yet: dated {post.date:%Y-%m-%d %H:%M} UTC")
-        if comparison is not None:
-            for line in comparison.lines(compare_with.name if compare_with else ""):
-                click.echo(line, err=bool(comparison.differences))
-        # Posts the next digest leaves out: a warning for the ones the next run
-        # will set aside (still time to fix a date), a note for those already set.
-        _, selection = next_selection(config, now, site)
-        # (The very first run setting old posts aside is expected: a note.)
-        late = [a for a in selection.archived if not a.recorded and not a.first_run]
-        coming = archive_lines(late, config, now)
-        for line in coming:
-            click.echo(f"warning: {line}", err=True)
-        rest = [a for a in selection.archived if a not in late]
-        for line in archive_lines(rest, config, now):
-            click.echo(f"note: {line}", err=True)
-        errors = sum(1 for p in problems if p.severity == "error")
-        warnings = len(problems) - errors + len(coming)
-        warnings += comparison.differences if comparison else 0
-        ctx.say(
-            f"Checked {config.file.name} and {site.files_read} files: {len(site.posts)} posts, "
-            f"{errors} errors, {warnings} warnings."
+        result = run_check(ctx.config, now, compare_with)
+        lines, warnings = check_lines(
+            result, ctx.config, now, compare_with.name if compare_with else ""
         )
-        if errors or (strict and warnings):
+        for channel, text in lines:
+            if channel == "say":
+                ctx.say(text)
+            else:
+                click.echo(text, err=channel == "err")
+        if result.errors or (strict and warnings):
             return ExitCode.ERROR
         return ExitCode.OK
 
     run_action(ctx, action)
-
-
-def unrendered_liquid(posts: Sequence[Post]) -> list[Problem]:
-    """A warning for each post with Liquid (`{{ … }}`, `{% … %}`) that a plain posts
-    folder publishes as text: it is a Jekyll post, and [jekyll] site renders it."""
-    from ..content.posts import read_body
-
-    found = []
-    for post in posts:
-        try:
-            body = read_body(post)
-        except PublisherError:
-            continue
-        match = LIQUID.search(body)
-        if match is None:
-            continue
-        found.append(
-            Problem(
-                post.name,
-                f"Liquid left unrendered ({match.group(0)[:40]!r} is published as text): "
-                'a Jekyll post? Set [jekyll] site = "PATH" in publisher.toml to render it',
-                severity="warning",
-            )
-        )
-    return found
-
-
-LIQUID = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-
-
-def _compare(config: Config, site: Site, now: datetime, feed: Path) -> Comparison:
-    from ..migration import FeedUnreadable, compare, read_feed
-
-    try:
-        theirs = read_feed(feed.read_bytes())
-    except (OSError, FeedUnreadable) as exc:
-        raise ConfigError(
-            f"--compare-with {feed}: cannot read it: {exc}",
-            hint="give the Atom feed jekyll-feed wrote (_site/feed.xml after `jekyll build`)",
-        ) from exc
-    published = tuple(p for p in site.posts if p.date <= now)
-    return compare(config, published, theirs)

@@ -22,6 +22,7 @@ from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from .declare import bound_problems
 from .settings import Config, DeliveryConfig, parse_listen
 
 
@@ -210,27 +211,12 @@ def bounce_problems(config: Config) -> list[SettingProblem]:
 
 
 def _number_problems(config: Config) -> list[SettingProblem]:
+    """The bounds declared for the mail keys ([smtp], [delivery] max_failures)."""
     f = config.file.name
-    smtp, delivery = config.smtp, config.delivery
-    rules = [
-        ("smtp", "port", smtp.port, 1 <= smtp.port <= 65535, "between 1 and 65535"),
-        ("smtp", "timeout", smtp.timeout, smtp.timeout > 0, "positive"),
-        ("smtp", "rate", smtp.rate, smtp.rate >= 0, "0 (unlimited) or more"),
-        ("smtp", "messages_per_connection", smtp.messages_per_connection,
-         smtp.messages_per_connection >= 1, "at least 1"),
-        ("smtp", "connections", smtp.connections, 1 <= smtp.connections <= 20, "1 to 20"),
-        ("smtp", "retries", smtp.retries, 0 <= smtp.retries <= 20, "0 to 20"),
-        ("smtp", "retry_delay", smtp.retry_delay, smtp.retry_delay >= 0, "0 or more"),
-        ("smtp", "retry_max_delay", smtp.retry_max_delay,
-         smtp.retry_max_delay >= smtp.retry_delay, "at least retry_delay"),
-        ("delivery", "max_failures", delivery.max_failures, delivery.max_failures >= 1,
-         "at least 1"),
-    ]
     return [
-        SettingProblem(f"{f}: [{table}] {key}: must be {rule}, got {value!r}",
-                       hint=f"fix {f}; nothing was sent")
-        for table, key, value, ok, rule in rules
-        if not ok
+        SettingProblem(f"{f}: {problem}", hint=f"fix {f}; nothing was sent")
+        for name in ("smtp", "delivery")
+        for problem in bound_problems(getattr(config, name), name, "send")
     ]
 
 

@@ -1,20 +1,22 @@
 """Load and validate publisher.toml into one frozen Config.
 
-Every table is a dataclass; its fields are the schema (name, type, default).
-Validation collects every problem and raises once, each line naming the file,
-the table and the key, so a user fixes them all in one pass.
+The tables and their keys are declared in tables.py (type, default, bounds,
+the work that needs each, its docstring); `declare.bound_problems` checks
+every bound, each table's `problems()` what crosses its own keys, and this
+module what crosses tables (private paths under the output folder, the
+default unsubscribe link). Validation collects every problem and raises once,
+each line naming the file, the table and the key, so a user fixes them all in
+one pass.
 
 `load` checks what every run needs. The rules for the mail and schedule
-settings are next door, in settings_rules.py, asked for only by what uses
-those settings: a bad [smtp] setting blocks mail, never the feeds.
+settings are next door, in rules.py, asked for only by what uses those
+settings: a bad [smtp] setting blocks mail, never the feeds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import string
 import tomllib
 import types
 import typing
@@ -22,171 +24,44 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError
 from ..model import Person, Problem, xml_illegal, xml_text
+from .declare import MAX_NUMBER, bound_problems, declared, number_problems
+from .tables import (
+    TABLES,
+    BouncesConfig,
+    ContentConfig,
+    DeliveryConfig,
+    DigestConfig,
+    FeedsConfig,
+    JekyllConfig,
+    OutputConfig,
+    ScheduleConfig,
+    SiteConfig,
+    SmtpConfig,
+    StateConfig,
+    WebConfig,
+    parse_listen,
+)
+
+__all__ = [
+    "MAX_NUMBER", "TABLES", "BouncesConfig", "Config", "ContentConfig", "DeliveryConfig",
+    "DigestConfig", "FeedsConfig", "JekyllConfig", "JekyllSite", "OutputConfig",
+    "ScheduleConfig", "SiteConfig", "SmtpConfig", "StateConfig", "WebConfig", "load",
+    "parse_listen",
+]
 
 DEFAULT_FILE = "publisher.toml"
 
-
-@dataclass(frozen=True)
-class SiteConfig:
-    url: str = ""
-    title: str = "Untitled site"
-    description: str = ""
-    author: Person | None = None
-    language: str = "en"
-    timezone: str = "UTC"
-    icon: str = ""
-    logo: str = ""
-
-
-@dataclass(frozen=True)
-class ContentConfig:
-    posts: str = "content"
-    # Jekyll's default post permalink style.
-    permalink: str = "/:categories/:year/:month/:day/:title:output_ext"
-    excerpt_separator: str = ""
-    # Above this size a post's full text stays out of the feeds (summary only).
-    max_post_bytes: int = 1_000_000
-    # Follow symbolic links that lead out of the posts folder (never by default:
-    # a link could publish any file this user can read).
-    follow_symlinks: bool = False
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    path: str = "out"
-
-
-@dataclass(frozen=True)
-class FeedsConfig:
-    limit: int = 20
-    atom: str = "feed.xml"
-    rss: str = "rss.xml"
-    json: str = "feed.json"  # JSON Feed 1.1; "" writes none
-    # Per-category and per-tag feeds: "all", "none" or a list of names.
-    categories: str | tuple[str, ...] = "none"
-    tags: str | tuple[str, ...] = "none"
-    hub: str = ""  # a WebSub hub to announce and ping; "" for none
-    hub_timeout: float = 10.0  # seconds per request to the hub
-    page: str = "feeds.html"  # the page listing every feed; "" writes none
-    # Summaries only, no full text, as jekyll-feed's `feed: {excerpt_only: true}`.
-    excerpt_only: bool = False
-
-
-@dataclass(frozen=True)
-class DigestConfig:
-    subject: str = "{site} digest: {first_title}"
-    max_posts: int = 20
-    first_window_days: int = 7
-    # A post dated more than this before a run first sees it is an archive
-    # import: recorded, not mailed (store/seen.py).
-    backdated_days: int = 7
-    # Gmail clips HTML bodies past ~102 KB; stay under with margin.
-    max_html_bytes: int = 95_000
-    templates: str = "templates/email"
-    # The sender's postal address in every footer (CAN-SPAM asks for one); "" = none.
-    postal_address: str = ""
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    path: str = ".publisher/state.db"
-
-
-@dataclass(frozen=True)
-class DeliveryConfig:
-    transport: str = "outbox"
-    outbox: str = ".publisher/outbox"
-    sender: str = ""
-    reply_to: str = ""
-    unsubscribe_url: str = ""
-    unsubscribe_mailto: str = ""
-    list_id: str = ""
-    max_failures: int = 3
-    # Envelope sender for bounces: "bounces@example.org" becomes the VERP
-    # address bounces+<token>@example.org per message; "" = the From address.
-    return_path: str = ""
-    # DKIM signing with dkimpy: a private key file (mode 0600), selector, domain.
-    dkim_key: str = ""
-    dkim_selector: str = ""
-    dkim_domain: str = ""
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"
-    username: str = ""
-    timeout: float = 30.0
-    rate: float = 0.0
-    messages_per_connection: int = 100
-    connections: int = 1
-    retries: int = 5
-    # Backoff between retries of one message: doubles from retry_delay, capped.
-    retry_delay: float = 1.0
-    retry_max_delay: float = 60.0
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    poll_seconds: float = 5.0
-    digest: str = "0 8 * * mon"
-    lock_timeout: float = 60.0
-    misfire_grace_seconds: int = 6 * 3600
-
-
-@dataclass(frozen=True)
-class BouncesConfig:
-    """[bounces]: where `publisher bounces` (and `publisher run`) reads bounce
-    and complaint reports. The IMAP password comes from the environment."""
-
-    maildir: str = ""
-    imap_host: str = ""
-    imap_port: int = 993  # IMAP over TLS
-    imap_user: str = ""
-    imap_mailbox: str = "INBOX"
-    poll_minutes: int = 0  # `publisher run` reads them this often; 0 = never
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """[web]: the list's public pages (`publisher serve`, and `publisher run`
-    when base_url is set)."""
-
-    listen: str = "127.0.0.1:8080"
-    # The public URL of the app, e.g. https://news.example.org/list.
-    base_url: str = ""
-    # Only requests from these addresses (IPs or CIDR ranges) may set X-Forwarded-For.
-    trusted_proxies: tuple[str, ...] = ()
-    confirm_hours: int = 48
-    # Subscribe requests per client address per hour, and confirmation mails
-    # per email address per hour; 0 = no limit.
-    rate_per_ip: int = 20
-    rate_per_address: int = 3
-    templates: str = "templates/web"
-    # Slow clients: seconds to send a request's headers (from connecting, or
-    # from the previous answer on the connection) and then its body; and the
-    # open connections served at once (beyond it, requests get 503).
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 500
-
-
-@dataclass(frozen=True)
-class JekyllConfig:
-    """[jekyll]: read a Jekyll site's own settings (see `publisher.jekyll`)."""
-
-    site: str = ""  # the Jekyll site folder; "" = not a Jekyll site (unless found, see jekyll)
-    # The _config files to read, in order (Jekyll's --config); () = _config.yml.
-    config: tuple[str, ...] = ()
-    drafts: bool = False  # publish _drafts too, as `jekyll build --drafts`
-    # Curly quotes, dashes and ellipses in bodies and titles, as kramdown's defaults.
-    smart_quotes: bool = True
+# (table, TOML key) -> field, where the key is no Python name ([delivery] from).
+RENAMED = {
+    (table, decl.toml): attr
+    for table, cls in TABLES.items()
+    for attr, decl in declared(cls)
+    if decl.toml
+}
 
 
 @dataclass(frozen=True)
@@ -205,25 +80,6 @@ class JekyllSite:
     # Names, sizes and mtimes of the _data and _includes files: Liquid reads them.
     stamp: str = ""
     drafts: bool = False  # _drafts are read too ([jekyll] drafts, --drafts, show_drafts)
-
-
-# TOML table name -> dataclass.  `from` is a Python keyword, so [delivery] from
-# is renamed on load.
-TABLES: dict[str, type] = {
-    "site": SiteConfig,
-    "content": ContentConfig,
-    "output": OutputConfig,
-    "feeds": FeedsConfig,
-    "digest": DigestConfig,
-    "state": StateConfig,
-    "delivery": DeliveryConfig,
-    "smtp": SmtpConfig,
-    "schedule": ScheduleConfig,
-    "web": WebConfig,
-    "jekyll": JekyllConfig,
-    "bounces": BouncesConfig,
-}
-RENAMED = {("delivery", "from"): "sender"}
 
 
 @dataclass(frozen=True)
@@ -330,10 +186,11 @@ def from_dict(
         tables[name] = _build_table(name, TABLES[name], value, file, problems)
     if "site" not in tables:
         tables["site"] = SiteConfig()
-    _check_semantics(tables, file, problems)
-    _check_web(tables, file, problems)
-    _check_inbox(tables, file, problems)
-    _check_safety(tables, file, problems)
+    for name in TABLES:
+        if name in tables:
+            problems += [f"{file.name}: {p}" for p in _table_problems(tables[name], name)]
+    _default_unsubscribe_url(tables)
+    _check_private_paths(tables, file, problems)
     if problems:
         raise ConfigError(
             "\n".join(problems),
@@ -347,9 +204,9 @@ def from_dict(
 # web pages: what XML cannot carry (a `"\u001b"` escape) is removed from them
 # here, once for every output, as it is from a post's text (render.finish).
 TEXT_SETTINGS = {
-    "site": ("title", "description", "author", "language"),
-    "digest": ("subject", "postal_address"),
-    "feeds": ("categories", "tags"),
+    table: names
+    for table, cls in TABLES.items()
+    if (names := tuple(attr for attr, decl in declared(cls) if decl.text))
 }
 
 
@@ -503,301 +360,19 @@ def _suggest(word: str, choices: Any) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _check_semantics(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
-    f = file.name
-    site: SiteConfig = tables["site"]
-    if not site.url:
-        problems.append(
-            f'{f}: [site] url: required, the absolute URL of the site (e.g. "https://example.org")'
-        )
-    else:
-        parts = urlsplit(site.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(
-                f"{f}: [site] url: must be an absolute http(s) URL, got {site.url!r}"
-            )
-    try:
-        ZoneInfo(site.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"{f}: [site] timezone: unknown timezone {site.timezone!r} "
-            '(use an IANA name such as "Europe/Paris" or "UTC")'
-        )
-    feeds: FeedsConfig | None = tables.get("feeds")
-    if feeds is not None:
-        problems.extend(_feeds_problems(feeds, f))
-    digest: DigestConfig | None = tables.get("digest")
-    if digest is not None:
-        if digest.max_posts < 1:
-            problems.append(f"{f}: [digest] max_posts: must be at least 1, got {digest.max_posts}")
-        if digest.first_window_days < 0:
-            problems.append(
-                f"{f}: [digest] first_window_days: must be 0 or more, "
-                f"got {digest.first_window_days}"
-            )
-        problem = _subject_problem(digest.subject)
-        if problem:
-            problems.append(
-                f"{f}: [digest] subject: {problem} (use {{site}}, {{first_title}}, "
-                "{count}, {new_posts}, {date})"
-            )
-    delivery: DeliveryConfig | None = tables.get("delivery")
-    if delivery is not None and delivery.transport not in ("outbox", "smtp"):
-        problems.append(
-            f'{f}: [delivery] transport: must be "outbox" or "smtp", got {delivery.transport!r}'
-        )
-    smtp: SmtpConfig | None = tables.get("smtp")
-    if smtp is not None and smtp.security not in ("starttls", "ssl", "none"):
-        problems.append(
-            f'{f}: [smtp] security: must be "starttls", "ssl" or "none", got {smtp.security!r}'
-        )
-    schedule: ScheduleConfig | None = tables.get("schedule")
-    if schedule is not None:
-        if schedule.poll_seconds <= 0:
-            problems.append(f"{f}: [schedule] poll_seconds: must be positive")
-        if schedule.lock_timeout < 0:
-            problems.append(f"{f}: [schedule] lock_timeout: must be 0 or more")
-        if schedule.misfire_grace_seconds < 1:
-            problems.append(f"{f}: [schedule] misfire_grace_seconds: must be at least 1")
-        if schedule.digest.strip() and len(schedule.digest.split()) != 5:
-            # Fully checked by settings_rules.schedule_problems (`publisher
-            # check` and `run`); this catch is cheap and needs no scheduler import.
-            problems.append(
-                f'{f}: [schedule] digest: expected a cron expression of five fields '
-                f'such as "0 8 * * mon", got {schedule.digest!r}'
-            )
+def _table_problems(table: Any, name: str) -> list[str]:
+    """A table's own rules, then its bounds and numbers, as "[table] key: ..."."""
+    own = table.problems() if hasattr(table, "problems") else []
+    return own + bound_problems(table, name, "load") + number_problems(table, name)
 
 
-def _feeds_problems(feeds: FeedsConfig, f: str) -> list[str]:
-    problems = []
-    if feeds.limit < 1:
-        problems.append(f"{f}: [feeds] limit: must be at least 1, got {feeds.limit}")
-    names = {"atom": feeds.atom, "rss": feeds.rss, "json": feeds.json, "page": feeds.page}
-    for key, name in names.items():
-        if not name and key in ("atom", "rss"):
-            # The digest links to both, so neither can be switched off.
-            problems.append(f"{f}: [feeds] {key}: required, a file name in the output folder")
-        elif name and (name.startswith(("/", "\\")) or ".." in name.split("/")):
-            problems.append(
-                f"{f}: [feeds] {key}: must be a path inside the output folder, got {name!r}"
-            )
-        elif name.split("/")[0] == "feed":
-            problems.append(
-                f"{f}: [feeds] {key}: feed/ holds the category and tag feeds; "
-                f"choose another name than {name!r}"
-            )
-    used = [name for name in names.values() if name]
-    for name in sorted({n for n in used if used.count(n) > 1}):
-        keys = ", ".join(k for k, v in names.items() if v == name)
-        problems.append(f"{f}: [feeds] {keys}: each needs its own file name, all are {name!r}")
-    for key in ("categories", "tags"):
-        value = getattr(feeds, key)
-        if isinstance(value, str) and value not in ("all", "none"):
-            problems.append(
-                f'{f}: [feeds] {key}: must be "all", "none" or a list of names, got {value!r}'
-            )
-        elif isinstance(value, tuple) and not all(v.strip() for v in value):
-            problems.append(f"{f}: [feeds] {key}: a name in the list is empty")
-    if feeds.hub:
-        parts = urlsplit(feeds.hub)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(
-                f"{f}: [feeds] hub: must be an absolute http(s) URL, got {feeds.hub!r}"
-            )
-    if feeds.hub_timeout <= 0:
-        problems.append(f"{f}: [feeds] hub_timeout: must be positive")
-    return problems
-
-
-SUBJECT_FIELDS = {"site", "first_title", "count", "new_posts", "date"}
-
-
-def _subject_problem(subject: str) -> str:
-    """Only bare placeholder names: `{site.title}` or `{site[0]}` would format
-    without error here and put a Python repr into every subject, and a format
-    such as `{first_title:>99999999999}` would ask for gigabytes of padding."""
-    try:
-        parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(subject)]
-        fields = [f for f, _, _ in parsed if f is not None]
-        for name, spec, conversion in parsed:
-            if spec or conversion:
-                written = f"{name}{'!' + conversion if conversion else ''}:{spec}".rstrip(":")
-                return f"placeholders take no format or conversion, got {{{written[:60]}}}"
-        subject.format(site="", first_title="", count=0, new_posts="", date="")
-    except (KeyError, IndexError, ValueError) as exc:
-        return f"bad placeholder {exc}"
-    for name in fields:
-        if name not in SUBJECT_FIELDS:
-            return f"unknown placeholder {{{name}}}"
-    return ""
-
-
-def _check_web(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
-    """[web], and the default it gives `[delivery] unsubscribe_url` (`<base_url>/unsubscribe`)."""
-    import ipaddress
-
+def _default_unsubscribe_url(tables: dict[str, Any]) -> None:
+    """[delivery] unsubscribe_url defaults to `<[web] base_url>/unsubscribe`."""
     web: WebConfig | None = tables.get("web")
-    if web is None:
-        return
-    f = file.name
-    if parse_listen(web.listen) is None:
-        problems.append(
-            f'{f}: [web] listen: expected "HOST:PORT" such as "127.0.0.1:8080" or '
-            f'"[::1]:8080", got {web.listen!r}'
-        )
-    if web.base_url:
-        parts = urlsplit(web.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(
-                f"{f}: [web] base_url: must be an absolute http(s) URL, got {web.base_url!r}"
-            )
-        elif parts.query or parts.fragment:
-            problems.append(
-                f"{f}: [web] base_url: must not have a query or #fragment, got {web.base_url!r}"
-            )
-        else:
-            delivery: DeliveryConfig = tables.get("delivery", DeliveryConfig())
-            if not delivery.unsubscribe_url:
-                tables["delivery"] = dataclasses.replace(
-                    delivery, unsubscribe_url=web.base_url.rstrip("/") + "/unsubscribe"
-                )
-    for proxy in web.trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            problems.append(
-                f"{f}: [web] trusted_proxies: {proxy!r} is not an IP address or a range "
-                'such as "10.0.0.0/8"'
-            )
-    if web.confirm_hours < 1:
-        problems.append(f"{f}: [web] confirm_hours: must be at least 1, got {web.confirm_hours}")
-    for key in ("rate_per_ip", "rate_per_address"):
-        value = getattr(web, key)
-        if value < 0:
-            problems.append(f"{f}: [web] {key}: must be 0 (no limit) or more, got {value}")
-    for key in ("header_timeout", "body_timeout"):
-        value = getattr(web, key)
-        if not value > 0:
-            problems.append(f"{f}: [web] {key}: must be more than 0 seconds, got {value}")
-    if web.max_connections < 1:
-        problems.append(
-            f"{f}: [web] max_connections: must be at least 1, got {web.max_connections}"
-        )
-
-
-def _check_inbox(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
-    """The digest and bounce settings' numbers; addresses and the DKIM key are
-    checked with the other mail settings (settings_rules.mail_problems)."""
-    f = file.name
-    digest: DigestConfig | None = tables.get("digest")
-    if digest is not None and digest.backdated_days < 0:
-        problems.append(
-            f"{f}: [digest] backdated_days: must be 0 or more, got {digest.backdated_days}"
-        )
-    bounces: BouncesConfig | None = tables.get("bounces")
-    if bounces is not None:
-        if not 1 <= bounces.imap_port <= 65535:
-            problems.append(
-                f"{f}: [bounces] imap_port: must be between 1 and 65535, got {bounces.imap_port}"
-            )
-        if bounces.poll_minutes < 0:
-            problems.append(
-                f"{f}: [bounces] poll_minutes: must be 0 (never) or more, "
-                f"got {bounces.poll_minutes}"
-            )
-
-
-def parse_listen(text: str) -> tuple[str, int] | None:
-    """("host", port) from "host:port" or "[v6]:port"; None if it is not one."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return None
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or any(c.isspace() or c in "/[]" for c in host):
-        return None
-    return host, int(port)
-
-
-# Upper bounds on numbers: past these, settings overflow the clock, timers
-# and timedeltas that use them. Every number must also be finite (TOML
-# allows nan and inf).
-MAX_NUMBER = 1_000_000_000
-MAX_DAYS = 36_500  # [digest] first_window_days: a century
-MAX_HOURS = 87_600  # [web] confirm_hours: ten years
-MAX_SECONDS = 315_360_000  # ten years
-MAX_WAIT_SECONDS = 3600  # [web] header_timeout, body_timeout: longer lets slow clients pile up
-
-
-def _check_safety(tables: dict[str, Any], file: Path, problems: list[str]) -> None:
-    """Settings that would publish private data, write outside the output
-    folder, or overflow what uses them: each an error naming the key."""
-    f = file.name
-    for name, table in tables.items():
-        for item in dataclasses.fields(table):
-            value = getattr(table, item.name)
-            key = next((k for (t, k), a in RENAMED.items() if t == name and a == item.name),
-                       item.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                problems.append(f"{f}: [{name}] {key}: must be a finite number, got {value!r}")
-            elif (isinstance(value, (int, float)) and not isinstance(value, bool)
-                  and abs(value) > MAX_NUMBER):
-                problems.append(
-                    f"{f}: [{name}] {key}: {value!r} is out of range (at most {MAX_NUMBER:,})"
-                )
-    bounds = [
-        ("digest", "first_window_days", MAX_DAYS),
-        ("web", "confirm_hours", MAX_HOURS),
-        ("web", "header_timeout", MAX_WAIT_SECONDS),
-        ("web", "body_timeout", MAX_WAIT_SECONDS),
-        ("schedule", "misfire_grace_seconds", MAX_SECONDS),
-        ("schedule", "poll_seconds", MAX_SECONDS),
-        ("schedule", "lock_timeout", MAX_SECONDS),
-    ]
-    for table_name, key, bound in bounds:
-        value = getattr(tables.get(table_name), key, None)
-        if isinstance(value, (int, float)) and math.isfinite(value) and bound < value <= MAX_NUMBER:
-            problems.append(f"{f}: [{table_name}] {key}: at most {bound:,}, got {value!r}")
-    content: ContentConfig | None = tables.get("content")
-    if content is not None and content.max_post_bytes < 0:
-        problems.append(
-            f"{f}: [content] max_post_bytes: must be 0 or more, got {content.max_post_bytes}"
-        )
-    for table_name, key in (("site", "url"), ("feeds", "hub"), ("web", "base_url")):
-        value = getattr(tables.get(table_name), key, "")
-        if value and (urlsplit(value).username is not None or "@" in urlsplit(value).netloc):
-            problems.append(
-                f"{f}: [{table_name}] {key}: must not hold a user name or password "
-                "(user:pass@): it would be published in every feed"
-            )
-    site: SiteConfig = tables["site"]
-    for key in ("icon", "logo"):
-        value = getattr(site, key)
-        if value and ":" in value.split("/", 1)[0] and urlsplit(value).scheme not in (
-            "http", "https"
-        ):
-            problems.append(
-                f"{f}: [site] {key}: must be a site path or an http(s) URL, got {value!r}"
-            )
-    if site.author is not None and site.author.uri and urlsplit(
-        site.author.uri
-    ).scheme not in ("http", "https"):
-        problems.append(
-            f"{f}: [site] author: uri must be an http(s) URL, got {site.author.uri!r}"
-        )
-    feeds: FeedsConfig = tables.get("feeds", FeedsConfig())
-    for key in ("atom", "rss", "json", "page"):
-        name = getattr(feeds, key)
-        if name and (
-            any(ord(c) < 0x20 or c == "\x7f" or c == "\\" for c in name)
-            or name in (".", "..")
-            or name.endswith("/")
-        ):
-            problems.append(
-                f"{f}: [feeds] {key}: must be a file name in the output folder "
-                f"(no control characters, backslashes or trailing /), got {name!r}"
-            )
-    _check_private_paths(tables, file, problems)
+    url = web.unsubscribe_url() if web is not None else ""
+    delivery: DeliveryConfig = tables.get("delivery", DeliveryConfig())
+    if url and not delivery.unsubscribe_url:
+        tables["delivery"] = dataclasses.replace(delivery, unsubscribe_url=url)
 
 
 def _check_private_paths(tables: dict[str, Any], file: Path, problems: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""Which feeds a site has: the main feeds, and one per category and per tag.
+"""Which feeds a site has: the main feeds, and one per category and per tag,
+in each format of the registry (formats.py).
 
 Pure: from the configuration and the site model to a list of `Feed`s, each
 with its format, its file, its self URL, its title and its posts. Nothing is
@@ -22,23 +23,19 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urljoin
 
-from ..config.settings import Config
+from ..config.settings import Config, FeedsConfig
 from ..model import Post, Problem, Site, xml_text
+from .formats import BY_NAME, Format
+from .formats import FORMATS as FEED_FORMATS
 
 Kind = Literal["main", "category", "tag"]
-Format = Literal["atom", "rss", "json"]
 Taxonomy = Literal["category", "tag"]
 
 TAXONOMIES: tuple[Taxonomy, ...] = ("category", "tag")
 
-FORMATS: tuple[Format, ...] = ("atom", "rss", "json")
-MEDIA_TYPES: dict[str, str] = {
-    "atom": "application/atom+xml",
-    "rss": "application/rss+xml",
-    "json": "application/feed+json",
-}
-FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
-SUFFIXES = {"atom": ".xml", "rss": ".rss.xml", "json": ".json"}
+# Read from the registry (formats.py), under the names the callers know.
+FORMAT_NAMES = {f.name: f.label for f in FEED_FORMATS}
+SUFFIXES = {f.name: f.suffix for f in FEED_FORMATS}
 FOLDERS: dict[Kind, str] = {"main": "", "category": "feed/", "tag": "feed/by_tag/"}
 # Symbols that carry meaning in names people give tags ("C++", "C#", "R&D").
 SYMBOLS = {"+": "plus", "#": "sharp", "&": "and", "@": "at"}
@@ -64,7 +61,7 @@ class Feed:
 
     @property
     def media_type(self) -> str:
-        return MEDIA_TYPES[self.format]
+        return BY_NAME[self.format].media_type
 
     @property
     def feed_id(self) -> str:
@@ -119,13 +116,21 @@ def _cut(slug: str) -> str:
     return data[:SLUG_MAX_BYTES].decode("utf-8", "ignore").rstrip("-")
 
 
-def formats(config: Config) -> tuple[Format, ...]:
-    """The enabled formats: Atom and RSS always, JSON Feed unless its name is ""."""
-    return tuple(f for f in FORMATS if f != "json" or config.feeds.json)
+def formats(feeds: FeedsConfig) -> tuple[Format, ...]:
+    """The enabled formats: those whose [feeds] key names a file (Atom and RSS
+    always: config requires them; JSON Feed unless its name is "")."""
+    return tuple(f.name for f in FEED_FORMATS if main_path(feeds, f.name))
 
 
-def main_path(config: Config, fmt: Format) -> str:
-    return {"atom": config.feeds.atom, "rss": config.feeds.rss, "json": config.feeds.json}[fmt]
+def main_path(feeds: FeedsConfig, fmt: Format) -> str:
+    """The main feed's file of format `fmt`: its [feeds] key, named as the format."""
+    path: str = getattr(feeds, fmt)
+    return path
+
+
+def main_paths(feeds: FeedsConfig) -> tuple[str, ...]:
+    """The files of the enabled main feeds, in the registry's order."""
+    return tuple(main_path(feeds, fmt) for fmt in formats(feeds))
 
 
 def url_of(config: Config, path: str) -> str:
@@ -138,7 +143,7 @@ def url_of(config: Config, path: str) -> str:
 
 def main(config: Config, fmt: Format, posts: tuple[Post, ...] = ()) -> Feed:
     """The site-wide feed of one format: the one that existed before all others."""
-    path = main_path(config, fmt)
+    path = main_path(config.feeds, fmt)
     title = config.site.title
     return Feed(
         kind="main",
@@ -161,12 +166,12 @@ def plan(config: Config, site: Site) -> Plan:
     Cost: one pass over the posts per enabled kind, no rendering.
     """
     limit = config.feeds.limit
-    fmts = formats(config)
+    fmts = formats(config.feeds)
     title = config.site.title
     feeds = [main(config, fmt, site.posts[:limit]) for fmt in fmts]
     problems: list[Problem] = []
     for kind in TAXONOMIES:
-        wanted = _wanted(config, kind)
+        wanted = _wanted(config.feeds, kind)
         if wanted == "none":
             continue
         groups = _groups(site.posts, kind, wanted, _slugger(config, kind))
@@ -196,8 +201,8 @@ def plan(config: Config, site: Site) -> Plan:
     return Plan(tuple(feeds), tuple(problems))
 
 
-def _wanted(config: Config, kind: Taxonomy) -> str | tuple[str, ...]:
-    return config.feeds.categories if kind == "category" else config.feeds.tags
+def _wanted(feeds: FeedsConfig, kind: Taxonomy) -> str | tuple[str, ...]:
+    return feeds.categories if kind == "category" else feeds.tags
 
 
 def _description(kind: str, name: str, site_title: str) -> str:
@@ -311,7 +316,7 @@ def problems(config: Config, site: Site) -> tuple[Problem, ...]:
     """The warnings `plan` gives, without building the feed list."""
     found: list[Problem] = []
     for kind in TAXONOMIES:
-        wanted = _wanted(config, kind)
+        wanted = _wanted(config.feeds, kind)
         if wanted != "none":
             found.extend(_clashes(_groups(site.posts, kind, wanted, _slugger(config, kind)), kind))
     return tuple(found)

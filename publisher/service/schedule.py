@@ -47,7 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .. import pipeline
+from ..app import pipeline
 from ..config.rules import raise_problems, schedule_problems
 from ..config.settings import Config
 from ..errors import PublisherError
