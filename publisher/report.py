@@ -7,7 +7,6 @@ same result objects, so a run reads the same whichever way it was started.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -33,10 +32,11 @@ def as_publisher_error(exc: BaseException) -> PublisherError | None:
     a read-only folder or no memory never ends in a traceback. None for
     anything else (a bug, which deserves its traceback)."""
     from .files import output_error
-    from .store.state import state_error
+    from .store.state import driver_error
 
-    if isinstance(exc, sqlite3.Error):
-        return state_error(None, exc, "failed")
+    stored = driver_error(exc)
+    if stored is not None:
+        return stored
     if isinstance(exc, OSError):
         where = Path(exc.filename) if exc.filename else Path(".")
         return output_error(where, exc, "cannot read or write")

@@ -21,7 +21,7 @@ from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.mail import tokens, verp
 from publisher.mail.bounces import classify
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import (
     NOW,
@@ -61,9 +61,9 @@ def mailed_site(tmp_path: Path, server: Server, people: list[str], **delivery: o
 
 
 def statuses(config: Config) -> dict[str, tuple[str, int]]:
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute("SELECT email, status, failures FROM subscribers")
+        rows = state._conn.execute("SELECT email, status, failures FROM subscribers")
         return {r[0]: (r[1], r[2]) for r in rows}
     finally:
         state.close()

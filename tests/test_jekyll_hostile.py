@@ -18,8 +18,7 @@ from click.testing import CliRunner
 
 from publisher.app.pipeline import build, publish
 from publisher.cli import cli
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.store.store import Store
 
 from .conftest import NOW
 from .jekyll_support import CONFIG, JekyllDir
@@ -102,9 +101,9 @@ def test_control_characters_from_every_source_reach_no_output(
     jk.write("_posts/2026-01-08-raw.md", f"---\ntitle: Raw\n---\nRaw{ESC} body.\n")
     monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-0123456789abcdef")
     config = jk.config()
-    state = open_state(config.state_file)
-    with state.transaction() as conn:
-        add(conn, "reader@example.org", "Reader", NOW)
+    state = Store.open(config.state_file)
+    with state.transaction():
+        state.subscribers.add("reader@example.org", "Reader", NOW)
     state.close()
 
     with caplog.at_level(logging.WARNING, logger="publisher.content.render"):

@@ -12,8 +12,7 @@ import pytest
 from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.digest.letter import cut, display_width, wrap
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.store.store import Store
 
 from .delivery_support import NOW, SECRET, parse, write_config
 
@@ -62,10 +61,10 @@ def site(tmp_path: Path, posts: dict[str, tuple[str, str]] = POSTS, **digest: ob
 
 def mail(config: Config, monkeypatch: pytest.MonkeyPatch, first_name: str = "Ann") -> bytes:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            add(conn, "ann.lee@example.com", "Ann Lee", NOW, first_name=first_name)
+        with state.transaction():
+            state.subscribers.add("ann.lee@example.com", "Ann Lee", NOW, first_name=first_name)
     finally:
         state.close()
     result = pipeline.publish(config, NOW)

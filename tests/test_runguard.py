@@ -34,8 +34,7 @@ from publisher.config.settings import Config, JekyllSite
 from publisher.content import site as content
 from publisher.incremental import cache
 from publisher.model import Person
-from publisher.store import seen
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .conftest import NOW, SiteDir
 from .test_cache import settle, titles
@@ -329,11 +328,11 @@ def test_a_digest_issued_by_another_process_defeats_the_shortcut(site: SiteDir) 
     # digest and leaves the run record alone (it crashed, or only issued). The
     # first run set "Old" aside as an archive import; that process includes it.
     earlier = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         loaded = load(config, earlier)
-        with state.transaction() as conn:
-            assert seen.include(conn, loaded.posts[0], earlier)
+        with state.transaction():
+            assert state.seen.include(loaded.posts[0], earlier)
         other = pipeline.run_digest(config, loaded, state, earlier)
     finally:
         state.close()

@@ -28,7 +28,7 @@ from publisher.service.schedule import (
     missed_run,
     settle_times,
 )
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import Server, add_subscribers, env
 from .service_site import (
@@ -538,9 +538,9 @@ def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
     write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
     config = config_mod.load(tmp_path / "publisher.toml")
     Service(config).digest_job()
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        last = state.last_digest()
+        last = state.digests.last()
     finally:
         state.close()
     assert last is not None and len(last.post_keys) == 1
@@ -556,9 +556,9 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
     ran_at = now()
     service.clock = lambda: ran_at  # type: ignore[method-assign]
     service.digest_job()  # nothing to mail: no digest is issued
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert state.last_digest() is None
+        assert state.digests.last() is None
     finally:
         state.close()
     # A restart later in the grace window measures from that run, not from
@@ -570,16 +570,15 @@ def test_a_delivery_error_in_the_digest_job_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from publisher.service.schedule import Service
-    from publisher.store import subscribers
 
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
     make_site(tmp_path)
     write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
     config = config_mod.load(tmp_path / "publisher.toml")
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            subscribers.add(conn, "reader@example.com", "Reader", now())
+        with state.transaction():
+            state.subscribers.add("reader@example.com", "Reader", now())
     finally:
         state.close()
     with caplog.at_level("INFO", logger="publisher"):

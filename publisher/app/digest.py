@@ -12,8 +12,7 @@ from ..config.settings import Config
 from ..errors import ContentError
 from ..incremental.cache import RunGuard
 from ..model import Post, Site
-from ..store import seen
-from ..store.state import open_state
+from ..store.store import Store
 from .site import load, next_selection, renderer_for
 
 if TYPE_CHECKING:
@@ -61,11 +60,8 @@ def send_test(config: Config, address: str, now: datetime, letter: Letter | None
         subject, html, text = letter.subject, letter.html, letter.text
         which = "the next digest"
     else:
-        state = open_state(config.state_file)
-        try:
-            record = state.last_digest()
-        finally:
-            state.close()
+        with Store.open(config.state_file) as state:
+            record = state.digests.last()
         if record is None:
             return TestCopy("")
         subject, html, text = record.subject, record.html, record.text
@@ -90,19 +86,16 @@ def include(config: Config, now: datetime, files: tuple[Path, ...]) -> tuple[Inc
     site = load(config, now, include_future=True)
     by_path = {Path(p.path).resolve(): p for p in site.posts}
     posts = [_post_of(config, by_path, file) for file in files]
-    state = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as state:
         for post in posts:
-            slug = seen.mailed_in(state.conn, post.key)
+            slug = state.digests.first_with(post.key)
             if slug is not None:
                 raise ContentError(
                     f"{post.name}: already mailed in digest {slug}",
                     hint="a post goes into one digest only; nothing was changed",
                 )
-        with state.transaction() as conn:
-            changed = [seen.include(conn, post, now) for post in posts]
-    finally:
-        state.close()
+        with state.transaction():
+            changed = [state.seen.include(post, now) for post in posts]
     # The unchanged-run shortcut would otherwise replay "no new posts".
     RunGuard.forget(config)
     return tuple(Included(p, c) for p, c in zip(posts, changed, strict=True))

@@ -22,7 +22,7 @@ from ..config.settings import Config
 from ..content import site as content
 from ..incremental import cache, shortcut
 from ..model import Site, Summary
-from ..store.state import State, open_state
+from ..store.store import Store
 from .site import load
 
 # Named as before the move: log watchers match "publisher.pipeline:".
@@ -37,7 +37,7 @@ class GuardedRun:
 
     config: Config
     listing: content.Listing
-    state: State | None
+    state: Store | None
     guard: cache.RunGuard
     state_files: tuple[tuple[str, tuple[int, int]], ...]
     observed_ns: int
@@ -62,7 +62,7 @@ class GuardedRun:
             entries=entries,
             digest_reason=digest_reason,
             outputs=feeds,
-            last_digest_id=self.state.last_digest_id() if self.state is not None else None,
+            last_digest_id=self.state.digests.last_id() if self.state is not None else None,
         )
 
 
@@ -81,14 +81,14 @@ def guarded_run(
     # Before anything in the state folder is read: a change from now on is
     # one the shortcut will see.
     state_files = shortcut.stats(_state_files(config))
-    state = open_state(config.state_file) if with_digest else None
+    state = Store.open(config.state_file) if with_digest else None
     try:
         guard = cache.RunGuard.load(
             config,
             listing,
             include_future=include_future,
             with_digest=with_digest,
-            last_digest_id=state.last_digest_id() if state is not None else None,
+            last_digest_id=state.digests.last_id() if state is not None else None,
         )
         yield GuardedRun(config, listing, state, guard, state_files, observed)
     finally:

@@ -22,8 +22,9 @@ from ..config.settings import Config
 from ..errors import ExitCode, PublisherError
 from ..incremental import cache
 from ..model import Site, Summary
+from ..store.digests import DigestRecord
 from ..store.seen import Archived
-from ..store.state import DigestRecord, State, open_state
+from ..store.store import Store
 from .guard import GuardedRun, gc_paused, guarded_run, load_cached
 from .site import renderer_for
 
@@ -140,7 +141,7 @@ def _no_new_posts(config: Config, since: datetime) -> str:
 def run_digest(
     config: Config,
     site: Site,
-    state: State,
+    state: Store,
     now: datetime,
     renderer: Renderer | None = None,
 ) -> DigestResult:
@@ -247,11 +248,8 @@ def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
     saw it in the feeds."""
     from ..digest.selection import record_seen
 
-    own = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as own:
         return record_seen(site, own, config, now)
-    finally:
-        own.close()
 
 
 def _reason_next_time(config: Config, digest: DigestResult | None, now: datetime) -> str:
@@ -272,7 +270,7 @@ def _replayed(config: Config, replay: cache.Replay, with_digest: bool) -> Publis
 
 def _deliver(
     config: Config,
-    state: State | None,
+    state: Store | None,
     now: datetime,
     progress: Progress | None,
     result: PublishResult,
@@ -281,17 +279,14 @@ def _deliver(
     """Step 4: send what is pending, if anything; the mail code is imported only then."""
     delivery = None
     error = None
-    if state is not None:
-        from ..store.ledger import pending_count
+    # An unchanged run with nothing pending stays quiet and cheap.
+    if state is not None and (state.ledger.pending_count() or not result.unchanged):
+        from ..mail.delivery import deliver_pending
 
-        # An unchanged run with nothing pending stays quiet and cheap.
-        if pending_count(state.conn) or not result.unchanged:
-            from ..mail.delivery import deliver_pending
-
-            try:
-                delivery = deliver_pending(config, state, now, progress)
-            except PublisherError as exc:
-                error = exc
+        try:
+            delivery = deliver_pending(config, state, now, progress)
+        except PublisherError as exc:
+            error = exc
     return replace(
         result,
         delivery=delivery,

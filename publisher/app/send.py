@@ -9,23 +9,19 @@ from ..config.settings import Config
 from ..mail.delivery import DeliverySummary, Progress
 from ..mail.delivery import send as deliver
 from ..mail.outgoing import Outgoing, QueueSummary, purge
-from ..store import mailqueue
-from ..store.state import open_state
+from ..store.store import Store
 
 
 def send_queue(config: Config, now: datetime) -> QueueSummary:
     """Every confirmation waiting in the queue, backoff or not (the operator
     asks now), once the sign-ups whose link expired are removed."""
-    state = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as state:
         expired = purge(state, now.timestamp())
-        if not mailqueue.waiting(state.conn):
+        if not state.mail_queue.waiting():
             # No settings or password needed for nothing.
             return QueueSummary(expired=len(expired))
         summary = Outgoing(config, clock=now.timestamp).drain(state, due_only=False)
         return replace(summary, expired=summary.expired + len(expired))
-    finally:
-        state.close()
 
 
 def send(

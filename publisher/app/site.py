@@ -3,7 +3,6 @@ what the next digest would hold (recording nothing)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -13,7 +12,7 @@ from ..config.settings import Config
 from ..content import site as content
 from ..incremental import cache
 from ..model import Post, Site
-from ..store.state import State, migrate, open_state
+from ..store.store import Store
 
 if TYPE_CHECKING:
     from ..content.render import Renderer
@@ -51,20 +50,15 @@ def load(
 
 def _first_ids(config: Config, site: Site, now: datetime, record: bool) -> Site:
     """Each post with the id it was first published under (unless it has its own `id`)."""
-    from ..store import entry_ids  # a Jekyll site's only
-
     if not record and not config.state_file.exists():
         return site
-    state = open_state(config.state_file)
-    try:
-        stored = entry_ids.known(state.conn)
+    with Store.open(config.state_file) as state:
+        stored = state.entry_ids.known()
         if record:
             new = [(p.name, p.key) for p in site.posts if p.name not in stored]
             if new:
-                with state.transaction() as conn:
-                    entry_ids.remember(conn, new, now)
-    finally:
-        state.close()
+                with state.transaction():
+                    state.entry_ids.remember(new, now)
 
     def kept(post: Post) -> Post:
         first = stored.get(post.name)
@@ -102,16 +96,6 @@ def next_selection(
     from ..digest import selection as digest  # the templating stack
 
     site = site if site is not None else load(config, now)
-    if not config.state_file.exists():
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            migrate(conn)
-            return site, digest.select(site, State(conn, config.state_file), config, now,
-                                       recorded=False)
-        finally:
-            conn.close()
-    state = open_state(config.state_file)
-    try:
+    path = config.state_file
+    with Store.open(path) if path.exists() else Store.empty(path) as state:
         return site, digest.select(site, state, config, now, recorded=False)
-    finally:
-        state.close()

@@ -6,14 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..config.settings import Config
-from ..store.state import State, open_state
+from ..store.store import Store
 
 
 @contextmanager
-def opened(config: Config) -> Iterator[State]:
+def opened(config: Config) -> Iterator[Store]:
     """The site's state store, created if need be, closed on leaving."""
-    state = open_state(config.state_file)
-    try:
-        yield state
-    finally:
-        state.close()
+    with Store.open(config.state_file) as store:
+        yield store

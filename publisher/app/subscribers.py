@@ -9,9 +9,9 @@ from pathlib import Path
 from ..config.settings import Config
 from ..files import write_atomic
 from ..mail import tokens
-from ..store import mailqueue
 from ..store import subscribers as subs
 from ..store.domains import typo_warning
+from ..store.mailqueue import Unconfirmed
 from ..store.subscribers import ImportResult, Status, Subscriber
 from .state import opened
 
@@ -50,17 +50,17 @@ def subscribers_add(
 ) -> Added:
     """Add `email` as an active subscriber (an unsubscribed or bounced one
     only with `resubscribe`)."""
-    with opened(config) as state, state.transaction() as conn:
-        subscriber, changed = subs.add(
-            conn, email, name, now, resubscribe=resubscribe, first_name=first_name
+    with opened(config) as state, state.transaction():
+        subscriber, changed = state.subscribers.add(
+            email, name, now, resubscribe=resubscribe, first_name=first_name
         )
     return Added(subscriber, changed, typo_warning(subscriber.email))
 
 
 def subscribers_remove(config: Config, email: str) -> Subscriber:
     """Delete `email` and its send history; the subscriber removed."""
-    with opened(config) as state, state.transaction() as conn:
-        return subs.remove(conn, email)
+    with opened(config) as state, state.transaction():
+        return state.subscribers.remove(email)
 
 
 @dataclass(frozen=True)
@@ -69,31 +69,31 @@ class Listing:
     their confirmation (with status "pending"), and the count per status."""
 
     subscribers: tuple[Subscriber, ...]
-    unconfirmed: tuple[mailqueue.Unconfirmed, ...]
+    unconfirmed: tuple[Unconfirmed, ...]
     counts: dict[str, int]
 
 
 def subscribers_list(config: Config, status: Status | None = None) -> Listing:
     """The list, or the subscribers of one `status`."""
     with opened(config) as state:
-        rows = subs.listing(state.conn, status)
-        waiting = mailqueue.unconfirmed(state.conn) if status == "pending" else []
-        counts = subs.counts(state.conn)
+        rows = state.subscribers.listing(status)
+        waiting = state.mail_queue.unconfirmed() if status == "pending" else []
+        counts = state.subscribers.counts()
     return Listing(tuple(rows), tuple(waiting), counts)
 
 
 def subscribers_import(config: Config, now: datetime, file: Path) -> ImportResult:
     """Import a CSV file (ours, or another tool's export); bad lines are
     reported in the result and the rest still import."""
-    with opened(config) as state, state.transaction() as conn:
-        return subs.import_csv(conn, file, now)
+    with opened(config) as state, state.transaction():
+        return state.subscribers.import_csv(file, now)
 
 
 def subscribers_export(config: Config, output: Path | None = None) -> str:
     """The list as CSV (email,name,status) with a header row; also written to
     `output` when given."""
     with opened(config) as state:
-        text = subs.export_csv(state.conn)
+        text = state.subscribers.export_csv()
     if output is not None:
         # Addresses are personal data: readable by us only.
         write_atomic(output, text.encode("utf-8"), mode=0o600)
@@ -112,5 +112,5 @@ def unsubscribe(config: Config, now: datetime, email_or_token: str) -> Subscribe
             key = subs.email_key(subs.normalise(email_or_token))
         else:
             key = tokens.verify(tokens.for_state(state), email_or_token)
-        with state.transaction() as conn:
-            return subs.unsubscribe_key(conn, key, now)
+        with state.transaction():
+            return state.subscribers.unsubscribe_key(key, now)

@@ -8,7 +8,6 @@ exit code, with the traceback only under --verbose.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 import traceback
@@ -92,8 +91,9 @@ def run_action(ctx: Context, action: Callable[[], int]) -> None:
     except PublisherError as exc:
         show_error(ctx, exc)
         sys.exit(int(exc.exit_code))
-    except (OSError, sqlite3.Error, MemoryError) as exc:
-        # A full disk or a read-only folder that no library code expected.
+    except Exception as exc:
+        # A full disk or a read-only folder that no library code expected (an
+        # OSError, the store's driver's own error, MemoryError); a bug re-raised.
         error = as_publisher_error(exc)
         if error is None:
             raise

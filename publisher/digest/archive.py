@@ -16,7 +16,7 @@ import jinja2
 from ..config.settings import Config
 from ..errors import TemplateError
 from ..files import write_if_changed
-from ..store.state import State
+from ..store.store import Store
 from .letter import template_environment, web_url
 
 PACKAGE_TEMPLATES = Path(__file__).parents[1] / "templates" / "web"
@@ -41,9 +41,9 @@ def web_environment(config: Config) -> jinja2.Environment:
     )
 
 
-def entries(config: Config, state: State) -> list[Entry]:
+def entries(config: Config, state: Store) -> list[Entry]:
     result = []
-    for issued in state.issued():
+    for issued in state.digests.issued():
         local = issued.issued_at.astimezone(config.tz)
         result.append(
             Entry(
@@ -77,7 +77,7 @@ def render_index(config: Config, items: list[Entry]) -> str:
         raise TemplateError(f"{INDEX_TEMPLATE}: {exc}") from exc
 
 
-def write_index(config: Config, state: State) -> bool:
+def write_index(config: Config, state: Store) -> bool:
     """Rewrite out/digest/index.html if its bytes change. True when written."""
     html = render_index(config, entries(config, state))
     return write_if_changed(config.out_dir / "digest" / "index.html", html.encode("utf-8"))

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from ..config.settings import Config
 from ..files import write_atomic
 from ..model import Post, Site
-from ..store import ledger, seen
-from ..store.state import DigestRecord, State
+from ..store import seen
+from ..store.digests import DigestRecord
+from ..store.store import Store
 
 if TYPE_CHECKING:
     from .letter import Letter
@@ -41,16 +42,16 @@ def rules(config: Config) -> seen.Rules:
     )
 
 
-def record_seen(site: Site, state: State, config: Config, now: datetime) -> list[seen.Archived]:
+def record_seen(site: Site, state: Store, config: Config, now: datetime) -> list[seen.Archived]:
     """Record the posts this run sees published for the first time; the archive
     imports among them. Every run that loads the site for publishing calls it,
     the feeds-only ones too, so a post's first-seen time is when it went out."""
-    return seen.record(state.conn, site.posts, now, rules(config))
+    return state.seen.record(site.posts, now, rules(config))
 
 
 def select(
     site: Site,
-    state: State,
+    state: Store,
     config: Config,
     now: datetime,
     recorded: bool = True,
@@ -65,17 +66,16 @@ def select(
     (`publish`): after an import of 100,000 posts it is 100,000 rows read and
     as many objects held, for one line that `record_seen` already gives.
     """
-    conn = state.conn
-    last = state.last_cutoff()
+    last = state.digests.last_cutoff()
     since = last if last is not None else now - timedelta(days=config.digest.first_window_days)
-    keys = seen.pending_keys(conn)
-    archived = seen.unmailed_archive(conn, site.posts, last) if archive else []
+    keys = state.seen.pending_keys()
+    archived = state.seen.unmailed_archive(site.posts, last) if archive else []
     if not recorded:
-        more, new_archive = seen.would_be_pending(conn, site.posts, now, rules(config))
+        more, new_archive = state.seen.would_be_pending(site.posts, now, rules(config))
         keys |= more
         archived = sorted([*archived, *new_archive], key=lambda a: (a.dated, a.file))
     candidates = [p for p in site.posts if p.key in keys and p.date <= now]
-    done = state.digested_keys([p.key for p in candidates])
+    done = state.digests.digested_keys([p.key for p in candidates])
     posts = tuple(p for p in candidates if p.key not in done)
     return Selection(posts, since, tuple(archived))
 
@@ -86,7 +86,7 @@ def digest_paths(config: Config, slug: str) -> tuple[Path, Path]:
 
 
 def issue(
-    config: Config, state: State, letter: Letter, selection: Selection, now: datetime
+    config: Config, state: Store, letter: Letter, selection: Selection, now: datetime
 ) -> DigestRecord:
     """Write the public web copy, then record the digest in one transaction.
 
@@ -102,16 +102,15 @@ def issue(
     from . import archive
     from .letter import public_copy, with_web_url
 
-    with state.transaction() as conn:
-        slug = state.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
+    with state.transaction():
+        slug = state.digests.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")
         html, text = with_web_url(config, letter.html, letter.text, slug)
         web_html, web_text = public_copy(config, html, text)
         for name in (slug, "latest"):
             html_path, text_path = digest_paths(config, name)
             write_atomic(html_path, web_html.encode("utf-8"))
             write_atomic(text_path, web_text.encode("utf-8"))
-        digest_id = state.record_digest(
-            conn,
+        digest_id = state.digests.record(
             slug=slug,
             issued_at=now,
             cutoff=now,
@@ -121,10 +120,10 @@ def issue(
             more=letter.more,
             posts=[(p.key, p.title, p.url) for p in selection.posts],
         )
-        seen.mark_mailed(conn, (p.key for p in selection.posts))
+        state.seen.mark_mailed(p.key for p in selection.posts)
         # Recipients are fixed now: whoever subscribes later never gets this digest.
-        ledger.enqueue(conn, digest_id)
-    record = state.digest(digest_id)
+        state.ledger.enqueue(digest_id)
+    record = state.digests.get(digest_id)
     assert record is not None
     # After the commit, so the list includes this digest; a crash between the
     # two leaves an index one digest short until the next issue.

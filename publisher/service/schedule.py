@@ -54,7 +54,7 @@ from ..errors import PublisherError
 from ..lock import FileLock, Holder, service_lock, site_lock
 from ..model import Summary
 from ..report import archive_lines, as_publisher_error, error_line, rebuild_line, warning_lines
-from ..store.state import open_state
+from ..store.store import Store
 from .watch import Watcher
 from .workers import JobThread, read_bounces_apart
 
@@ -362,12 +362,9 @@ class Service:
 
     def _last_digest(self) -> datetime | None:
         """When the digest job last ran, issued or not; else the last digest issued."""
-        state = open_state(self.config.state_file)
-        try:
-            last = state.last_digest()
-            ran = state.get_meta(DIGEST_RUN_KEY)
-        finally:
-            state.close()
+        with Store.open(self.config.state_file) as state:
+            last = state.digests.last()
+            ran = state.meta.get(DIGEST_RUN_KEY)
         times = []
         if last is not None:
             times.append(last.issued_at)
@@ -426,11 +423,8 @@ class Service:
             result = pipeline.publish(self.config, now)
             # A run that found nothing new leaves no digest behind; remember it
             # anyway, or a restart within the grace time would run it again.
-            state = open_state(self.config.state_file)
-            try:
-                state.set_meta(DIGEST_RUN_KEY, now.isoformat())
-            finally:
-                state.close()
+            with Store.open(self.config.state_file) as state:
+                state.meta.set(DIGEST_RUN_KEY, now.isoformat())
         self.dirty = False
         self._report(result)
         digest = result.digest

@@ -46,9 +46,8 @@ from ..errors import PublisherError
 from ..mail import tokens
 from ..mail.outgoing import Worker
 from ..mail.ready import require_secret
-from ..store import mailqueue
 from ..store import subscribers as subs
-from ..store.state import State
+from ..store.store import Store
 from .db import Database
 from .forms import (
     FormError,
@@ -357,7 +356,7 @@ class Handlers:
             key = self.verify(purpose, token)
         except tokens.TokenError as exc:
             return self.token_problem(request, exc)
-        subscriber = await self.db.read(lambda state: subs.by_key(state.conn, key))
+        subscriber = await self.db.read(lambda state: state.subscribers.by_key(key))
         return token, key, subscriber
 
     async def confirm_page(self, request: Request) -> Response:
@@ -385,7 +384,7 @@ class Handlers:
         except tokens.TokenError as exc:
             return self.token_problem(request, exc)
         now = self.now()
-        subscriber = await self.db.write(lambda state: subs.activate_key(state.conn, key, now))
+        subscriber = await self.db.write(lambda state: state.subscribers.activate_key(key, now))
         if subscriber is None:
             return self.not_listed(request)
         log.info("confirmed: %s", mask(subscriber.email))
@@ -485,7 +484,7 @@ class Handlers:
             subscriber = await self.db.write(lambda state: _unsubscribe(state, key, now))
             notice = "You are unsubscribed. You will get no more digests."
         else:
-            subscriber = await self.db.write(lambda state: subs.activate_key(state.conn, key, now))
+            subscriber = await self.db.write(lambda state: state.subscribers.activate_key(key, now))
             notice = "You are subscribed again."
         if subscriber is None:
             return self.not_listed(request)
@@ -544,21 +543,21 @@ class Handlers:
             return fallback_error(500, "Something went wrong on our side")
 
 
-def _sign_up(state: State, email: str, name: str, link: str, expires: float, now: datetime,
+def _sign_up(state: Store, email: str, name: str, link: str, expires: float, now: datetime,
              allowed: bool) -> subs.Subscriber:
     """Record a sign-up and queue its confirmation (unless over the per-address limit)."""
-    subscriber = subs.sign_up(state.conn, email, name, now)
-    mailqueue.queue_confirmation(state.conn, subscriber.id, link, expires, now.timestamp(),
-                                 allowed)
+    subscriber = state.subscribers.sign_up(email, name, now)
+    state.mail_queue.queue_confirmation(subscriber.id, link, expires, now.timestamp(),
+                                        allowed)
     return subscriber
 
 
-def _unsubscribe(state: State, key: str, now: datetime) -> subs.Subscriber | None:
+def _unsubscribe(state: Store, key: str, now: datetime) -> subs.Subscriber | None:
     """Unsubscribe `key` if it is on the list; None if it is not (nothing to do)."""
-    subscriber = subs.by_key(state.conn, key)
+    subscriber = state.subscribers.by_key(key)
     if subscriber is None:
         return None
     if subscriber.status != "unsubscribed":
-        subs.set_status(state.conn, subscriber.id, "unsubscribed", now)
-    return subs.get(state.conn, subscriber.id)
+        state.subscribers.set_status(subscriber.id, "unsubscribed", now)
+    return state.subscribers.get(subscriber.id)
 
