@@ -212,7 +212,7 @@ def test_the_confirmation_carries_nothing_typed_but_the_address(tmp_path: Path) 
 def test_a_sign_up_does_the_same_store_work_whatever_the_address_is(tmp_path: Path) -> None:
     """The time an answer takes must not tell whether the address was on the list,
     or whether a mail was sent: the same statements, each writing, every time."""
-    from publisher.web.app import _sign_up
+    from publisher.app.signups import subscribe
 
     state = Store.open(tmp_path / "state.db")
     now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -234,8 +234,8 @@ def test_a_sign_up_does_the_same_store_work_whatever_the_address_is(tmp_path: Pa
             before = state._conn.total_changes
             state._conn.set_trace_callback(statements.append)
             with state.transaction():
-                _sign_up(state, address, "Name", "https://x.example/confirm?token=t",
-                         now.timestamp() + 3600, now, allowed)
+                subscribe(state, address, "Name", "https://x.example/confirm?token=t",
+                          now.timestamp() + 3600, now, allowed)
             state._conn.set_trace_callback(None)
             # The statements with their values taken out.
             shape = [re.sub(r"'[^']*'|\b\d+(?:\.\d+)?\b", "?", s) for s in statements]

@@ -6,8 +6,10 @@ Modules: `pipeline` (publish, build: the pipeline itself), `guard` (what makes
 a run cost what changed: run guard, caches, paused collector), `site` (the
 steps several commands share: load, render, the next digest's selection),
 `check`, `digest` (preview, test copy, --include), `feeds`, `send`, `bounces`,
-`subscribers` (the list and unsubscribe), `service` (what `run` and `serve`
-check before starting), `remember` (the nothing-changed shortcut's record),
+`subscribers` (the list and unsubscribe), `service` (what `run` does beside
+the pipeline: its start-up check, the scan's files, the digest run record),
+`signups` (the work behind the list's pages), `mailer` (the worker sending
+what sign-ups queue), `remember` (the nothing-changed shortcut's record),
 `loading` (the configuration), `state` (the store opened for a block).
 
 The package imports none of them: a command imports only its own.

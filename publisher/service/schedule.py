@@ -12,7 +12,7 @@ publish`, so the service and cron never write at the same time:
   `pipeline.publish`, which issues (and delivers) a digest only if there are
   new posts.
 - bounces: every `[bounces] poll_minutes` (when set), read the bounce mailbox
-  and act on what it reports (`mail.bounces.collect`). This one has a thread
+  and act on what it reports (`app.bounces`). This one has a thread
   of its own and does the reading in a child process, so a slow mailbox or a
   hostile report never delays the jobs above; it needs no site lock (each
   report is its own transaction).
@@ -48,18 +48,18 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ..app import pipeline
+from ..app.mailer import MailWorker, mail_worker
+from ..app.service import check_run, last_digest_run, note_digest_run
 from ..config.rules import raise_problems, schedule_problems
 from ..config.settings import Config
 from ..errors import PublisherError
 from ..lock import FileLock, Holder, service_lock, site_lock
 from ..model import Summary
 from ..report import archive_lines, as_publisher_error, error_line, rebuild_line, warning_lines
-from ..store.store import Store
 from .watch import Watcher
 from .workers import JobThread, read_bounces_apart
 
 if TYPE_CHECKING:
-    from ..mail.outgoing import Worker
     from ..web.server import WebThread
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,6 @@ def digest_trigger(config: Config) -> SiteCronTrigger | None:
         return None
     trigger: SiteCronTrigger = SiteCronTrigger.from_crontab(expr, timezone=config.tz)
     return trigger
-
-
-DIGEST_RUN_KEY = "schedule.digest_ran_at"
 
 
 def digest_job_options(config: Config) -> dict[str, Any]:
@@ -245,9 +242,7 @@ class Service:
         Refuses to start (ConfigError, SecretMissing) if the work needs a
         setting or secret that is missing. In the main thread only (it handles
         the signals)."""
-        from ..mail.ready import check_service
-
-        check_service(self.config, web=bool(self.config.web.base_url))
+        check_run(self.config, web=bool(self.config.web.base_url))
         # Signals are taken from the start: one that comes while the web
         # pages start still ends in a clean stop, not in death by SIGTERM.
         with _Signals() as signals, service_lock(self.config):
@@ -262,14 +257,12 @@ class Service:
                     mail.stop()
         log.info("stopped")
 
-    def _start_mail(self, web: bool) -> Worker | None:
+    def _start_mail(self, web: bool) -> MailWorker | None:
         """Queued list mail goes out from the web pages' own worker; without
         them, from one here, once [delivery] is set up."""
         if web or not self.config.delivery.sender:
             return None
-        from ..mail.outgoing import Worker
-
-        worker = Worker(self.config)
+        worker = mail_worker(self.config)
         worker.start()
         return worker
 
@@ -277,6 +270,8 @@ class Service:
         """The list's pages, when `[web] base_url` says where they live."""
         if not self.config.web.base_url:
             return None
+        # lazy: uvicorn and Starlette cost more to import than the rest of the
+        # service together, and a service without [web] base_url never needs them.
         from ..web.server import WebThread
 
         web = WebThread(self.config)
@@ -362,15 +357,7 @@ class Service:
 
     def _last_digest(self) -> datetime | None:
         """When the digest job last ran, issued or not; else the last digest issued."""
-        with Store.open(self.config.state_file) as state:
-            last = state.digests.last()
-            ran = state.meta.get(DIGEST_RUN_KEY)
-        times = []
-        if last is not None:
-            times.append(last.issued_at)
-        if ran is not None:
-            times.append(datetime.fromisoformat(ran))
-        return max(times) if times else None
+        return last_digest_run(self.config)
 
     # -- jobs -----------------------------------------------------------------
 
@@ -423,8 +410,7 @@ class Service:
             result = pipeline.publish(self.config, now)
             # A run that found nothing new leaves no digest behind; remember it
             # anyway, or a restart within the grace time would run it again.
-            with Store.open(self.config.state_file) as state:
-                state.meta.set(DIGEST_RUN_KEY, now.isoformat())
+            note_digest_run(self.config, now)
         self.dirty = False
         self._report(result)
         digest = result.digest

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..app.service import post_files
 from ..config.settings import JekyllSite
-from ..content.site import discover
 
 Kind = Literal["added", "modified", "removed"]
 Signature = tuple[int, int, int]  # size, mtime_ns, inode
@@ -111,7 +111,7 @@ class Watcher:
 
     def scan(self) -> Changes:
         current: dict[str, Signature] = {}
-        for path, st in discover(self.posts_dir, self.jekyll, self.follow_symlinks):
+        for path, st in post_files(self.posts_dir, self.jekyll, self.follow_symlinks):
             name = os.fspath(path)
             if not is_temp(os.path.basename(name)):
                 current[name] = signature(st)

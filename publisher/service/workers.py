@@ -23,8 +23,8 @@ from typing import Any
 
 from apscheduler.executors.base import BaseExecutor, run_job
 
+from ..app.service import die_with_parent
 from ..config.settings import Config
-from ..content.site import die_with_parent
 from ..errors import PublisherError
 from ..report import as_publisher_error
 
@@ -88,7 +88,7 @@ STOP_POLL_SECONDS = 0.1
 def read_bounces_apart(
     config: Config, now: datetime, stop: threading.Event
 ) -> list[str] | None:
-    """`mail.bounces.collect` in a child process: its summary lines, or None
+    """`app.bounces.bounces` in a child process: its summary lines, or None
     when `stop` was set first (the child is then killed at once).
 
     A process, not a thread: parsing a hostile report is CPU work that keeps
@@ -151,7 +151,9 @@ def _read_bounces(config: Config, now: datetime, answer: Connection, parent: int
     # Ctrl-C reaches the whole process group; the parent decides when this stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
-    from ..mail.bounces import collect
+    # lazy: only this child reads reports; the service process that imports
+    # this module never needs the report parser and the IMAP client.
+    from ..app.bounces import bounces as collect
 
     reply: tuple[str, Any]
     try:

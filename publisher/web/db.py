@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ..store.store import Store
+from ..app.signups import Store
 
 T = TypeVar("T")
 
