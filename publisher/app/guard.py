@@ -44,20 +44,29 @@ class GuardedRun:
 
     def watched(self) -> cache.Watched:
         """What a replayed run's answer depended on (see `shortcut`)."""
-        posts = tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
         outputs = tuple(self.guard.outputs.items())
         return cache.Watched(
-            self.state_files + outputs, self.listing.folders, posts, self.observed_ns
+            self.state_files + outputs, self.listing.folders, self._posts(), self.observed_ns
         )
+
+    def written(self, outputs: Sequence[Path]) -> cache.Watched:
+        """What a replay of this full run will depend on: the posts and folders
+        as it scanned them, and the files it wrote, stat'ed when recorded."""
+        files = tuple(str(path) for path in [*_state_files(self.config), *outputs])
+        return cache.Watched((), self.listing.folders, self._posts(), self.observed_ns, files)
+
+    def _posts(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
 
     def forget_shortcut(self) -> None:
         """A full run: the shortcut's record no longer holds."""
         shortcut.forget(str(self.config.state_dir))
 
     def remember(self, summary: Summary, feeds: Sequence[Path], entries: int,
-                 digest_reason: str) -> None:
-        """After a full run: what the next unchanged run replays."""
-        self.guard.remember(
+                 digest_reason: str) -> cache.Replay | None:
+        """After a full run: what the next unchanged run replays (None if
+        nothing is remembered, the posts being too fresh to trust)."""
+        return self.guard.remember(
             summary,
             entries=entries,
             digest_reason=digest_reason,
