@@ -296,6 +296,24 @@ def test_a_post_edited_just_before_a_full_run_is_read_again(blog: SiteDir, capsy
     assert quick(blog, capsys, "publish", "--now", NOW) is None
 
 
+def test_a_run_record_dropped_after_a_full_run_is_not_recorded(blog: SiteDir) -> None:
+    """`digest --include` drops the run record (RunGuard.forget) between the
+    full run and the moment the command line records it: nothing is recorded."""
+    from datetime import datetime
+
+    from publisher.app.pipeline import publish
+    from publisher.app.remember import remember
+    from publisher.incremental.cache import RunGuard
+
+    age(blog.root)
+    config = blog.config()
+    result = publish(config, datetime.fromisoformat(NOW))
+    assert result.as_replayed is not None  # a full run the guard will replay
+    RunGuard.forget(config)
+    remember(config, result, (False, True), lambda replay: [], blog.root / "publisher.toml")
+    assert not (blog.root / ".publisher" / shortcut.FILE).exists()
+
+
 def test_once_settled_the_record_is_written_again_by_stat(
     blog: SiteDir, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

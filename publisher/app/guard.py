@@ -51,8 +51,13 @@ class GuardedRun:
 
     def written(self, outputs: Sequence[Path]) -> cache.Watched:
         """What a replay of this full run will depend on: the posts and folders
-        as it scanned them, and the files it wrote, stat'ed when recorded."""
-        files = tuple(str(path) for path in [*_state_files(self.config), *outputs])
+        as it scanned them, and the files it wrote. Called once the run record
+        is written: the files the run is done with are stat'ed now, and must be
+        so when recorded (`digest --include` drops the run record meanwhile);
+        the state store is still in use, and stat'ed only when recorded."""
+        state_file, wal, *done = [str(path) for path in _state_files(self.config)]
+        files = ((state_file, None), (wal, None),
+                 *shortcut.stats([*done, *(str(path) for path in outputs)]))
         return cache.Watched((), self.listing.folders, self._posts(), self.observed_ns, files)
 
     def _posts(self) -> tuple[tuple[str, int, int], ...]:

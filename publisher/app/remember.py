@@ -40,10 +40,14 @@ def remember(
     # The files the run wrote, first: the sooner after the run, the less
     # time for a change their stat would not show (see `shortcut`).
     written_ns = time.time_ns()
-    written = shortcut.stats(watched.written) if watched is not None else ()
+    expected = watched.written if watched is not None else ()
+    written = shortcut.stats(path for path, _stat in expected)
+    moved = any(then not in (None, now) for (_p, then), (_p, now) in zip(expected, written,
+                                                                       strict=True))
     if (
         replay is None
         or watched is None
+        or moved  # changed since the run wrote it (`digest --include` drops the record)
         or (result.unchanged and result.delivery is not None)
         or result.delivery_error is not None
         or config.jekyll_site is not None

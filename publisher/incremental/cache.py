@@ -235,8 +235,9 @@ class Watched:
     folders: tuple[tuple[str, int], ...]  # the folders listed, with their mtimes
     posts: tuple[tuple[str, int, int], ...]  # post files: path, size, mtime
     observed_ns: int  # every stat above was taken after this moment
-    # Files a full run wrote: stat'ed only when recorded (after the run).
-    written: tuple[str, ...] = ()
+    # Files a full run wrote, stat'ed again when recorded (after the run),
+    # with the stat each must still have then (None: any).
+    written: tuple[tuple[str, tuple[int, int] | None], ...] = ()
 
 
 @dataclass(frozen=True)
