@@ -44,20 +44,34 @@ class GuardedRun:
 
     def watched(self) -> cache.Watched:
         """What a replayed run's answer depended on (see `shortcut`)."""
-        posts = tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
         outputs = tuple(self.guard.outputs.items())
         return cache.Watched(
-            self.state_files + outputs, self.listing.folders, posts, self.observed_ns
+            self.state_files + outputs, self.listing.folders, self._posts(), self.observed_ns
         )
+
+    def written(self, outputs: Sequence[Path]) -> cache.Watched:
+        """What a replay of this full run will depend on: the posts and folders
+        as it scanned them, and the files it wrote. Called once the run record
+        is written: the files the run is done with are stat'ed now, and must be
+        so when recorded (`digest --include` drops the run record meanwhile);
+        the state store is still in use, and stat'ed only when recorded."""
+        state_file, wal, *done = [str(path) for path in _state_files(self.config)]
+        files = ((state_file, None), (wal, None),
+                 *shortcut.stats([*done, *(str(path) for path in outputs)]))
+        return cache.Watched((), self.listing.folders, self._posts(), self.observed_ns, files)
+
+    def _posts(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
 
     def forget_shortcut(self) -> None:
         """A full run: the shortcut's record no longer holds."""
         shortcut.forget(str(self.config.state_dir))
 
     def remember(self, summary: Summary, feeds: Sequence[Path], entries: int,
-                 digest_reason: str) -> None:
-        """After a full run: what the next unchanged run replays."""
-        self.guard.remember(
+                 digest_reason: str) -> cache.Replay | None:
+        """After a full run: what the next unchanged run replays (None if
+        nothing is remembered, the posts being too fresh to trust)."""
+        return self.guard.remember(
             summary,
             entries=entries,
             digest_reason=digest_reason,

@@ -74,6 +74,10 @@ class PublishResult:
     archived: tuple[Archived, ...] = ()
     # For a replayed run: what its answer depended on (see `shortcut`).
     watched: cache.Watched | None = None
+    # For a full run the next identical run can replay: that replay's result
+    # (with its `watched`), for the shortcut to record now. None if it would
+    # not replay, or would deliver mail.
+    as_replayed: PublishResult | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -235,9 +239,13 @@ def _full_run(
             digest, archived = None, tuple(_record_seen(config, site, now))
         renderer.save()
     result = PublishResult(Summary.of(site), feeds, digest, 0.0, websub=pinged, archived=archived)
-    run.remember(result.summary, [feed.path for feed in feeds], feeds[0].entries,
-                 _reason_next_time(config, digest, now))
-    return result
+    paths = [feed.path for feed in feeds]
+    replay = run.remember(result.summary, paths, feeds[0].entries,
+                          _reason_next_time(config, digest, now))
+    if replay is None:
+        return result
+    replayed = _replayed(config, replay, run.state is not None)
+    return replace(result, as_replayed=replace(replayed, watched=run.written(paths)))
 
 
 def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
@@ -287,6 +295,8 @@ def _deliver(
             delivery = deliver_pending(config, state, now, progress)
         except PublisherError as exc:
             error = exc
+        if result.as_replayed is not None and state.ledger.pending_count():
+            result = replace(result, as_replayed=None)  # a replay would deliver
     return replace(
         result,
         delivery=delivery,

@@ -64,7 +64,8 @@ def _publish_and_report(
             lines = publish_lines(result, ctx.config, now)
             # Under the lock: no other run can change what it records meanwhile.
             plain = not (ctx.drafts or ctx.jekyll_config)
-            remember(ctx.config, result, (future, with_digest), lines, ctx.config_path, plain)
+            remember(ctx.config, result, (future, with_digest),
+                     lambda replay: publish_lines(replay, ctx.config, now), ctx.config_path, plain)
         for to_stderr, text in lines:
             ctx.say(f"Done in {result.seconds:.2f} s." if text is None else text, err=to_stderr)
         if result.delivery_error is not None:
