@@ -274,7 +274,6 @@ def _as_path_str(path: str | Path) -> str:
     return path
 
 
-
 @lru_cache(maxsize=1)
 def _handler() -> Handler:
     # Imported on first use: a run with nothing changed parses no YAML at all.
@@ -306,5 +305,3 @@ def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
         line = context_mark.line + 1
         message += f" ({context} that starts here)"
     return Problem(name, message, line=line)
-
-
