@@ -20,6 +20,9 @@ from pathlib import Path
 
 from ..config.settings import Config
 from ..content import site as content
+from ..feeds.cache import FILE as FEED_CACHE
+from ..feeds.plan import FOLDERS
+from ..files import remove_stale_temps
 from ..incremental import cache, shortcut
 from ..model import Site, Summary
 from ..store.store import Store
@@ -160,8 +163,6 @@ def _import_ahead(with_digest: bool) -> None:
 
 def _state_files(config: Config) -> list[Path]:
     """The files of the state folder that a replayed run reads."""
-    from ..feeds.cache import FILE as FEED_CACHE
-
     wal = config.state_file.with_name(config.state_file.name + "-wal")
     state_dir = config.state_dir
     return [config.state_file, wal, state_dir / cache.RUN_FILE, state_dir / FEED_CACHE]
@@ -169,9 +170,6 @@ def _state_files(config: Config) -> list[Path]:
 
 def clean_temps(config: Config) -> None:
     """Temp files a killed run left where we write: never uploaded with out/."""
-    from ..feeds.plan import FOLDERS
-    from ..files import remove_stale_temps
-
     out = config.out_dir
     names = config.feeds.out_files().values()
     folders = {out, out / "digest", config.state_dir}
