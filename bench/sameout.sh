@@ -36,6 +36,9 @@ url = "https://big.example.org/"
 posts = "big"
 [output]
 path = "bigout"
+[feeds]
+limit = 100000
+categories = "all"
 TOML
 # 3. a Jekyll site: _config.yml, _posts/ in two category folders, an include, Liquid
 mkdir -p "$W/base/jk/_posts" "$W/base/jk/en/news/_posts" "$W/base/jk/_includes" "$W/base/jk/_data"

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Literal
 from .app.pipeline import FeedResult, PublishResult
 from .config.settings import Config
 from .errors import ExitCode, PublisherError
+from .feeds.plan import FORMAT_NAMES, Feed
+from .files import output_error
 from .incremental.shortcut import Line
 from .store.seen import Archived
+from .store.state import driver_error
 
 if TYPE_CHECKING:
     from .app.check import CheckResult
-    from .feeds.plan import Feed
     from .store.mailqueue import Unconfirmed
 
 KIND_NAMES = {"category": "Category", "tag": "Tag"}
@@ -31,9 +33,6 @@ def as_publisher_error(exc: BaseException) -> PublisherError | None:
     net under the command line and the service's jobs, so that a full disk,
     a read-only folder or no memory never ends in a traceback. None for
     anything else (a bug, which deserves its traceback)."""
-    from .files import output_error
-    from .store.state import driver_error
-
     stored = driver_error(exc)
     if stored is not None:
         return stored
@@ -90,7 +89,8 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
             lines.append(f"Digest: none issued ({d.reason}).")
         else:
             more = f" and {d.more} more linked" if d.more else ""
-            from .digest.selection import digest_paths  # only now: it imports the templating stack
+            # lazy: only after a digest was issued, so a replayed run never loads digest/
+            from .digest.selection import digest_paths  # noqa: PLC0415
 
             public = digest_paths(config, d.record.slug)[0]
             lines.append(f"Digest: {d.record.slug} issued with {d.posts} posts{more}: {public}")
@@ -140,8 +140,6 @@ def feed_lines(feeds: tuple[FeedResult, ...]) -> list[str]:
 
 def feed_list_lines(feeds: Sequence[Feed], config: Config) -> list[str]:
     """`publisher feeds`: format, kind, file, URL and entries of each feed."""
-    from .feeds.plan import FORMAT_NAMES
-
     lines = []
     for feed in feeds:
         what = feed.kind if feed.kind == "main" else f"{feed.kind} {feed.name!r}"

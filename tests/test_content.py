@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.content.posts import parse_date
+from publisher.content.readers.values import parse_date
 from publisher.content.site import listing, load_site
 from publisher.errors import ContentError
 

@@ -11,8 +11,8 @@ import feedparser
 import pytest
 
 from publisher.app.pipeline import build
-from publisher.content import posts
 from publisher.content import site as content
+from publisher.content.readers.values import FORMATS
 from publisher.content.site import load_site
 from publisher.service.watch import Watcher
 
@@ -38,11 +38,11 @@ def outside_post(tmp_path: Path) -> Path:
 
 
 def test_every_post_format_is_walked(site: SiteDir) -> None:
-    for suffix in posts.FORMATS:
+    for suffix in FORMATS:
         site.post(f"2026-01-02-a{suffix}", f"title: {suffix}")
     site.post("2026-01-02-b.rst", "title: not a post")
     names = sorted(name for name, _path, _st in content.walk(site.posts))
-    assert names == sorted(f"2026-01-02-a{suffix}" for suffix in posts.FORMATS)
+    assert names == sorted(f"2026-01-02-a{suffix}" for suffix in FORMATS)
 
 
 def test_links_out_of_the_posts_folder_are_not_followed(site: SiteDir, tmp_path: Path) -> None:

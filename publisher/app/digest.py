@@ -6,23 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..config.settings import Config
+from ..digest.letter import Letter, compose, public_copy, with_web_url
 from ..errors import ContentError
 from ..incremental.cache import RunGuard
+from ..mail.delivery import send_test as run_send_test
 from ..model import Post, Site
 from ..store.store import Store
 from .site import load, next_selection, renderer_for
 
-if TYPE_CHECKING:
-    from ..digest.letter import Letter
-
 
 def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
     """The next digest's letter, rendered but not recorded; None if nothing is new."""
-    from ..digest.letter import compose, with_web_url  # the templating stack
-
     site, selection = next_selection(config, now)
     if not selection.posts:
         return site, None
@@ -36,8 +32,6 @@ def preview(config: Config, now: datetime) -> tuple[Site, Letter | None]:
 
 def public_body(config: Config, letter: Letter, fmt: str) -> str:
     """The letter as the web copy shows it (nobody's name, no token): "html" or "text"."""
-    from ..digest.letter import public_copy
-
     html, text = public_copy(config, letter.html, letter.text)
     return html if fmt == "html" else text
 
@@ -54,8 +48,6 @@ class TestCopy:
 def send_test(config: Config, address: str, now: datetime, letter: Letter | None) -> TestCopy:
     """One copy of `letter` (the next digest, from `preview`), else of the
     last digest issued, to `address`; nothing recorded."""
-    from ..mail.delivery import send_test as run_send_test
-
     if letter is not None:
         subject, html, text = letter.subject, letter.html, letter.text
         which = "the next digest"

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from ..config.settings import Config
 from ..content import site as content
+from ..feeds.cache import FILE as FEED_CACHE
+from ..feeds.plan import FOLDERS
+from ..files import remove_stale_temps
 from ..incremental import cache, shortcut
 from ..model import Site, Summary
 from ..store.store import Store
@@ -44,20 +47,34 @@ class GuardedRun:
 
     def watched(self) -> cache.Watched:
         """What a replayed run's answer depended on (see `shortcut`)."""
-        posts = tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
         outputs = tuple(self.guard.outputs.items())
         return cache.Watched(
-            self.state_files + outputs, self.listing.folders, posts, self.observed_ns
+            self.state_files + outputs, self.listing.folders, self._posts(), self.observed_ns
         )
+
+    def written(self, outputs: Sequence[Path]) -> cache.Watched:
+        """What a replay of this full run will depend on: the posts and folders
+        as it scanned them, and the files it wrote. Called once the run record
+        is written: the files the run is done with are stat'ed now, and must be
+        so when recorded (`digest --include` drops the run record meanwhile);
+        the state store is still in use, and stat'ed only when recorded."""
+        state_file, wal, *done = [str(path) for path in _state_files(self.config)]
+        files = ((state_file, None), (wal, None),
+                 *shortcut.stats([*done, *(str(path) for path in outputs)]))
+        return cache.Watched((), self.listing.folders, self._posts(), self.observed_ns, files)
+
+    def _posts(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple((p, st.st_size, st.st_mtime_ns) for _n, p, st in self.listing.entries)
 
     def forget_shortcut(self) -> None:
         """A full run: the shortcut's record no longer holds."""
         shortcut.forget(str(self.config.state_dir))
 
     def remember(self, summary: Summary, feeds: Sequence[Path], entries: int,
-                 digest_reason: str) -> None:
-        """After a full run: what the next unchanged run replays."""
-        self.guard.remember(
+                 digest_reason: str) -> cache.Replay | None:
+        """After a full run: what the next unchanged run replays (None if
+        nothing is remembered, the posts being too fresh to trust)."""
+        return self.guard.remember(
             summary,
             entries=entries,
             digest_reason=digest_reason,
@@ -146,8 +163,6 @@ def _import_ahead(with_digest: bool) -> None:
 
 def _state_files(config: Config) -> list[Path]:
     """The files of the state folder that a replayed run reads."""
-    from ..feeds.cache import FILE as FEED_CACHE
-
     wal = config.state_file.with_name(config.state_file.name + "-wal")
     state_dir = config.state_dir
     return [config.state_file, wal, state_dir / cache.RUN_FILE, state_dir / FEED_CACHE]
@@ -155,9 +170,6 @@ def _state_files(config: Config) -> list[Path]:
 
 def clean_temps(config: Config) -> None:
     """Temp files a killed run left where we write: never uploaded with out/."""
-    from ..feeds.plan import FOLDERS
-    from ..files import remove_stale_temps
-
     out = config.out_dir
     names = config.feeds.out_files().values()
     folders = {out, out / "digest", config.state_dir}

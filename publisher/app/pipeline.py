@@ -5,7 +5,10 @@ state -> delivery. `now` is always a parameter so tests and the scheduler
 control time.
 
 A run whose inputs match the last full run's stops after scanning the folder
-and reports what that run reported: see `cache.RunGuard` and `guard`.
+and reports what that run reported: see `cache.RunGuard` and `guard`. Such a
+run imports this module's header and no more: each step of a full run imports
+its own work (rendering, the feed writers, digest/, mail/) where it starts,
+marked `# lazy:`, so a replayed run never loads it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from typing import TYPE_CHECKING
 
 from ..config.settings import Config
 from ..errors import ExitCode, PublisherError
+from ..feeds import plan as feedset
+from ..feeds.cache import FeedCache
+from ..feeds.formats import builder
+from ..files import write_if_changed
 from ..incremental import cache
 from ..model import Site, Summary
 from ..store.digests import DigestRecord
@@ -74,6 +81,10 @@ class PublishResult:
     archived: tuple[Archived, ...] = ()
     # For a replayed run: what its answer depended on (see `shortcut`).
     watched: cache.Watched | None = None
+    # For a full run the next identical run can replay: that replay's result
+    # (with its `watched`), for the shortcut to record now. None if it would
+    # not replay, or would deliver mail.
+    as_replayed: PublishResult | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -90,12 +101,9 @@ def build_feeds(
     A feed whose posts and settings are as when it was last written is not
     even built (`feedcache`): a run costs what changed, not what exists.
     """
-    from ..content.render import Renderer
-    from ..feeds import plan as feedset
-    from ..feeds.cache import FeedCache
-    from ..feeds.formats import builder
-    from ..feeds.page import page
-    from ..files import write_if_changed
+    # lazy: the rendering stack and the feeds page, only for a full run
+    from ..content.render import Renderer  # noqa: PLC0415
+    from ..feeds.page import page  # noqa: PLC0415
 
     renderer = renderer or Renderer(max_post_bytes=config.content.max_post_bytes)
     if renderer.jekyll is None and config.jekyll_site is not None:
@@ -129,7 +137,8 @@ def announce(config: Config, feeds: Sequence[FeedResult]) -> PingReport | None:
     changed = [f.url for f in feeds if f.written and f.kind != "page"]
     if not config.feeds.hub or not changed:
         return None
-    from ..feeds.websub import ping
+    # lazy: urllib.request, only with [feeds] hub and a changed feed
+    from ..feeds.websub import ping  # noqa: PLC0415
 
     return ping(config.feeds.hub, changed, timeout=config.feeds.hub_timeout)
 
@@ -145,7 +154,8 @@ def run_digest(
     now: datetime,
     renderer: Renderer | None = None,
 ) -> DigestResult:
-    from ..digest import selection as digest
+    # lazy: digest/, only for a full run
+    from ..digest import selection as digest  # noqa: PLC0415
 
     # First-seen times before selecting: recording twice is harmless.
     archived = tuple(digest.record_seen(site, state, config, now))
@@ -154,7 +164,8 @@ def run_digest(
     selection = digest.select(site, state, config, now, archive=False)
     if not selection.posts:
         return DigestResult(None, 0, 0, _no_new_posts(config, selection.since), archived)
-    from ..digest.letter import compose  # the templating stack, only for a digest to issue
+    # lazy: the templating stack, only for a digest to issue
+    from ..digest.letter import compose  # noqa: PLC0415
 
     renderer = renderer or renderer_for(config, site, now)
     shown = selection.posts[: config.digest.max_posts]
@@ -235,9 +246,13 @@ def _full_run(
             digest, archived = None, tuple(_record_seen(config, site, now))
         renderer.save()
     result = PublishResult(Summary.of(site), feeds, digest, 0.0, websub=pinged, archived=archived)
-    run.remember(result.summary, [feed.path for feed in feeds], feeds[0].entries,
-                 _reason_next_time(config, digest, now))
-    return result
+    paths = [feed.path for feed in feeds]
+    replay = run.remember(result.summary, paths, feeds[0].entries,
+                          _reason_next_time(config, digest, now))
+    if replay is None:
+        return result
+    replayed = _replayed(config, replay, run.state is not None)
+    return replace(result, as_replayed=replace(replayed, watched=run.written(paths)))
 
 
 def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
@@ -246,7 +261,8 @@ def _record_seen(config: Config, site: Site, now: datetime) -> list[Archived]:
     state store just for this. Otherwise a post published on Tuesday by a
     rebuild would be first seen by Monday's digest run, six days after readers
     saw it in the feeds."""
-    from ..digest.selection import record_seen
+    # lazy: digest/, only for a full run
+    from ..digest.selection import record_seen  # noqa: PLC0415
 
     with Store.open(config.state_file) as own:
         return record_seen(site, own, config, now)
@@ -281,12 +297,15 @@ def _deliver(
     error = None
     # An unchanged run with nothing pending stays quiet and cheap.
     if state is not None and (state.ledger.pending_count() or not result.unchanged):
-        from ..mail.delivery import deliver_pending
+        # lazy: mail/, only with mail to send or after a full run
+        from ..mail.delivery import deliver_pending  # noqa: PLC0415
 
         try:
             delivery = deliver_pending(config, state, now, progress)
         except PublisherError as exc:
             error = exc
+        if result.as_replayed is not None and state.ledger.pending_count():
+            result = replace(result, as_replayed=None)  # a replay would deliver
     return replace(
         result,
         delivery=delivery,
@@ -297,14 +316,11 @@ def _deliver(
 
 def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
     """The feeds of the last full run, all unchanged, as `feedcache` listed them."""
-    from ..feeds.cache import FeedCache
-    from ..feeds.plan import main_paths, url_of
-
     listed = FeedCache.load(config).last_written()
     if not listed:  # no feed cache: the main feeds, as before it existed
         listed = [
-            (name, entries, "main", url_of(config, name))
-            for name in main_paths(config.feeds)
+            (name, entries, "main", feedset.url_of(config, name))
+            for name in feedset.main_paths(config.feeds)
         ]
     feeds = [
         FeedResult(name, config.out_dir / name, False, count, kind, url)
@@ -314,6 +330,6 @@ def _replayed_feeds(config: Config, entries: int) -> tuple[FeedResult, ...]:
         page = config.feeds.page
         feeds.append(
             FeedResult(page, config.out_dir / page, False, len(listed), "page",
-                       url_of(config, page))
+                       feedset.url_of(config, page))
         )
     return tuple(feeds)

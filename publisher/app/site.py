@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..config.settings import Config
 from ..content import site as content
+from ..feeds import plan as feedset
 from ..incremental import cache
 from ..model import Post, Site
 from ..store.store import Store
@@ -31,8 +32,6 @@ def load(
     """The site at `now`. For a Jekyll site, each post keeps the entry id it was
     first published under (`store.entry_ids`); `record_ids` records the ids of
     posts published for the first time (publish and build do, check does not)."""
-    from ..feeds import plan as feedset  # not on a replayed run's path
-
     site = content.load_site(
         config, now, include_future=include_future, cache=post_cache, scanned=scanned,
         meanwhile=meanwhile,
@@ -79,9 +78,9 @@ def renderer_for(
     config: Config, site: Site, now: datetime, stored: cache.RenderCache | None = None
 ) -> Renderer:
     """The run's Renderer; for a Jekyll site with Liquid and kramdown-like Markdown."""
-    # The rendering stack: not on a replayed run's path.
-    from ..content.render import Renderer
-    from ..jekyll.liquid import LiquidSite
+    # lazy: the rendering stack (markdown-it, Liquid), not on a replayed run's path
+    from ..content.render import Renderer  # noqa: PLC0415
+    from ..jekyll.liquid import LiquidSite  # noqa: PLC0415
 
     jekyll = LiquidSite.of(config, site.posts + site.scheduled, now)
     return Renderer(stored=stored, jekyll=jekyll, max_post_bytes=config.content.max_post_bytes)
@@ -93,7 +92,8 @@ def next_selection(
     """What the next digest would hold and leave out, recording nothing: for
     `digest --preview` and `check` (which pass the `site` they loaded). A site
     with no state store yet is read as an empty one (and none is created)."""
-    from ..digest import selection as digest  # the templating stack
+    # lazy: digest/ is not on a replayed run's path, which imports this module
+    from ..digest import selection as digest  # noqa: PLC0415
 
     site = site if site is not None else load(config, now)
     path = config.state_file

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..app.bounces import bounces as collect
 from ..errors import ExitCode
 from .common import NOW_OPTION, Context, parse_now, run_action
 
@@ -34,7 +35,6 @@ def bounces(ctx: Context, maildir: Path | None, imap: bool, now_text: str | None
     forged or another list's. Each message is acted on once, however often it
     is read; the mailbox itself is never changed.
     """
-    from ..app.bounces import bounces as collect
 
     def action() -> int:
         for summary in collect(ctx.config, parse_now(now_text), maildir, imap):

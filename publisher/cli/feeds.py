@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..app.feeds import discovery_tags, feed_plan
 from ..errors import ExitCode
+from ..report import feed_list_lines
 from .common import NOW_OPTION, Context, parse_now, run_action
 
 
@@ -26,8 +28,6 @@ def feeds(ctx: Context, as_html: bool, future: bool, now_text: str | None) -> No
     paste them into the <head> of your site's pages so browsers and readers
     find the feeds.
     """
-    from ..app.feeds import discovery_tags, feed_plan
-    from ..report import feed_list_lines
 
     def action() -> int:
         config = ctx.config

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..app.send import send as run_send
+from ..app.send import send_queue
 from ..errors import DeliveryError, ExitCode
 from .common import NOW_OPTION, Context, parse_now, progress, run_action
 
@@ -25,8 +27,6 @@ def send(ctx: Context, resend_outbox: str, now_text: str | None) -> None:
     Each message is recorded as sent as soon as it is accepted, so running
     this again (after a crash, or from cron) never mails anyone twice.
     """
-    from ..app.send import send as run_send
-    from ..app.send import send_queue
 
     def action() -> int:
         now = parse_now(now_text)

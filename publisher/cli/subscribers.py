@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
+from ..app.subscribers import (
+    Status,
+    subscribers_add,
+    subscribers_export,
+    subscribers_import,
+    subscribers_list,
+    subscribers_remove,
+)
+from ..app.subscribers import unsubscribe as run_unsubscribe
 from ..errors import ExitCode
+from ..report import pending_lines
 from .common import NOW_OPTION, Context, parse_now, run_action
-
-if TYPE_CHECKING:
-    from ..app.subscribers import Status
 
 
 @click.group()
@@ -37,7 +44,6 @@ def add_command(
     now_text: str | None,
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
-    from ..app.subscribers import subscribers_add
 
     def action() -> int:
         added = subscribers_add(
@@ -71,7 +77,6 @@ def remove_command(ctx: Context, email: str) -> None:
     To stop mail but remember the address (so an old import cannot add it
     back), use `publisher unsubscribe EMAIL` instead.
     """
-    from ..app.subscribers import subscribers_remove
 
     def action() -> int:
         removed = subscribers_remove(ctx.config, email)
@@ -96,8 +101,6 @@ def list_command(ctx: Context, status: str | None) -> None:
     nothing was queued, as for an import), the tries made, the next try, when
     the link expires (the sign-up is removed then) and the last error.
     """
-    from ..app.subscribers import subscribers_list
-    from ..report import pending_lines
 
     def action() -> int:
         found = subscribers_list(ctx.config, cast("Status | None", status))
@@ -129,7 +132,6 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     named once. Bad lines are reported by line number and the rest still
     import. Addresses already on the list are left as they are.
     """
-    from ..app.subscribers import subscribers_import
 
     def action() -> int:
         result = subscribers_import(ctx.config, parse_now(now_text), file)
@@ -154,7 +156,6 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 @click.pass_obj
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
-    from ..app.subscribers import subscribers_export
 
     def action() -> int:
         text = subscribers_export(ctx.config, output)
@@ -175,7 +176,6 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
     The address is kept, marked unsubscribed, so it is never mailed again and
     no import can quietly add it back. Verifying a token needs PUBLISHER_SECRET.
     """
-    from ..app.subscribers import unsubscribe as run_unsubscribe
 
     def action() -> int:
         subscriber = run_unsubscribe(ctx.config, parse_now(now_text), email_or_token)

@@ -58,8 +58,9 @@ def schedule_problems(config: Config) -> list[SettingProblem]:
     expr = config.schedule.digest.strip()
     if not expr:
         return []
-    # Imported here: delivery imports this module, and it never needs the scheduler.
-    from apscheduler.triggers.cron import CronTrigger
+    # lazy: apscheduler (~0.1 s) only with [schedule] digest set; mail delivery
+    # imports this module on every full run and never needs the scheduler
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
 
     try:
         CronTrigger.from_crontab(expr, timezone=config.tz)

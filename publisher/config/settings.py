@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError
 from ..model import Person, Problem, xml_illegal, xml_text
+from . import defaults
 from .declare import MAX_NUMBER, bound_problems, declared, number_problems
 from .tables import (
     TABLES,
@@ -53,7 +54,7 @@ __all__ = [
     "parse_listen",
 ]
 
-DEFAULT_FILE = "publisher.toml"
+DEFAULT_FILE = defaults.DEFAULT_FILE
 
 # (table, TOML key) -> field, where the key is no Python name ([delivery] from).
 RENAMED = {

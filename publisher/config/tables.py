@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..model import Person
+from . import defaults
 from .declare import Setting, declared, setting
 
 MAX_DAYS = 36_500  # [digest] first_window_days: a century
@@ -250,7 +251,7 @@ def _subject_problem(subject: str) -> str:
 class StateConfig:
     """[state]: the private SQLite state store."""
 
-    path: str = setting(".publisher/state.db", "the private SQLite state store",
+    path: str = setting(defaults.STATE_PATH, "the private SQLite state store",
                         needs="publish")
 
 

@@ -151,23 +151,9 @@ class _Walk:
         stack = [(prefix, folder, inside)]
         while stack:
             prefix, folder, inside = stack.pop()
-            mtime = -1
-            try:
-                if self.listed is not None:
-                    mtime = os.stat(folder).st_mtime_ns
-                entries = sorted(os.scandir(folder), key=_name)
-            except OSError as exc:
-                if top and prefix == rules.start:
-                    if isinstance(exc, FileNotFoundError):
-                        return
-                    raise
-                self.problem(prefix.rstrip("/") or folder,
-                             f"cannot list folder: {exc.strerror}; skipped")
-                if self.listed is not None:
-                    self.listed.append((folder, -1))  # no mtime to trust: never "unchanged"
+            entries = self.entries(prefix, folder, top)
+            if entries is None:
                 continue
-            if self.listed is not None:
-                self.listed.append((folder, mtime))
             subfolders = []
             for entry in entries:
                 name = entry.name
@@ -204,6 +190,29 @@ class _Walk:
                 except OSError as exc:
                     self.problem(rel, f"skipped: {exc.strerror}")
             stack.extend(reversed(subfolders))
+
+    def entries(self, prefix: str, folder: str, top: bool) -> list[os.DirEntry[str]] | None:
+        """The folder's entries in name order, noting its mtime when asked to
+        (`listed`); None when it cannot be listed (a warning says so) or, at
+        the top, does not exist (no files). Once per folder, not per file."""
+        mtime = -1
+        try:
+            if self.listed is not None:
+                mtime = os.stat(folder).st_mtime_ns
+            entries = sorted(os.scandir(folder), key=_name)
+        except OSError as exc:
+            if top and prefix == self.rules.start:
+                if isinstance(exc, FileNotFoundError):
+                    return None  # (the top folder is the only one on the stack)
+                raise
+            self.problem(prefix.rstrip("/") or folder,
+                         f"cannot list folder: {exc.strerror}; skipped")
+            if self.listed is not None:
+                self.listed.append((folder, -1))  # no mtime to trust: never "unchanged"
+            return None
+        if self.listed is not None:
+            self.listed.append((folder, mtime))
+        return entries
 
     def link(self, name: str, path: str, inside: bool) -> Iterator[Entry]:
         """A symbolic link met by the walk: followed if it may be, once."""

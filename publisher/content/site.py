@@ -26,7 +26,7 @@ from ..incremental.cache import RACY_NS
 from ..model import Post, Problem, Site
 from . import posts as post_files
 from . import scan
-from .posts import FORMATS
+from .readers.values import FORMATS
 
 if TYPE_CHECKING:
     from ..incremental.cache import PostCache

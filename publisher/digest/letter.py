@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import quoprimime
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +267,6 @@ def archive_url(config: Config) -> str:
 def encoded_size(body: str) -> int:
     """Bytes `body` takes in a message: quoted-printable or base64, whichever is
     smaller, as mail/messages.py chooses (Gmail clips on what it receives)."""
-    from email import quoprimime
-
     raw = body.replace("\r\n", "\n").encode("utf-8")
     qp = len(quoprimime.body_encode(raw.decode("latin-1"), 75, "\r\n"))
     chars = 4 * ((len(raw) + 2) // 3)
@@ -275,7 +274,8 @@ def encoded_size(body: str) -> int:
 
 
 def inline_css(html: str) -> str:
-    from premailer import Premailer
+    # lazy: premailer (~0.3 s with requests and cssutils) only for a digest to issue
+    from premailer import Premailer  # noqa: PLC0415
 
     return str(
         Premailer(

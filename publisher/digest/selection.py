@@ -98,9 +98,10 @@ def issue(
     next run overwrites under the same slug, never a recorded digest without
     its page.
     """
-    # Here, not above: a run that selects nothing (most runs) needs no templates.
-    from . import archive
-    from .letter import public_copy, with_web_url
+    # lazy: the templates, only for a digest to issue; a run that selects
+    # nothing (most runs) and `build` need none
+    from . import archive  # noqa: PLC0415
+    from .letter import public_copy, with_web_url  # noqa: PLC0415
 
     with state.transaction():
         slug = state.digests.free_slug(f"{now.astimezone(config.tz):%Y-%m-%d}")

@@ -9,25 +9,24 @@ rendering, no building, no comparing. With 200 categories and one post
 edited, only the feeds that hold that post are built again.
 
 Disposable like the other caches: without the file every feed is built and
-compared, as before.
+compared, as before. Stored as a memo (`incremental.memo`) that depends on the
+configuration's fingerprint.
 """
 
 from __future__ import annotations
 
 import hashlib
-import marshal
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.settings import Config
-from ..files import write_atomic
+from ..incremental import memo
 from ..incremental.cache import RACY_NS, config_fingerprint
 from .plan import Feed
 
 FILE = "feeds.cache"
-FORMAT = 1
+FORMAT = 2  # 2: a memo (`incremental.memo`)
 
 # path -> (fingerprint, size, mtime_ns, entries, kind, url), in the order written
 Row = tuple[str, int, int, int, str, str]
@@ -47,14 +46,10 @@ class FeedCache:
     def load(cls, config: Config) -> FeedCache:
         file = config.state_dir / FILE
         config_fp = config_fingerprint(config)
-        rows: dict[str, Row] = {}
-        try:
-            stored_format, stored_fp, stored = marshal.loads(file.read_bytes())
-            if stored_format == FORMAT and stored_fp == config_fp:
-                rows = stored
-        except (OSError, EOFError, ValueError, TypeError):
-            pass  # missing or unreadable: every feed is built
-        return cls(file, config.out_dir, config_fp, rows)
+        data = memo.load(file, FORMAT, config_fp)
+        rows = data.get("rows") if data is not None else None
+        # Missing, unreadable or of other settings: every feed is built.
+        return cls(file, config.out_dir, config_fp, rows if isinstance(rows, dict) else {})
 
     def fresh(self, feed: Feed) -> bool:
         """True if the file of `feed` holds what this run would write, and is untouched."""
@@ -92,7 +87,7 @@ class FeedCache:
     def save(self) -> None:
         """Keep this run's feeds only; written when anything differs from the last run."""
         if self.new != self.rows or list(self.new) != list(self.rows):
-            write_atomic(self.file, marshal.dumps((FORMAT, self.config_fp, self.new)))
+            memo.save(self.file, FORMAT, {"rows": self.new}, self.config_fp)
             self.rows = dict(self.new)
 
     def last_written(self) -> list[tuple[str, int, str, str]]:
@@ -100,9 +95,4 @@ class FeedCache:
         return [(path, row[3], row[4], row[5]) for path, row in self.rows.items()]
 
 
-def _stat(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
+_stat = memo.stat_or_none

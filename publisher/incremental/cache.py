@@ -9,17 +9,16 @@ Three things, all disposable (delete the files and the next run rebuilds them):
   on and what it reported, so a run with nothing changed can stop after a
   directory scan and report the same again.
 
-Cache rows are tuples of plain values stored with marshal: loading 10,000 of
-them takes milliseconds, where pickled dataclasses take ~150 ms.
+Each is a memo (`memo`): stored and read back by one protocol, declined on
+any mismatch or damage. Cache rows are tuples of plain values stored with
+marshal: loading 10,000 of them takes milliseconds, where pickled dataclasses
+take ~150 ms.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import marshal
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,9 +29,8 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..config.settings import Config
-from ..files import write_atomic
 from ..model import Enclosure, Image, Person, Post, Problem, Summary
-from . import shortcut
+from . import memo, shortcut
 
 # Of the post and render caches; 2: posts carry an enclosure and a banner image;
 # 3: and excerpt_only and own_id; 4: a permalink with a scheme and dot segments
@@ -47,9 +45,9 @@ RUN_FILE = "last-run.json"
 # record of any other format is ignored and the run does the full work.
 RUN_FORMAT = 2
 # A file changed within this window could change again without its mtime
-# moving on a coarse-grained filesystem, so it is never trusted as cached.
-# Defined by `shortcut`, which must import nothing of ours; one window for all.
-RACY_NS = shortcut.RACY_NS
+# moving on a coarse-grained filesystem, so it is never trusted as cached:
+# the memo's window (named here too, for the modules that read it from here).
+RACY_NS = memo.RACY_NS
 
 
 def config_fingerprint(config: Config) -> str:
@@ -152,14 +150,8 @@ class PostCache:
     @classmethod
     def load(cls, state_dir: Path, fingerprint: str) -> PostCache:
         file = state_dir / POSTS_FILE
-        rows: dict[str, tuple[Any, ...]] = {}
-        try:
-            stored_fp, stored = marshal.loads(file.read_bytes())
-            if stored_fp == fingerprint:
-                rows = stored
-        except (OSError, EOFError, ValueError, TypeError):
-            pass  # missing or unreadable: start empty, it is only a cache
-        return cls(file, fingerprint, rows)
+        # Missing, unreadable or of other settings: start empty, it is only a cache.
+        return cls(file, fingerprint, _rows(memo.load(file, FORMAT, fingerprint)))
 
     def get(
         self, name: str, size: int, mtime_ns: int, path: str
@@ -199,8 +191,14 @@ class PostCache:
 
     def save(self) -> None:
         if self.dirty:
-            write_atomic(self.file, marshal.dumps((self.fingerprint, self.rows)))
+            memo.save(self.file, FORMAT, {"rows": self.rows}, self.fingerprint)
             self.dirty = False
+
+
+def _rows(data: dict[str, Any] | None) -> dict[str, Any]:
+    """A cache memo's rows; none if it was declined or is not of this shape."""
+    rows = data.get("rows") if data is not None else None
+    return rows if isinstance(rows, dict) else {}
 
 
 # -- run guard ---------------------------------------------------------------
@@ -237,6 +235,9 @@ class Watched:
     folders: tuple[tuple[str, int], ...]  # the folders listed, with their mtimes
     posts: tuple[tuple[str, int, int], ...]  # post files: path, size, mtime
     observed_ns: int  # every stat above was taken after this moment
+    # Files a full run wrote, stat'ed again when recorded (after the run),
+    # with the stat each must still have then (None: any).
+    written: tuple[tuple[str, tuple[int, int] | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -319,41 +320,43 @@ class RunGuard:
         digest_reason: str,
         outputs: Iterable[Path],
         last_digest_id: int | None,
-    ) -> None:
-        """After a full run: keep its inputs, the files it wrote and what it reported.
+    ) -> Replay | None:
+        """After a full run: keep its inputs, the files it wrote and what it
+        reported; that report, as the next unchanged run replays it.
 
         `last_digest_id` is the newest digest once the run is over (it may have
         issued one). A listing that is not settled is never remembered, since a
         file could still change without its mtime moving: the last record is
-        forgotten instead, so the next run does the full work.
+        forgotten instead, so the next run does the full work (None).
         """
         if not self.settled:
             with contextlib.suppress(FileNotFoundError):
                 self.file.unlink()
-            return
+            return None
+        replay = Replay(summary, entries, digest_reason)
         data = {
-            "format": RUN_FORMAT,
             "inputs": {**self.inputs, "digest_id": last_digest_id},
             "outputs": _output_stats(outputs),
             "entries": entries,
             "digest_reason": digest_reason,
             "summary": _summary_to_json(summary),
         }
-        write_atomic(self.file, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        memo.save_json(self.file, RUN_FORMAT, data)
+        return replay
 
 
 def _read_record(file: Path) -> _Record | None:
     """The record in `file`; None if it is missing, unreadable or of another format."""
+    data = memo.load_json(file, RUN_FORMAT)
+    if data is None:
+        return None
     try:
-        data = json.loads(file.read_bytes())
-        if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-            return None
         outputs = {str(path): (int(s[0]), int(s[1])) for path, s in data["outputs"].items()}
         replay = Replay(
             _summary_from_json(data["summary"]), int(data["entries"]), str(data["digest_reason"])
         )
         return _Record(dict(data["inputs"]), outputs, replay)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None  # it is only a shortcut: without it the run does the full work
 
 
@@ -388,12 +391,7 @@ def _summary_from_json(data: dict[str, Any]) -> Summary:
     )
 
 
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
+_stat = memo.stat_or_none
 
 
 def _output_stats(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
@@ -426,14 +424,7 @@ class RenderCache:
     @classmethod
     def load(cls, state_dir: Path, fingerprint: str) -> RenderCache:
         file = state_dir / RENDER_FILE
-        rows: dict[str, tuple[int, int, str, str, str]] = {}
-        try:
-            stored_fp, stored = marshal.loads(file.read_bytes())
-            if stored_fp == fingerprint:
-                rows = stored
-        except (OSError, EOFError, ValueError, TypeError):
-            pass
-        return cls(file, fingerprint, rows, set())
+        return cls(file, fingerprint, _rows(memo.load(file, FORMAT, fingerprint)), set())
 
     def get(self, post: Post) -> tuple[str, str] | None:
         """(html, excerpt) if the file is unchanged since it was rendered."""
@@ -461,5 +452,5 @@ class RenderCache:
         for path in stale:
             del self.rows[path]
         if self.dirty or stale:
-            write_atomic(self.file, marshal.dumps((self.fingerprint, self.rows)))
+            memo.save(self.file, FORMAT, {"rows": self.rows}, self.fingerprint)
             self.dirty = False

@@ -5,10 +5,11 @@ changed. The run guard (`cache.RunGuard`) then replays the last full run's
 report after loading the configuration, opening the state store and scanning
 the posts folder; most of that run's time is importing click and publisher.
 This module answers the same question for less: the command line records,
-after a run the guard replayed, what that run printed and every file the
-answer depended on; the next identical command checks those files with
-`os.stat` alone and prints the answer again. It imports only `os`, `sys`,
-`marshal` and `time` (and `datetime` for `--now`, `hashlib` after a touch).
+after a full run and after a run the guard replayed, what a replay prints and
+every file the answer depends on; the next identical command checks those
+files with `os.stat` alone and prints the answer again. It imports only `os`,
+`sys`, `marshal`, `time` and `memo` (and `datetime` for `--now`, `hashlib`
+after a touch or a full run).
 
 What the answer depends on, and how each is checked here:
 
@@ -20,25 +21,34 @@ What the answer depends on, and how each is checked here:
   renaming a file moves its folder's mtime) and the size and mtime of every
   post file. A file whose mtime moved but not its size (`touch`, a checkout)
   is read and compared by BLAKE2 digest: same bytes, same answer;
-- the state: the state store and its WAL, the run record and the feed cache,
-  as they were before the run read them;
+- the state: the state store and its WAL, the run record and the feed cache;
 - the outputs: every file the run reported (size and mtime);
 - the clock: the next scheduled post coming due.
 
-The stats recorded are those the replayed run saw before it read anything, so
-a change made while it ran is a difference next time, never hidden. A file
-whose mtime was within `RACY_NS` of the run could change again without its
-mtime moving: such a record is not written. The command line writes the
-record under the site lock; every full run drops it first (`forget`).
+The record is a memo (`memo`): written whole, of this module's FORMAT, by
+this very code, and its `depends` is the command and the configuration's
+bytes. Stats follow the memo's racy rule. Those of the posts and folders are
+the ones the run saw before it read anything, so a change made while it ran
+is a difference next time, never hidden; if any is so recent that its mtime
+could lie, no record is written. The files a full run wrote itself are
+necessarily that recent: they are recorded with their digest (`racy`) and
+compared by bytes until they are old enough for their stat to prove anything;
+the first replay after that writes the record again without them (`_settle`),
+and with the digests of the posts that a full run did not read twice. The
+command line writes the record under the site lock; every full run drops it
+first (`forget`).
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 import sys
 import time
 from array import array
+
+from ..config.defaults import DEFAULT_FILE, STATE_PATH
+from . import memo
+from .memo import MISSING, Stat
 
 # Not `typing.TYPE_CHECKING`: importing typing would cost this path more than
 # all its other work (mypy treats any constant of this name alike).
@@ -48,21 +58,23 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any
 
+__all__ = ["FILE", "MISSING", "OLD_FILE", "RACY_NS", "Line", "forget", "remember", "replay",
+           "stats"]
+
 FILE = "shortcut.cache"
 # The last record, kept by `forget` so that `remember` can reuse its digests
 # rather than read every post again.
 OLD_FILE = "shortcut.old"
-# 2: each folder's posts packed (names in one string, stats in one array).
-FORMAT = 2
-DEFAULT_CONFIG = "publisher.toml"  # as config.DEFAULT_FILE
-DEFAULT_STATE = ".publisher/state.db"  # as config.StateConfig.path
-# A file changed this recently could change again without its mtime moving on
-# a coarse-grained filesystem (cache.py uses the same window).
-RACY_NS = 2_000_000_000
-MISSING = (-1, -1)  # the (size, mtime) of a file that does not exist
+# 2: each folder's posts packed (names in one string, stats in one array);
+# 3: a memo (the command and configuration as `depends`), with `racy` files
+# compared by digest and posts whose digest is not known yet (UNKNOWN).
+FORMAT = 3
+# Here, not only in `memo`: tests trust every mtime by setting this module's.
+RACY_NS = memo.RACY_NS
+UNKNOWN = bytes(16)  # a post's digest not taken yet: a touch of it declines
 
-Stat = tuple[int, int]  # size, mtime_ns
 Line = tuple[bool, str | None]  # (to stderr, text); None is the "Done in" line
+Mode = tuple[bool, bool]  # --future, with the digest
 
 
 # -- the fast side: check and print -------------------------------------------
@@ -79,10 +91,12 @@ def replay(argv: Sequence[str], started: float) -> int | None:
     try:
         with open(config_path, "rb") as file:
             config_bytes = file.read()
-        record = _load(os.path.join(_state_dir(config_path, config_bytes), FILE))
+        path = os.path.join(_state_dir(config_path, config_bytes), FILE)
     except (OSError, ValueError):
         return None
-    if record is None or not _holds(record, config_path, config_bytes, mode, now_text):
+    record = memo.load(path, FORMAT, (config_path, config_bytes, mode))
+    checked_ns = time.time_ns()  # before any stat below
+    if record is None or not _holds(record, now_text):
         return None
     try:
         lines = [(bool(to_stderr), text) for to_stderr, text in record["lines"]]
@@ -95,14 +109,17 @@ def replay(argv: Sequence[str], started: float) -> int | None:
             continue
         line = f"Done in {elapsed:.2f} s." if text is None else text
         print(line, file=sys.stderr if to_stderr else sys.stdout)
+    if record["racy"]:
+        sys.stdout.flush()  # the answer first; then, once, the record made cheaper
+        _settle(path, record, checked_ns - RACY_NS)
     return code
 
 
-def _parse(argv: Sequence[str]) -> tuple[str, bool, tuple[bool, bool], str | None] | None:
+def _parse(argv: Sequence[str]) -> tuple[str, bool, Mode, str | None] | None:
     """(config path, quiet, (future, with digest), --now) for the commands this
     module answers: `[-q] [-c FILE] publish|build [--future] [--no-digest]
     [--now T]`, as click reads them. Anything else is None."""
-    config, quiet, i = DEFAULT_CONFIG, False, 0
+    config, quiet, i = DEFAULT_FILE, False, 0
     while i < len(argv) and argv[i].startswith("-"):
         arg = argv[i]
         if arg in ("-q", "--quiet"):
@@ -139,15 +156,14 @@ def _state_dir(config_path: str, config_bytes: bytes) -> str:
     """Where the state folder of this configuration most likely is.
 
     A guess from the text (a TOML parser costs more than the rest of this
-    module's work), never trusted: the record found there must hold these
-    very bytes of this very file, and only a run that loaded them wrote it
-    there. A `[state] path` written another way is guessed wrong, and the
-    full command runs.
+    module's work, and imports typing), never trusted: the record found there
+    must hold these very bytes of this very file, and only a run that loaded
+    them wrote it there. A `[state] path` written another way than
+    `path = "..."` under `[state]` is guessed wrong, and the full command runs.
     """
-    path = DEFAULT_STATE
-    lines = config_bytes.decode("utf-8").splitlines()
+    path = STATE_PATH
     in_state = False
-    for line in lines:
+    for line in config_bytes.decode("utf-8").splitlines():
         text = line.strip()
         if text.startswith("["):
             in_state = text.split("#")[0].strip() == "[state]"
@@ -162,41 +178,19 @@ def _state_dir(config_path: str, config_bytes: bytes) -> str:
     return os.path.dirname(os.path.realpath(os.path.join(root, path)))
 
 
-def _load(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as file:
-            record = marshal.loads(file.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None  # missing or damaged: the full command runs
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        return None
-    if record.get("python") != sys.version or record.get("version") != _version():
-        return None
-    return record
-
-
-def _holds(
-    record: dict[str, Any],
-    config_path: str,
-    config_bytes: bytes,
-    mode: tuple[bool, bool],
-    now_text: str | None,
-) -> bool:
+def _holds(record: dict[str, Any], now_text: str | None) -> bool:
     """True if everything the recorded answer depended on is as it was."""
     try:
-        if (record["config"], record["config_bytes"], record["mode"]) != (
-            config_path,
-            config_bytes,
-            mode,
-        ):
-            return False
         due = record["due"]
         if due is not None:
             now = _now_ns(now_text)
             if now is None or now >= due:
                 return False
         for path, size, mtime in record["files"]:
-            if _stat(path) != (size, mtime):
+            if memo.stat(path) != (size, mtime):
+                return False
+        for path, size, mtime, digest in record["racy"]:
+            if memo.stat(path) != (size, mtime) or memo.digest(path) != digest:
                 return False
         for path, mtime in record["folders"]:
             if os.stat(path).st_mtime_ns != mtime:
@@ -211,12 +205,47 @@ def _holds(
                 _unpack(joined, stats, digests), _pairs(seen), strict=True
             ):
                 if old != new:
-                    if old[0] != new[0]:
-                        return False  # resized: changed
+                    if old[0] != new[0] or digest == UNKNOWN:
+                        return False  # resized, or not known to be the same bytes
                     touched.append((os.path.join(folder, name), digest))
-        return all(_digest(path) == digest for path, digest in touched)
+        return all(memo.digest(path) == digest for path, digest in touched)
     except (OSError, KeyError, TypeError, ValueError):
         return False
+
+
+def _settle(path: str, record: dict[str, Any], racy_after: int) -> None:
+    """Write the record again once its `racy` files are old enough for their
+    stat to show any change (their bytes were just found as recorded), with
+    the digests of the posts it did not know yet. Without the site lock, and
+    so harmless if another run writes meanwhile: every record is checked
+    against the files before it is believed, whoever wrote it and when."""
+    racy = record["racy"]
+    if any(not memo.trusted(mtime, racy_after) for _p, _s, mtime, _d in racy):
+        return  # not yet: compared by bytes again next time
+    try:
+        posts = tuple(_known(folder, joined, stats, digests)
+                      for folder, joined, stats, digests in record["posts"])
+        files = tuple(record["files"]) + tuple((p, s, m) for p, s, m, _d in racy)
+        memo.save(path, FORMAT, {**record, "files": files, "racy": (), "posts": posts},
+                  record["depends"], fsync=False)
+    except Exception:  # noqa: BLE001 - a cache: the next run only checks more
+        return
+
+
+def _known(folder: str, joined: str, stats: bytes, digests: bytes) -> tuple[str, str, bytes, bytes]:
+    """A folder's row with every post's digest taken. Raises OSError if a post
+    changed since it was checked."""
+    if UNKNOWN not in [digests[i : i + 16] for i in range(0, len(digests), 16)]:
+        return folder, joined, stats, digests
+    found = []
+    for name, stat, digest in _unpack(joined, stats, digests):
+        if digest == UNKNOWN:
+            file = os.path.join(folder, name)
+            digest = memo.digest(file)
+            if memo.stat(file) != stat:
+                raise OSError(f"{file} changed")
+        found.append(digest)
+    return folder, joined, stats, b"".join(found)
 
 
 def _now_ns(text: str | None) -> int | None:
@@ -243,7 +272,7 @@ def _ns(when: datetime) -> int:
 
 
 def _stats(folder: str, names: Sequence[str]) -> bytes:
-    """Size and mtime of each file of `folder`, packed as `_pack` packs them;
+    """Size and mtime of each file of `folder`, packed as `remember` packs them;
     relative to the folder, so the kernel looks up one name per file."""
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -272,38 +301,7 @@ def _unpack(joined: str, stats: bytes, digests: bytes) -> list[tuple[str, Stat, 
     ]
 
 
-def stats(paths: Iterable[os.PathLike[str] | str]) -> tuple[tuple[str, Stat], ...]:
-    """(path, (size, mtime)) of each path, as `remember` takes them; MISSING for
-    one that does not exist or cannot be looked at (never "unchanged" then)."""
-    found = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            found.append((os.fspath(path), (st.st_size, st.st_mtime_ns)))
-        except OSError:
-            found.append((os.fspath(path), MISSING))
-    return tuple(found)
-
-
-def _stat(path: str) -> Stat:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return MISSING
-    return (st.st_size, st.st_mtime_ns)
-
-
-def _digest(path: str) -> bytes:
-    import hashlib
-
-    with open(path, "rb") as file:
-        return hashlib.blake2b(file.read(), digest_size=16).digest()
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
+stats = memo.stats  # as `remember` takes them
 
 
 # -- the recording side --------------------------------------------------------
@@ -314,7 +312,7 @@ def remember(
     *,
     config_path: str,
     config_bytes: bytes,
-    mode: tuple[bool, bool],
+    mode: Mode,
     files: Iterable[tuple[str, Stat]],
     folders: Iterable[tuple[str, int]],
     posts: Iterable[tuple[str, int, int]],
@@ -322,39 +320,87 @@ def remember(
     lines: Sequence[Line],
     code: int,
     observed_ns: int,
+    written: Iterable[tuple[str, Stat]] = (),
+    written_ns: int = 0,
+    read_posts: bool = True,
 ) -> bool:
-    """Record what a replayed run printed and what that depended on.
+    """Record what a replay prints and what that depends on.
 
     `files`, `folders` and `posts` carry the stats the run saw, taken at or
     before `observed_ns`; a post whose stat differs now is not recorded (nor is
-    anything). Returns False, writing nothing, when any of them is so recent
-    that its mtime could lie, or changed since. Raises nothing: it is a cache.
+    anything). `written` are files the run wrote, stat'ed after `written_ns`:
+    those too recent for their stat to prove anything are recorded with their
+    digest. With `read_posts` False, a post whose digest the last record does
+    not hold is recorded without (`_settle` takes it later).
+
+    Returns False, writing nothing, when any stat of `files`, `folders` or
+    `posts` is so recent that its mtime could lie, or changed since. Raises
+    nothing: it is a cache.
     """
     import contextlib
-    from pathlib import Path
-
-    from ..files import write_atomic
 
     racy_after = observed_ns - RACY_NS
     files = list(files)
     folders = list(folders)
-    if any(mtime >= racy_after for _p, (_s, mtime) in files) or any(
-        mtime >= racy_after for _p, mtime in folders
+    if any(not memo.trusted(mtime, racy_after) for _p, (_s, mtime) in files) or any(
+        not memo.trusted(mtime, racy_after) for _p, mtime in folders
     ):
         return False
+    racy = []
+    for path, stat in written:
+        if memo.trusted(stat[1], written_ns - RACY_NS) or stat == MISSING:
+            files.append((path, stat))
+            continue
+        try:
+            digest = memo.digest(path)
+        except OSError:
+            return False
+        if memo.stat_or_none(path) != stat:
+            return False  # changed while we read it
+        racy.append((path, *stat, digest))
+    rows = _rows(state_dir, posts, racy_after, read_posts)
+    if rows is None:
+        return False
+    record = {
+        "state_dir": state_dir,
+        "files": tuple((path, size, mtime) for path, (size, mtime) in files),
+        "racy": tuple(racy),  # (path, size, mtime, digest): compared by bytes
+        "folders": tuple(folders),
+        "posts": rows,  # (folder, names joined by NUL, sizes and mtimes, 16-byte digests)
+        "due": _ns(due) if due is not None else None,
+        "lines": tuple(lines),
+        "code": code,
+    }
+    try:
+        memo.save(os.path.join(state_dir, FILE), FORMAT, record,
+                  (config_path, config_bytes, mode), fsync=False)
+    except Exception:  # noqa: BLE001 - OutputError or OSError: a cache, never an error
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(state_dir, OLD_FILE))
+    return True
+
+
+def _rows(
+    state_dir: str, posts: Iterable[tuple[str, int, int]], racy_after: int, read_posts: bool
+) -> tuple[tuple[str, str, bytes, bytes], ...] | None:
+    """The posts packed by folder, with their digests; None if one is too
+    recent to record or changed since its stat."""
     known = _known_digests(state_dir)
     by_folder: dict[str, tuple[list[str], array[int], list[bytes]]] = {}
     for path, size, mtime in posts:
-        if mtime >= racy_after:
-            return False
+        if not memo.trusted(mtime, racy_after):
+            return None
         digest = known.get((path, size, mtime))
-        if digest is None:
+        if digest is None and not read_posts:
+            digest = UNKNOWN
+        elif digest is None:
             try:
-                digest = _digest(path)
+                digest = memo.digest(path)
             except OSError:
-                return False
-            if _stat(path) != (size, mtime):
-                return False  # changed while we read it: what we read is not what was run
+                return None
+            if memo.stat_or_none(path) != (size, mtime):
+                return None  # changed while we read it: what we read is not what was run
         folder, name = os.path.split(path)
         names, stats, digests = by_folder.setdefault(folder, ([], array("q"), []))
         names.append(name)
@@ -363,32 +409,10 @@ def remember(
         digests.append(digest)
     # Packed: a few objects per folder, not three per post, so that loading the
     # record costs little (10 MB of tuples took 0.14 s at 100,000 posts).
-    rows = tuple(
+    return tuple(
         (folder, "\0".join(names), stats.tobytes(), b"".join(digests))
         for folder, (names, stats, digests) in by_folder.items()
     )
-    record = {
-        "format": FORMAT,
-        "python": sys.version,
-        "version": _version(),
-        "config": config_path,
-        "config_bytes": config_bytes,
-        "mode": mode,
-        "state_dir": state_dir,
-        "files": tuple((path, size, mtime) for path, (size, mtime) in files),
-        "folders": tuple(folders),
-        "posts": rows,  # (folder, names joined by NUL, sizes and mtimes, 16-byte digests)
-        "due": _ns(due) if due is not None else None,
-        "lines": tuple(lines),
-        "code": code,
-    }
-    try:
-        write_atomic(Path(state_dir, FILE), marshal.dumps(record), fsync=False)
-    except OSError:
-        return False
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(state_dir, OLD_FILE))
-    return True
 
 
 def forget(state_dir: str) -> None:
@@ -403,13 +427,14 @@ def forget(state_dir: str) -> None:
 def _known_digests(state_dir: str) -> dict[tuple[str, int, int], bytes]:
     """Digests of the files the last record held, by (path, size, mtime)."""
     for name in (FILE, OLD_FILE):
-        record = _load(os.path.join(state_dir, name))
+        record = memo.load(os.path.join(state_dir, name), FORMAT)
         if record is not None:
             try:
                 return {
                     (os.path.join(folder, name), *stat): digest
                     for folder, joined, stats, digests in record["posts"]
                     for name, stat, digest in _unpack(joined, stats, digests)
+                    if digest != UNKNOWN
                 }
             except (KeyError, TypeError, ValueError):
                 return {}

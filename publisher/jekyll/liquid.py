@@ -358,18 +358,39 @@ def _state(context: Any) -> Rendering:
 
 
 def _register(env: Any) -> None:
+    """Jekyll's tags and filters on the Liquid environment `env`. (The tag
+    classes are made by functions: liquid is imported on first use.)"""
+    dropped = _dropped_tag()
+    env.add_tag(dropped)
+    env.tags["illegal"] = dropped(env)
+    env.add_tag(_highlight_tag())
+    env.add_tag(_inline_tag("post_url", _post_url))
+    env.add_tag(_inline_tag("link", _link))
+    env.add_tag(_inline_tag("include", _include))
+    env.add_tag(_inline_tag("include_relative", _include_relative))
+    for name, fn in FILTERS.items():
+        env.add_filter(name, fn)
+    for name in CONTEXT_FILTERS:
+        fn = CONTEXT_FILTERS[name]
+        fn.with_context = True  # type: ignore[attr-defined]
+        env.add_filter(name, fn)
+
+
+def _markup(stream: TokenStream) -> tuple[Token, str]:
+    """The tag's token, and the text written after its name ("" if none)."""
+    from liquid.token import TOKEN_EXPRESSION
+
+    token = stream.current
+    if stream.peek.kind == TOKEN_EXPRESSION:
+        next(stream)
+        return token, stream.current.value.strip()
+    return token, ""
+
+
+def _dropped_tag() -> type:
+    """The tag for tags no one registered: rendered as nothing."""
     from liquid import Tag
     from liquid.ast import Node
-    from liquid.exceptions import LiquidSyntaxError
-    from liquid.parser import get_parser
-    from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG
-
-    def markup(stream: TokenStream) -> tuple[Token, str]:
-        token = stream.current
-        if stream.peek.kind == TOKEN_EXPRESSION:
-            next(stream)
-            return token, stream.current.value.strip()
-        return token, ""
 
     class Dropped(Tag):  # type: ignore[misc]
         """A tag no one registered: rendered as nothing."""
@@ -378,12 +399,20 @@ def _register(env: Any) -> None:
         block = False
 
         def parse(self, stream: TokenStream) -> Node:
-            token, _ = markup(stream)
+            token, _ = _markup(stream)
             return _Empty(token)
 
     class _Empty(Node):  # type: ignore[misc]
         def render_to_output(self, context: Any, buffer: TextIO) -> int:
             return 0
+
+    return Dropped
+
+
+def _inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
+    """A tag `{% tag_name text %}` that renders as fn(context, text)."""
+    from liquid import Tag
+    from liquid.ast import Node
 
     class _Inline(Node):  # type: ignore[misc]
         __slots__ = ("markup", "fn")
@@ -399,16 +428,24 @@ def _register(env: Any) -> None:
             buffer.write(text)
             return len(text)
 
-    def inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
-        class InlineTag(Tag):  # type: ignore[misc]
-            name = tag_name
-            block = False
+    class InlineTag(Tag):  # type: ignore[misc]
+        name = tag_name
+        block = False
 
-            def parse(self, stream: TokenStream) -> Node:
-                token, text = markup(stream)
-                return _Inline(token, text, fn)
+        def parse(self, stream: TokenStream) -> Node:
+            token, text = _markup(stream)
+            return _Inline(token, text, fn)
 
-        return InlineTag
+    return InlineTag
+
+
+def _highlight_tag() -> type:
+    """`{% highlight lang [linenos] %}…{% endhighlight %}`, as Rouge writes it."""
+    from liquid import Tag
+    from liquid.ast import Node
+    from liquid.exceptions import LiquidSyntaxError
+    from liquid.parser import get_parser
+    from liquid.token import TOKEN_EOF, TOKEN_TAG
 
     class _Highlight(Node):  # type: ignore[misc]
         __slots__ = ("lang", "linenos", "body")
@@ -430,7 +467,7 @@ def _register(env: Any) -> None:
         end = "endhighlight"
 
         def parse(self, stream: TokenStream) -> Node:
-            token, text = markup(stream)
+            token, text = _markup(stream)
             words = text.split()
             lang = words[0].lower() if words else "plaintext"
             linenos = any(w == "linenos" or w.startswith("linenos=") for w in words[1:])
@@ -440,19 +477,7 @@ def _register(env: Any) -> None:
                 self.env.error(LiquidSyntaxError("highlight was never closed", token=token))
             return _Highlight(token, lang, linenos, body)
 
-    env.add_tag(Dropped)
-    env.tags["illegal"] = Dropped(env)
-    env.add_tag(HighlightTag)
-    env.add_tag(inline_tag("post_url", _post_url))
-    env.add_tag(inline_tag("link", _link))
-    env.add_tag(inline_tag("include", _include))
-    env.add_tag(inline_tag("include_relative", _include_relative))
-    for name, fn in FILTERS.items():
-        env.add_filter(name, fn)
-    for name in CONTEXT_FILTERS:
-        fn = CONTEXT_FILTERS[name]
-        fn.with_context = True  # type: ignore[attr-defined]
-        env.add_filter(name, fn)
+    return HighlightTag
 
 
 def highlight(code: str, lang: str, linenos: bool) -> str:

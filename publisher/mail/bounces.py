@@ -47,6 +47,7 @@ from ..store.bounces import Kind as EventKind
 from ..store.store import Store
 from ..store.subscribers import email_key
 from . import msgid, tokens, verp
+from .inbox import ImapReader, read_maildir
 from .messages import list_id
 from .verp import Mark
 
@@ -403,7 +404,6 @@ def collect(
 ) -> list[BounceSummary]:
     """`publisher bounces`: read the Maildir and/or the IMAP mailbox and act on
     what they report. With neither named, the ones `[bounces]` sets up."""
-    from .inbox import ImapReader, read_maildir
 
     b = config.bounces
     if maildir is None and not imap:

@@ -344,7 +344,8 @@ def _signer(config: Config) -> Signer | None:
     """The DKIM signer when [delivery] dkim_* are set (dkimpy is loaded only then)."""
     if not config.delivery.dkim_key:
         return None
-    from .dkim import signer_from_config
+    # lazy: dkimpy (~0.2 s) only when [delivery] dkim_* are set
+    from .dkim import signer_from_config  # noqa: PLC0415
 
     return signer_from_config(config)
 

@@ -272,7 +272,7 @@ class Service:
             return None
         # lazy: uvicorn and Starlette cost more to import than the rest of the
         # service together, and a service without [web] base_url never needs them.
-        from ..web.server import WebThread
+        from ..web.server import WebThread  # noqa: PLC0415
 
         web = WebThread(self.config)
         web.start()

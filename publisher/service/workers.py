@@ -153,7 +153,7 @@ def _read_bounces(config: Config, now: datetime, answer: Connection, parent: int
     die_with_parent(parent)
     # lazy: only this child reads reports; the service process that imports
     # this module never needs the report parser and the IMAP client.
-    from ..app.bounces import bounces as collect
+    from ..app.bounces import bounces as collect  # noqa: PLC0415
 
     reply: tuple[str, Any]
     try:

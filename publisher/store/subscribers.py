@@ -103,7 +103,8 @@ def _ascii_domain(domain: str) -> str:
     """
     if domain.isascii():
         return domain.lower()  # the common case; checked label by label by the caller
-    import idna
+    # lazy: idna (~8 ms) only for an international domain, rare on a full run's path
+    import idna  # noqa: PLC0415
 
     return str(idna.encode(domain, uts46=True).decode("ascii")).lower()
 
@@ -121,7 +122,8 @@ def mask(address: str) -> str:
     An international domain is shown as written, not in its xn-- form (IDNA
     2008, as it was stored: Python's own codec cannot show `straße.de`).
     """
-    import idna
+    # lazy: idna (~8 ms) for the web pages and listings that mask, not for every run
+    import idna  # noqa: PLC0415
 
     local, _, domain = address.rpartition("@")
     try:
