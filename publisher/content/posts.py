@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.settings import Config
 from ..errors import ContentError
+from ..jekyll.rules import deep_merge, defaults_for, settings
 from ..model import Post, Problem
 from .readers import Reader, reader_for
 from .readers.finish import finish
@@ -150,8 +151,6 @@ def read_body(post: Post) -> str:
 def read_page(post: Post, site: LiquidSite) -> tuple[dict[str, Any], int]:
     """Liquid's `page` for a post of a Jekyll site (its front matter over the
     defaults, with url, date, id, …), and the line its body starts on."""
-    from ..jekyll.rules import deep_merge, defaults_for, settings
-
     result = read_text(post.path, post.name)
     text = result.text if isinstance(result, _Text) else ""
     parts = split_front_matter(text) or ("\n", text, 1)
@@ -278,13 +277,13 @@ def _as_path_str(path: str | Path) -> str:
 def _handler() -> Handler:
     # Imported on first use: a run with nothing changed parses no YAML at all.
     # Bounded against alias bombs, huge numbers and escaped control characters.
-    from .safeyaml import Handler
+    from .safeyaml import Handler  # noqa: PLC0415
 
     return Handler()
 
 
 def _yaml_error() -> type[yaml.YAMLError]:
-    import yaml
+    import yaml  # noqa: PLC0415  # lazy: PyYAML, as _handler
 
     return yaml.YAMLError
 

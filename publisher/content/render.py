@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import nh3
 
 from ..model import Post, Problem, printable, xml_illegal, xml_text
-from .posts import read_body
+from .posts import read_body, read_page
 from .urls import safe_srcset, safe_url
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Rendered:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # noqa: PLC0415  # lazy: a render-cache hit loads render.py but renders nothing
 
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
@@ -112,7 +112,7 @@ def _markdown() -> MarkdownIt:
 def to_html(source: str, fmt: str, jekyll: LiquidSite | None = None) -> str:
     if fmt == "markdown":
         if jekyll is not None:
-            from ..jekyll.markdown import to_html as kramdown_like
+            from ..jekyll.markdown import to_html as kramdown_like  # noqa: PLC0415  # lazy: Jekyll sites only
 
             return kramdown_like(source, jekyll.smart)
         rendered: str = _markdown().render(source)
@@ -254,7 +254,7 @@ def first_prose(fragment: str) -> str:
     prose: not a table, code block, heading or form, and not a paragraph of
     images alone (which has no text). Text and inline elements outside any
     block (an .html post) count as one block of their own."""
-    from html.parser import HTMLParser
+    from html.parser import HTMLParser  # noqa: PLC0415  # lazy: only when an excerpt is made, not on a cache hit
 
     class Blocks(HTMLParser):
         def __init__(self) -> None:
@@ -347,7 +347,7 @@ def render(
         return Rendered(post=post, html="", excerpt=excerpt_of(post, body, jekyll))
     problems: tuple[Problem, ...] = ()
     if jekyll is not None:
-        from ..jekyll.liquid import has_liquid
+        from ..jekyll.liquid import has_liquid  # noqa: PLC0415  # lazy: Jekyll sites only
 
         if has_liquid(body):
             body, problems = _liquid(post, body, jekyll)
@@ -365,8 +365,7 @@ def render(
 
 def _liquid(post: Post, body: str, jekyll: LiquidSite) -> tuple[str, tuple[Problem, ...]]:
     """The body with Liquid rendered as Jekyll would, and what went wrong (with lines)."""
-    from ..jekyll.liquid import render as render_liquid
-    from .posts import read_page
+    from ..jekyll.liquid import render as render_liquid  # noqa: PLC0415  # lazy: Jekyll sites only
 
     page, first_line = read_page(post, jekyll)
     output, found = render_liquid(body, jekyll, post, page)

@@ -12,6 +12,7 @@ import logging
 import operator
 import os
 import re
+import threading
 import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config.settings import Config, JekyllSite
 from ..errors import ContentError
-from ..incremental.cache import RACY_NS
+from ..incremental.cache import RACY_NS, decode_post, encode_post, problem_row
+from ..jekyll.rules import settings
 from ..model import Post, Problem, Site
 from . import posts as post_files
 from . import scan
@@ -78,8 +80,6 @@ class JekyllRules:
     Names are relative to the site. (`scan.Rules`, for `scan.walk`.)"""
 
     def __init__(self, site: JekyllSite) -> None:
-        from ..jekyll.rules import settings
-
         jekyll = settings(site)
         self.special = {"_posts"} | ({"_drafts"} if site.drafts else set())
         self.include = set(jekyll.include)
@@ -257,11 +257,9 @@ def parse_many(
             post = post_files.read_post(path, posts_dir, config, found, size=size, name=name)
             yield name, post, found, None
         return
-    import multiprocessing
-    import threading
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..incremental.cache import decode_post
+    # lazy: process pools, only for a cold parse of many files
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
     # fork is fast and safe from a single-threaded process; with threads about
     # (the scheduler) a forked child could inherit a held lock, so spawn.
@@ -289,11 +287,11 @@ def die_with_parent(parent: int) -> None:
     Linux's PR_SET_PDEATHSIG does it in the kernel; elsewhere a thread polls
     the parent pid. Either way, a worker whose parent is already gone exits.
     """
-    import signal
-    import threading
+    # lazy: a worker's needs, not the parent's (signal loads only with the pool)
+    import signal  # noqa: PLC0415
 
     try:
-        import ctypes
+        import ctypes  # noqa: PLC0415
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -319,8 +317,6 @@ def _parse_chunk(
     row and problems as plain tuples, not dataclasses. The names and paths the
     parent already has do not travel back: at 100,000 posts a second copy of
     each is ~25 MB of the parent's peak."""
-    from ..incremental.cache import encode_post, problem_row
-
     chunk, posts_dir, config = job
     out = []
     for name, path_str, size in chunk:

@@ -30,6 +30,8 @@ import marshal
 import os
 import sys
 
+from .. import __version__
+
 # Not `typing.TYPE_CHECKING`: importing typing would cost the shortcut more
 # than all its other work (mypy treats any constant of this name alike).
 TYPE_CHECKING = False
@@ -78,16 +80,17 @@ def save(
 ) -> None:
     """Write the memo atomically (a reader sees the old one or the new one).
     Raises `OutputError` as `files.write_atomic` does."""
-    from pathlib import Path
+    # lazy: pathlib and files/ (tempfile) are not on the shortcut's path, which loads memo
+    from pathlib import Path  # noqa: PLC0415
 
-    from ..files import write_atomic
+    from ..files import write_atomic  # noqa: PLC0415
 
     write_atomic(Path(path), dumps(fmt, payload, depends), fsync=fsync)
 
 
 def load_json(path: str | os.PathLike[str], fmt: int) -> dict[str, Any] | None:
     """`load` for a memo kept as JSON, for people to read (the run record)."""
-    import json
+    import json  # noqa: PLC0415  # lazy: json is not on the shortcut's path
 
     try:
         with open(path, "rb") as file:
@@ -99,10 +102,11 @@ def load_json(path: str | os.PathLike[str], fmt: int) -> dict[str, Any] | None:
 
 def save_json(path: str | os.PathLike[str], fmt: int, payload: dict[str, Any]) -> None:
     """`save` for a memo kept as JSON."""
-    import json
-    from pathlib import Path
+    # lazy: json, pathlib and files/ are not on the shortcut's path, which loads memo
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
 
-    from ..files import write_atomic
+    from ..files import write_atomic  # noqa: PLC0415
 
     data = {"format": fmt, **payload, **_header(fmt, None)}
     del data["depends"]  # JSON memos carry their inputs in their payload
@@ -123,8 +127,6 @@ def _holds(data: object, fmt: int, depends: object) -> bool:
 
 def code_version() -> str:
     """publisher's version: a memo written by other code is not read."""
-    from .. import __version__
-
     return __version__
 
 
@@ -165,7 +167,7 @@ def trusted(mtime_ns: int, racy_after: int) -> bool:
 
 def digest(path: str | os.PathLike[str]) -> bytes:
     """A file's bytes in 16 (BLAKE2): what a stat cannot prove, these can."""
-    import hashlib
+    import hashlib  # noqa: PLC0415  # lazy: not on the shortcut's path, which loads memo
 
     with open(path, "rb") as file:
         return hashlib.blake2b(file.read(), digest_size=16).digest()

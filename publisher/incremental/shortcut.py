@@ -252,7 +252,7 @@ def _now_ns(text: str | None) -> int | None:
     """Now, or --now read as `cli.common.parse_now` reads it; None if it cannot."""
     if not text:
         return time.time_ns()
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime  # noqa: PLC0415  # lazy: stdlib-light shortcut; only with --now
 
     try:
         parsed = datetime.fromisoformat(text)
@@ -265,7 +265,7 @@ def _now_ns(text: str | None) -> int | None:
 
 def _ns(when: datetime) -> int:
     """A moment as integer nanoseconds since the epoch (exact, unlike a float)."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime  # noqa: PLC0415  # lazy: the shortcut stays stdlib-light
 
     delta = when - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
@@ -337,7 +337,7 @@ def remember(
     `posts` is so recent that its mtime could lie, or changed since. Raises
     nothing: it is a cache.
     """
-    import contextlib
+    import contextlib  # noqa: PLC0415  # lazy: not loaded by a replayed run
 
     racy_after = observed_ns - RACY_NS
     files = list(files)
@@ -418,7 +418,7 @@ def _rows(
 def forget(state_dir: str) -> None:
     """Before a full run: the record no longer holds. It is kept aside (not
     read by `replay`) for its digests."""
-    import contextlib
+    import contextlib  # noqa: PLC0415  # lazy: not loaded by a replayed run
 
     with contextlib.suppress(OSError):  # none (or the folder is not there yet)
         os.replace(os.path.join(state_dir, FILE), os.path.join(state_dir, OLD_FILE))

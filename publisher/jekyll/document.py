@@ -229,7 +229,8 @@ def strip_html(text: str) -> str:
 def feed_title(title: str, smart: bool) -> str:
     """The title as jekyll-feed prints it (`smartify | strip_html |
     normalize_whitespace`), as plain text."""
-    from .typography import smartify
+    # lazy: only feeds need it, not reading a post (which loads this module)
+    from .typography import smartify  # noqa: PLC0415
 
     text = smartify(title) if smart else title
     return html.unescape(strip_html(text))

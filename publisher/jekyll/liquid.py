@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import cached_property, lru_cache
 from io import StringIO
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote, quote_plus, urlsplit
 
 from .rules import DATE_FILENAME, parse_time, slugify
+from .rules import settings as read_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -95,11 +96,9 @@ class LiquidSite:
         site = config.jekyll_site
         if site is None:
             return None
-        from .rules import settings as parse
-
         return cls(
             root=Path(site.root),
-            settings=parse(site).raw,
+            settings=read_settings(site).raw,
             site_url=config.site_url,
             tz=config.tz,
             posts=tuple(posts),
@@ -229,9 +228,10 @@ class _SiteDrop(Mapping[str, Any]):
 def read_data(folder: Path) -> dict[str, Any]:
     """`site.data`: every .yml, .yaml, .json, .csv and .tsv file under `folder`,
     by name (sub-folders nest)."""
-    import csv
+    # lazy: csv and PyYAML, only for a Jekyll site's _data folder
+    import csv  # noqa: PLC0415
 
-    import yaml
+    import yaml  # noqa: PLC0415
 
     data: dict[str, Any] = {}
     if not folder.is_dir():
@@ -310,8 +310,9 @@ def environment() -> Any:
 
 
 def _make_environment() -> Any:
-    from liquid import Environment, Mode
-    from liquid.exceptions import LiquidError
+    # lazy: python-liquid, only when a post has Liquid (every render loads this module)
+    from liquid import Environment, Mode  # noqa: PLC0415
+    from liquid.exceptions import LiquidError  # noqa: PLC0415
 
     class _Filters(dict[str, Callable[..., Any]]):
         """An unknown filter (a plugin's) passes its value through, with a warning."""
@@ -378,7 +379,7 @@ def _register(env: Any) -> None:
 
 def _markup(stream: TokenStream) -> tuple[Token, str]:
     """The tag's token, and the text written after its name ("" if none)."""
-    from liquid.token import TOKEN_EXPRESSION
+    from liquid.token import TOKEN_EXPRESSION  # noqa: PLC0415  # lazy: python-liquid, as _make_environment
 
     token = stream.current
     if stream.peek.kind == TOKEN_EXPRESSION:
@@ -389,8 +390,9 @@ def _markup(stream: TokenStream) -> tuple[Token, str]:
 
 def _dropped_tag() -> type:
     """The tag for tags no one registered: rendered as nothing."""
-    from liquid import Tag
-    from liquid.ast import Node
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
 
     class Dropped(Tag):  # type: ignore[misc]
         """A tag no one registered: rendered as nothing."""
@@ -411,8 +413,9 @@ def _dropped_tag() -> type:
 
 def _inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
     """A tag `{% tag_name text %}` that renders as fn(context, text)."""
-    from liquid import Tag
-    from liquid.ast import Node
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
 
     class _Inline(Node):  # type: ignore[misc]
         __slots__ = ("markup", "fn")
@@ -441,11 +444,12 @@ def _inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
 
 def _highlight_tag() -> type:
     """`{% highlight lang [linenos] %}…{% endhighlight %}`, as Rouge writes it."""
-    from liquid import Tag
-    from liquid.ast import Node
-    from liquid.exceptions import LiquidSyntaxError
-    from liquid.parser import get_parser
-    from liquid.token import TOKEN_EOF, TOKEN_TAG
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
+    from liquid.exceptions import LiquidSyntaxError  # noqa: PLC0415
+    from liquid.parser import get_parser  # noqa: PLC0415
+    from liquid.token import TOKEN_EOF, TOKEN_TAG  # noqa: PLC0415
 
     class _Highlight(Node):  # type: ignore[misc]
         __slots__ = ("lang", "linenos", "body")
@@ -637,8 +641,6 @@ def _date(value: Any, context: Any = None) -> datetime | None:
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         tz = _state(context).site.tz if context is not None else None
-        from datetime import UTC
-
         return parse_time(value, tz or UTC)
     return None
 
@@ -684,13 +686,13 @@ def _absolute_url(value: Any, *, context: Any) -> Any:
 
 
 def _markdownify(value: Any, *, context: Any) -> str:
-    from .markdown import to_html
+    from .markdown import to_html  # noqa: PLC0415  # lazy: markdown-it, only for this filter on a plain run
 
     return to_html(str(value or ""), _state(context).site.smart)
 
 
 def _smartify(value: Any) -> str:
-    from .typography import smartify
+    from .typography import smartify  # noqa: PLC0415  # lazy: only for this filter
 
     return smartify(str(value or ""))
 

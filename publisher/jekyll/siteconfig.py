@@ -155,7 +155,7 @@ def _config_files(root: Path, listed: list[str]) -> list[Path]:
 
 def _read_settings(files: list[Path]) -> dict[str, Any]:
     """The _config files merged in order (later files win, mappings merge)."""
-    import yaml
+    import yaml  # noqa: PLC0415  # lazy: PyYAML, only for a Jekyll site; every command loads this module
 
     merged: dict[str, Any] = {}
     for file in files:
@@ -333,7 +333,7 @@ def includes_dir(root: Path, settings: dict[str, Any]) -> Path:
 
 def _authors(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """`_data/authors.yml` (or .yaml, .json): jekyll-feed resolves post authors in it."""
-    import yaml
+    import yaml  # noqa: PLC0415  # lazy: PyYAML, only for a Jekyll site; every command loads this module
 
     folder = data_dir(root, settings)
     for suffix in (".yml", ".yaml", ".json"):

@@ -10,6 +10,7 @@ import os
 from typing import Any, Literal
 
 from ...config.settings import Config
+from ...jekyll.rules import settings
 from ...model import Person, Problem
 from .finish import Core
 from .values import Invalid, key_line, on_site
@@ -35,9 +36,8 @@ def core(
 ) -> Core | None:
     """What `jekyll.document` makes of the post, or None (a problem said why)
     when Jekyll would not publish it."""
-    # Imported on first use: a run with nothing changed reads no post.
-    from ...jekyll import document
-    from ...jekyll.rules import settings
+    # lazy: a plain posts folder never loads jekyll.document
+    from ...jekyll import document  # noqa: PLC0415
 
     site = config.jekyll_site
     assert site is not None
@@ -84,7 +84,7 @@ def core(
 
 def _note_unknown_tags(name: str, body: str, body_line: int, problems: list[Problem]) -> None:
     """A warning for each Liquid tag the body uses that no Jekyll plugin here knows."""
-    from ...jekyll.liquid import unknown_tags
+    from ...jekyll.liquid import unknown_tags  # noqa: PLC0415  # lazy: not on a read-only run's path (workers too)
 
     for line, tag in unknown_tags(body):
         problems.append(
