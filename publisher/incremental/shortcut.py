@@ -346,18 +346,9 @@ def remember(
         not memo.trusted(mtime, racy_after) for _p, mtime in folders
     ):
         return False
-    racy = []
-    for path, stat in written:
-        if memo.trusted(stat[1], written_ns - RACY_NS) or stat == MISSING:
-            files.append((path, stat))
-            continue
-        try:
-            digest = memo.digest(path)
-        except OSError:
-            return False
-        if memo.stat_or_none(path) != stat:
-            return False  # changed while we read it
-        racy.append((path, *stat, digest))
+    racy = _written(written, written_ns, files)
+    if racy is None:
+        return False
     rows = _rows(state_dir, posts, racy_after, read_posts)
     if rows is None:
         return False
@@ -379,6 +370,27 @@ def remember(
     with contextlib.suppress(OSError):
         os.unlink(os.path.join(state_dir, OLD_FILE))
     return True
+
+
+def _written(
+    written: Iterable[tuple[str, Stat]], written_ns: int, files: list[tuple[str, Stat]]
+) -> list[tuple[str, int, int, bytes]] | None:
+    """Files the run wrote: those old enough for their stat to prove something
+    join `files`; the rest are returned with their digest, to be compared by
+    bytes. None when one changed while it was read."""
+    racy = []
+    for path, stat in written:
+        if memo.trusted(stat[1], written_ns - RACY_NS) or stat == MISSING:
+            files.append((path, stat))
+            continue
+        try:
+            digest = memo.digest(path)
+        except OSError:
+            return None
+        if memo.stat_or_none(path) != stat:
+            return None  # changed while we read it
+        racy.append((path, *stat, digest))
+    return racy
 
 
 def _rows(
