@@ -35,7 +35,7 @@ import markdown_it  # noqa: F401
 import premailer  # noqa: F401
 import yaml
 
-from publisher.plainyaml import parse
+from publisher.content.plainyaml import parse
 
 
 def front_matter(paths: list[str]) -> int:

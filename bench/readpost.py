@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from publisher import config as config_module
-from publisher import posts, safeyaml
+from publisher.config import settings as config_module
+from publisher.content import posts, safeyaml
 
 from . import generate, run
 

@@ -327,7 +327,7 @@ def settle_state(site: Path, log: Path) -> None:
     cron, where the last run was minutes ago: every file older than the 2 s in
     which an mtime is not trusted, the run guard's record and the shortcut's
     written (the first such run reads every post once for its digests)."""
-    from publisher.shortcut import FILE
+    from publisher.incremental.shortcut import FILE
 
     for _ in range(3):  # a command without the shortcut (--publisher) never records it
         time.sleep(2.1)

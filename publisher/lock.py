@@ -43,7 +43,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config
+from .config.settings import Config
 from .errors import LockBusy
 from .files import make_private_folder, output_error
 

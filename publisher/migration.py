@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
-from .config import Config
-from .feeds import entry_id
+from .config.settings import Config
+from .feeds.atom_rss import entry_id
 from .model import Post
 
 ATOM = "{http://www.w3.org/2005/Atom}"

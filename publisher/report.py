@@ -7,15 +7,23 @@ same result objects, so a run reads the same whichever way it was started.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from .config import Config
+from .app.pipeline import FeedResult, PublishResult
+from .config.settings import Config
 from .errors import ExitCode, PublisherError
-from .pipeline import FeedResult, PublishResult
+from .feeds.plan import FORMAT_NAMES, Feed
+from .files import output_error
+from .incremental.shortcut import Line
 from .store.seen import Archived
+from .store.state import driver_error
+
+if TYPE_CHECKING:
+    from .app.check import CheckResult
+    from .store.mailqueue import Unconfirmed
 
 KIND_NAMES = {"category": "Category", "tag": "Tag"}
 
@@ -25,11 +33,9 @@ def as_publisher_error(exc: BaseException) -> PublisherError | None:
     net under the command line and the service's jobs, so that a full disk,
     a read-only folder or no memory never ends in a traceback. None for
     anything else (a bug, which deserves its traceback)."""
-    from .files import output_error
-    from .store.state import state_error
-
-    if isinstance(exc, sqlite3.Error):
-        return state_error(None, exc, "failed")
+    stored = driver_error(exc)
+    if stored is not None:
+        return stored
     if isinstance(exc, OSError):
         where = Path(exc.filename) if exc.filename else Path(".")
         return output_error(where, exc, "cannot read or write")
@@ -83,13 +89,30 @@ def summary_lines(result: PublishResult, config: Config) -> list[str]:
             lines.append(f"Digest: none issued ({d.reason}).")
         else:
             more = f" and {d.more} more linked" if d.more else ""
-            from .digest import digest_paths  # only now: it imports the templating stack
+            # lazy: only after a digest was issued, so a replayed run never loads digest/
+            from .digest.selection import digest_paths  # noqa: PLC0415
 
             public = digest_paths(config, d.record.slug)[0]
             lines.append(f"Digest: {d.record.slug} issued with {d.posts} posts{more}: {public}")
     if result.delivery is not None:
         lines.append(result.delivery.line())
     lines.append(f"Done in {result.seconds:.2f} s.")
+    return lines
+
+
+def publish_lines(result: PublishResult, config: Config, now: datetime) -> list[Line]:
+    """What publish prints, in order, as (to stderr, text); the text of the
+    "Done in" line, which changes every run, is None."""
+    lines: list[Line] = [(True, str(problem)) for problem in result.summary.problems]
+    summary = summary_lines(result, config)
+    lines += [(False, line) for line in summary[:-1]]
+    lines.append((False, None))
+    # On stderr, so even `--quiet` under cron says which posts are not mailed.
+    lines += [(True, f"note: {line}") for line in archive_lines(result.archived, config, now)]
+    lines += [(True, line) for line in warning_lines(result)]
+    note = skipped_note(result)
+    if note:
+        lines.append((True, note))
     return lines
 
 
@@ -112,6 +135,18 @@ def feed_lines(feeds: tuple[FeedResult, ...]) -> list[str]:
                 f"{label} feeds: {len(group)} in {folder}/: "
                 f"{written} written, {len(group) - written} unchanged."
             )
+    return lines
+
+
+def feed_list_lines(feeds: Sequence[Feed], config: Config) -> list[str]:
+    """`publisher feeds`: format, kind, file, URL and entries of each feed."""
+    lines = []
+    for feed in feeds:
+        what = feed.kind if feed.kind == "main" else f"{feed.kind} {feed.name!r}"
+        lines.append(
+            f"{FORMAT_NAMES[feed.format]:<9}  {what}  {config.out_dir / feed.path}  "
+            f"{feed.url}  ({len(feed.posts)} entries)"
+        )
     return lines
 
 
@@ -195,3 +230,83 @@ def _day(when: datetime, config: Config) -> str:
 def _when(when: datetime, config: Config, now: datetime) -> str:
     local, today = when.astimezone(config.tz), now.astimezone(config.tz)
     return "today" if local.date() == today.date() else f"{local:%Y-%m-%d %H:%M}"
+
+
+# Where a line goes: stderr, stdout, or stdout unless --quiet.
+Channel = Literal["err", "out", "say"]
+
+
+def check_lines(
+    result: CheckResult, config: Config, now: datetime, compared: str
+) -> tuple[list[tuple[Channel, str]], int]:
+    """What `check` prints, in order, and how many warnings that makes (each
+    line about posts the next run sets aside counts as one). `compared` is the
+    file name of the --compare-with feed."""
+    lines: list[tuple[Channel, str]] = [("err", str(p)) for p in result.problems]
+    site = result.site
+    lines += [
+        ("say", f"{post.name}: not published: published: false or draft: true")
+        for post in site.skipped
+    ]
+    lines += [
+        ("say", f"{post.name}: not published yet: dated {post.date:%Y-%m-%d %H:%M} UTC")
+        for post in result.unpublished(now)
+    ]
+    differences = 0
+    if result.comparison is not None:
+        differences = result.comparison.differences
+        where: Channel = "err" if differences else "out"
+        lines += [(where, line) for line in result.comparison.lines(compared)]
+    # Posts the next digest leaves out: a warning for the ones the next run
+    # will set aside (still time to fix a date), a note for those already set.
+    coming = archive_lines(result.late, config, now)
+    lines += [("err", f"warning: {line}") for line in coming]
+    lines += [("err", f"note: {line}") for line in archive_lines(result.set_aside, config, now)]
+    errors = result.errors
+    warnings = len(result.problems) - errors + len(coming) + differences
+    lines.append((
+        "say",
+        f"Checked {config.file.name} and {site.files_read} files: {len(site.posts)} posts, "
+        f"{errors} errors, {warnings} warnings.",
+    ))
+    return lines, warnings
+
+
+PENDING_COLUMNS = ("email", "signed up", "confirmation", "tries", "next try", "link expires",
+                   "last error")
+
+
+def pending_lines(rows: Sequence[Unconfirmed], tz: tzinfo) -> list[str]:
+    """`subscribers list --status pending`: one line per pending sign-up, times
+    in the site's timezone, columns two spaces apart ("-" for nothing); no
+    lines (not even the header) for none."""
+
+    def when(seconds: float | None) -> str:
+        if seconds is None:
+            return "-"
+        return f"{datetime.fromtimestamp(seconds, UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}"
+
+    table = [list(PENDING_COLUMNS)]
+    for row in rows:
+        try:
+            signed_up = f"{datetime.fromisoformat(row.signed_up).astimezone(tz):%Y-%m-%d %H:%M:%S}"
+        except ValueError:
+            signed_up = row.signed_up
+        mail = row.confirmation
+        if mail is None:
+            table.append([row.email, signed_up, "none", "-", "-", "-", "-"])
+            continue
+        state = mail.state if mail.state != "sent" else f"sent {when(mail.sent_at)}"
+        table.append([
+            row.email, signed_up, state, str(mail.attempts),
+            when(mail.next_try) if mail.state == "waiting" else "-",
+            when(mail.expires_at), " ".join(mail.last_error.split()) or "-",
+        ])
+    if len(table) == 1:
+        return []
+    widths = [max(len(line[i]) for line in table) for i in range(len(PENDING_COLUMNS) - 1)]
+    lines = []
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        lines.append("  ".join([*cells, line[-1]]).rstrip())
+    return lines

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config as config_mod
-from publisher.config import Config
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_POST = "2025-12-13-russia-china-venezuela-support.md"

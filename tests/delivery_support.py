@@ -25,10 +25,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from publisher import config as config_mod
-from publisher.config import Config
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
+from publisher.store.store import Store
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -109,20 +108,20 @@ def smtp_table(port: int, **extra: Any) -> dict[str, Any]:
 
 
 def add_subscribers(config: Config, addresses: list[str]) -> None:
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
+        with state.transaction():
             for i, address in enumerate(addresses):
-                add(conn, address, f"Reader {i}", NOW)
+                state.subscribers.add(address, f"Reader {i}", NOW)
     finally:
         state.close()
 
 
 def ledger_rows(config: Config) -> dict[tuple[int, str], tuple[str, int, str]]:
     """(digest_id, email) -> (status, attempts, last_error)."""
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute(
+        rows = state._conn.execute(
             "SELECT s.digest_id, u.email, s.status, s.attempts, s.last_error "
             "FROM sends s JOIN subscribers u ON u.id = s.subscriber_id"
         ).fetchall()

@@ -10,9 +10,9 @@ from xml.etree import ElementTree as ET
 
 import feedparser
 
-from publisher.config import Config
+from publisher.app.pipeline import build
+from publisher.config.settings import Config
 from publisher.jekyll import siteconfig
-from publisher.pipeline import build
 
 from . import feedcheck
 from .conftest import NOW

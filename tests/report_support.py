@@ -10,9 +10,9 @@ import mailbox
 import sqlite3
 from pathlib import Path
 
-from publisher.config import Config
-from publisher.store import subscribers as subs
+from publisher.config.settings import Config
 from publisher.store.state import MIGRATIONS, _apply
+from publisher.store.subscribers import Subscribers
 
 from .delivery_support import NOW
 
@@ -215,7 +215,7 @@ def legacy_store(config: Config, people: list[str]) -> None:
             _apply(conn, name, sql)
         conn.execute("BEGIN")
         for i, address in enumerate(people):
-            subs.add(conn, address, f"Reader {i}", NOW)
+            Subscribers(conn).add(address, f"Reader {i}", NOW)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -23,9 +23,9 @@ import yaml
 
 from bench import generate, hugo, run
 from bench.smtpsink import Ceiling, Message, SmtpSink, ceiling
-from publisher import config as config_mod
-from publisher.content import load_site
-from publisher.render import render
+from publisher.config import settings as config_mod
+from publisher.content.render import render
+from publisher.content.site import load_site
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from publisher import pipeline
-from publisher.config import Config
+from publisher.app import pipeline
+from publisher.config.settings import Config
 from publisher.mail import tokens, verp
 from publisher.mail.bounces import classify
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import (
     NOW,
@@ -61,9 +61,9 @@ def mailed_site(tmp_path: Path, server: Server, people: list[str], **delivery: o
 
 
 def statuses(config: Config) -> dict[str, tuple[str, int]]:
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute("SELECT email, status, failures FROM subscribers")
+        rows = state._conn.execute("SELECT email, status, failures FROM subscribers")
         return {r[0]: (r[1], r[2]) for r in rows}
     finally:
         state.close()
@@ -459,8 +459,8 @@ def test_bounces_over_imap(tmp_path: Path, server: Server, dovecot: tuple[int, P
 
 
 def test_publisher_run_reads_bounces_on_its_schedule(tmp_path: Path, server: Server) -> None:
-    from publisher import config as config_mod
-    from publisher.schedule import BOUNCES_JOB, Service
+    from publisher.config import settings as config_mod
+    from publisher.service.schedule import BOUNCES_JOB, Service
 
     people = ["reader0@example.com", "reader1@example.com"]
     mailed_site(tmp_path, server, people)

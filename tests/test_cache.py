@@ -8,9 +8,10 @@ from pathlib import Path
 
 import feedparser
 
-from publisher import cache, content
-from publisher import posts as post_files
-from publisher.pipeline import publish
+from publisher.app.pipeline import publish
+from publisher.content import posts as post_files
+from publisher.content import site as content
+from publisher.incremental import cache
 
 from .conftest import NOW, SiteDir
 
@@ -111,7 +112,7 @@ def test_posts_share_what_they_repeat(site: SiteDir, monkeypatch, tmp_path: Path
 
 
 def test_render_cache_renders_only_the_edited_post(site: SiteDir, monkeypatch) -> None:
-    from publisher import render
+    from publisher.content import render
 
     for i in range(4):
         body = f"Body {i} [link](x{i}.html)\n"

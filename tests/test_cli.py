@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import feedparser
 import pytest
 from click.testing import CliRunner
@@ -26,7 +27,10 @@ def run(site: SiteDir, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def all_commands(group=cli, prefix=()):  # type: ignore[no-untyped-def]
-    for name, command in group.commands.items():
+    # The main group imports each command's module on first use: ask it by name.
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         yield (*prefix, name)
         if hasattr(command, "commands"):
             yield from all_commands(command, (*prefix, name))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config as config_mod
+from publisher.app.pipeline import build
+from publisher.config import settings as config_mod
+from publisher.config.rules import mail_problems, schedule_problems
 from publisher.errors import ConfigError, PublisherError, SecretMissing
 from publisher.mail import tokens
-from publisher.pipeline import build
-from publisher.settings_rules import mail_problems, schedule_problems
 
 from .conftest import BASE_CONFIG, NOW, SiteDir
 

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.content import listing, load_site
+from publisher.content.readers.values import parse_date
+from publisher.content.site import listing, load_site
 from publisher.errors import ContentError
-from publisher.posts import parse_date
 
 from .conftest import NOW, SiteDir
 

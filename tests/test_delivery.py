@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from publisher import config as config_mod
-from publisher import pipeline
-from publisher.config import Config
+from publisher.app import pipeline
+from publisher.app.site import load
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 from publisher.errors import (
     AuthenticationError,
     ConfigError,
@@ -29,7 +30,7 @@ from publisher.errors import (
 )
 from publisher.lock import send_lock
 from publisher.mail.delivery import deliver_pending, send
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import (
     CLI,
@@ -65,8 +66,8 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def issue(config: Config) -> int:
     """Issue the next digest without delivering it; returns its id."""
-    site = pipeline.load(config, NOW)
-    state = open_state(config.state_file)
+    site = load(config, NOW)
+    state = Store.open(config.state_file)
     try:
         result = pipeline.run_digest(config, site, state, NOW)
     finally:
@@ -164,9 +165,9 @@ def test_550_marks_failed_others_delivered_then_bounced(tmp_path: Path, server: 
     write_post(tmp_path, "second", "Second", "2026-03-03T09:00:00")
     second = pipeline.publish(config, NOW + timedelta(days=2)).delivery
     assert second is not None and (second.failed, second.bounced) == (1, 1)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        status_now = state.conn.execute(
+        status_now = state._conn.execute(
             "SELECT status FROM subscribers WHERE email = ?", (people[2],)
         ).fetchone()[0]
     finally:
@@ -239,7 +240,7 @@ def test_rate_limit_spaces_messages(tmp_path: Path, server: Server) -> None:
     config = smtp_site(tmp_path, server, rate=5.0)
     add_subscribers(config, addresses(4))
     issue(config)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         deliver_pending(config, state, NOW, sleep=fake_sleep, clock=lambda: clock[0])
     finally:
@@ -367,9 +368,9 @@ def test_test_to_sends_one_copy_and_records_nothing(tmp_path: Path, server: Serv
     msg = parse(server.recorder.messages[0][1])
     assert msg["Subject"].startswith("[test] ")
     assert ledger_rows(config) == {}
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert state.last_digest() is None
+        assert state.digests.last() is None
     finally:
         state.close()
 
@@ -414,7 +415,7 @@ def test_interrupted_run_still_records_what_was_accepted(tmp_path: Path, server:
         if done >= 4:
             raise KeyboardInterrupt
 
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         with pytest.raises(KeyboardInterrupt):
             deliver_pending(config, state, NOW, progress=interrupt)
@@ -489,7 +490,7 @@ def test_server_gone_mid_run_stops_and_says_how_far(tmp_path: Path) -> None:
     people = addresses(6)
     add_subscribers(config, people)
     issue(config)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
 
     def stop_server(done: int, total: int) -> None:
         if done == 2:
@@ -541,7 +542,7 @@ def test_every_connection_a_run_opens_is_closed(tmp_path: Path, interrupt_at: in
             if interrupt_at is not None and done >= interrupt_at:
                 raise KeyboardInterrupt
 
-        state = open_state(config.state_file)
+        state = Store.open(config.state_file)
         try:
             if interrupt_at is None:
                 assert deliver_pending(config, state, NOW, progress=progress).sent == 12
@@ -570,7 +571,7 @@ def test_delivery_holds_the_send_lock_only_while_it_runs(tmp_path: Path) -> None
         if other is not None:
             other.release()
 
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         assert deliver_pending(config, state, NOW, progress=progress).sent == 3
     finally:
@@ -701,7 +702,7 @@ def test_a_digest_issued_as_a_send_ends_goes_out_with_that_send(tmp_path: Path) 
             return pipeline.publish(config, NOW + timedelta(days=2))
 
         recorder.then = publish_second
-        state = open_state(config.state_file)
+        state = Store.open(config.state_file)
         try:
             summary = deliver_pending(config, state, NOW)
         finally:

@@ -6,10 +6,11 @@ from html.parser import HTMLParser
 
 import pytest
 
+from publisher.app.digest import preview
+from publisher.app.pipeline import publish
+from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
 from publisher.errors import OutputError, TemplateError
-from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK, personalise
-from publisher.pipeline import preview, publish
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .conftest import NOW, SiteDir
 
@@ -101,8 +102,8 @@ def test_imported_archive_is_never_mailed(site: SiteDir) -> None:
     site.post("new.md", "title: Fresh\ndate: 2026-01-12 09:00:00")
     d = publish(config, NOW + timedelta(days=8)).digest
     assert d.record is not None and d.posts == 1
-    state = open_state(config.state_file)
-    assert state.last_digest().post_keys == ("https://example.org/blog/2026/01/12/new.html",)
+    state = Store.open(config.state_file)
+    assert state.digests.last().post_keys == ("https://example.org/blog/2026/01/12/new.html",)
     state.close()
 
 
@@ -163,8 +164,8 @@ def test_size_budget_turns_the_rest_into_and_n_more(site: SiteDir) -> None:
     assert len(html.encode()) <= 20000
     assert f"{d.more} more posts" in html
     # Every selected post is recorded, so none is mailed later.
-    state = open_state(site.config().state_file)
-    assert len(state.last_digest().post_keys) == 40
+    state = Store.open(site.config().state_file)
+    assert len(state.digests.last().post_keys) == 40
     state.close()
 
 
@@ -224,9 +225,9 @@ def test_digest_folder_that_is_a_file_records_no_digest(site: SiteDir) -> None:
     assert caught.value.message.startswith(f"{site.out / 'digest'}/")
     assert caught.value.message.endswith(": cannot write: Not a directory")
     assert f"{site.out / 'digest'} is a file, not a folder" in caught.value.hint
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert state.last_digest() is None  # the transaction rolled back
+        assert state.digests.last() is None  # the transaction rolled back
     finally:
         state.close()
     (site.out / "digest").unlink()

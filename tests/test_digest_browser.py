@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from publisher import pipeline
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.app import pipeline
+from publisher.store.store import Store
 
 from .browser_support import start_browser
 from .delivery_support import NOW, SECRET, make_site, parse, write_config
@@ -79,10 +78,10 @@ def digest_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         (folder / name).write_text(f"---\n{front}\n---\n\n{body}", encoding="utf-8")
     write_config(tmp_path)
     config = make_site(tmp_path, posts=0)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            add(conn, "ann.lee@example.com", "Ann Lee", NOW, first_name="Ann")
+        with state.transaction():
+            state.subscribers.add("ann.lee@example.com", "Ann Lee", NOW, first_name="Ann")
     finally:
         state.close()
     pipeline.publish(config, NOW)

@@ -13,11 +13,11 @@ from pathlib import Path
 import dkim
 import pytest
 
-from publisher import pipeline
-from publisher.config import Config
+from publisher.app import pipeline
+from publisher.config.rules import dkim_problems
+from publisher.config.settings import Config
 from publisher.errors import ConfigError
 from publisher.mail.dkim import signer_from_config
-from publisher.settings_rules import dkim_problems
 
 from .delivery_support import NOW, SECRET, add_subscribers, make_site, parse, run_cli
 

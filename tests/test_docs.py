@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from publisher import config as config_mod
-from publisher import settings_rules
 from publisher.cli import cli
+from publisher.config import declare as config_declare
+from publisher.config import rules as settings_rules
+from publisher.config import settings as config_mod
+from publisher.config.declare import key_of
 from publisher.errors import ConfigError
 
 README = Path(__file__).parent.parent / "README.md"
@@ -121,9 +124,16 @@ def test_defaults_render_as_toml() -> None:
 # --- command | what it does -------------------------------------------------------
 
 
+def commands_of(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands by name; the main group imports each command's module on first use."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
+
+
 def cli_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[str]:
     """Every command a user can run, as "sub sub"; a group counts through its commands."""
-    for name, command in group.commands.items():
+    for name, command in commands_of(group).items():
         if command.hidden:
             continue
         if isinstance(command, click.Group):
@@ -164,13 +174,32 @@ def test_the_command_table_is_the_cli() -> None:
 def test_every_command_has_help_text(command: str) -> None:
     group: click.Group = cli
     for name in command.split()[:-1]:
-        sub = group.commands[name]
+        sub = commands_of(group)[name]
         assert isinstance(sub, click.Group)
         assert (sub.help or "").strip(), f"`publisher {name}` has no --help text"
         group = sub
-    leaf = group.commands[command.split()[-1]]
+    leaf = commands_of(group)[command.split()[-1]]
     assert (leaf.help or "").strip(), f"`publisher {command}` has no --help text"
     result = CliRunner().invoke(cli, [*command.split(), "--help"])
     assert result.exit_code == 0, result.output
     first_line = " ".join((leaf.help or "").strip().splitlines()[0].split())
     assert first_line in " ".join(result.output.split())
+
+
+def test_required_keys_are_declared_so(tmp_path: Path) -> None:
+    # A key the README calls required is declared `required`, and the reverse.
+    declared = {
+        f"[{table}] {key_of(attr, decl)}"
+        for table, cls in config_mod.TABLES.items()
+        for attr, decl in config_declare.declared(cls)
+        if decl.required
+    }
+    assert declared == required_keys(tmp_path)
+
+
+def test_every_key_says_what_it_is_for() -> None:
+    works = set(typing.get_args(config_declare.Work))
+    for table, cls in config_mod.TABLES.items():
+        for attr, decl in config_declare.declared(cls):
+            assert decl.doc.strip(), f"[{table}] {attr} has no docstring"
+            assert decl.needs in works, f"[{table}] {attr} needs {decl.needs!r}"

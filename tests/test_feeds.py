@@ -11,8 +11,9 @@ from xml.etree import ElementTree as ET
 import feedparser
 import pytest
 
-from publisher.pipeline import build, build_feeds, load, publish
-from publisher.render import Renderer
+from publisher.app.pipeline import build, build_feeds, publish
+from publisher.app.site import load
+from publisher.content.render import Renderer
 from publisher.report import rebuild_line, summary_lines
 
 from .conftest import NOW, SiteDir
@@ -574,8 +575,7 @@ def test_a_title_with_markup_shows_as_text_in_every_feed_and_the_digest(
     import email.policy
     import json
 
-    from publisher.store.state import open_state
-    from publisher.store.subscribers import add
+    from publisher.store.store import Store
 
     monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-0123456789abcdef")
     site.write_config(
@@ -589,9 +589,9 @@ def test_a_title_with_markup_shows_as_text_in_every_feed_and_the_digest(
     )
     excerpt = "Writing about <script>alert(2)</script> & tags."
     config = site.config()
-    state = open_state(config.state_file)
-    with state.transaction() as conn:
-        add(conn, "reader@example.org", "Reader", NOW)
+    state = Store.open(config.state_file)
+    with state.transaction():
+        state.subscribers.add("reader@example.org", "Reader", NOW)
     state.close()
     result = publish(config, NOW)
     assert result.summary.problems == () and result.delivery is not None

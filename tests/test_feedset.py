@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.feedset import SLUG_MAX_BYTES, plan, slugify
-from publisher.pipeline import load
+from publisher.app.site import load
+from publisher.feeds.plan import SLUG_MAX_BYTES, plan, slugify
 
 from .conftest import NOW, SiteDir
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import feedparser
 
+from publisher.app.pipeline import build
 from publisher.files import remove_stale_temps
-from publisher.pipeline import build
 
 from .conftest import NOW, SiteDir
 from .delivery_support import add_subscribers, env, write_config
@@ -165,7 +165,7 @@ def test_full_outbox_stops_the_send_and_a_later_send_delivers_each_once(tmp_path
         (tmp_path / "content" / f"2026-03-01-p{i}.md").write_text(
             f"---\ntitle: P{i}\ndate: 2026-03-01 0{i}:00\n---\nBody.\n", encoding="utf-8"
         )
-    from publisher import config as config_mod
+    from publisher.config import settings as config_mod
 
     config = config_mod.load(write_config(tmp_path))
     add_subscribers(config, [f"r{i}@example.org" for i in range(30)])

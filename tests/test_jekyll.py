@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher import cache
+from publisher.app.pipeline import build
+from publisher.app.site import load
 from publisher.cli import cli
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import ConfigError
+from publisher.incremental import cache
 from publisher.jekyll import siteconfig
-from publisher.pipeline import build, load
 
 from .conftest import NOW
 from .jekyll_support import ATOM, JekyllDir, entries, entry_id, link

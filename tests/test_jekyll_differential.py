@@ -18,8 +18,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from publisher.app.pipeline import build
 from publisher.jekyll import siteconfig
-from publisher.pipeline import build
 
 from . import feedcheck
 from .conftest import NOW

@@ -16,10 +16,9 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
+from publisher.app.pipeline import build, publish
 from publisher.cli import cli
-from publisher.pipeline import build, publish
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.store.store import Store
 
 from .conftest import NOW
 from .jekyll_support import CONFIG, JekyllDir
@@ -102,12 +101,12 @@ def test_control_characters_from_every_source_reach_no_output(
     jk.write("_posts/2026-01-08-raw.md", f"---\ntitle: Raw\n---\nRaw{ESC} body.\n")
     monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-0123456789abcdef")
     config = jk.config()
-    state = open_state(config.state_file)
-    with state.transaction() as conn:
-        add(conn, "reader@example.org", "Reader", NOW)
+    state = Store.open(config.state_file)
+    with state.transaction():
+        state.subscribers.add("reader@example.org", "Reader", NOW)
     state.close()
 
-    with caplog.at_level(logging.WARNING, logger="publisher.render"):
+    with caplog.at_level(logging.WARNING, logger="publisher.content.render"):
         result = publish(config, NOW)
 
     assert result.delivery is not None and result.delivery.sent == 1
@@ -139,7 +138,8 @@ def test_control_characters_from_every_source_reach_no_output(
 
     # One warning per post for what reached the boundary, naming the post's file
     # (the site's author, from _config.yml, is every post's author) ...
-    boundary = sorted(r.getMessage() for r in caplog.records if r.name == "publisher.render")
+    boundary = sorted(r.getMessage() for r in caplog.records
+                      if r.name == "publisher.content.render")
     assert boundary == [
         "_posts/2026-01-08-raw.md: warning: removed control characters not allowed in "
         "XML (U+001B) from its author: they came from an include, a data file, a Liquid "

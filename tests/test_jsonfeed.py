@@ -12,7 +12,7 @@ from datetime import datetime
 import feedparser
 import pytest
 
-from publisher.pipeline import build
+from publisher.app.pipeline import build
 
 from .conftest import NOW, SiteDir
 from .feedcheck import check, check_json, json_errors

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import config as config_mod
+from publisher.config import settings as config_mod
 from publisher.errors import LockBusy, OutputError
 from publisher.lock import (
     SITE_LOCK,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import Server, run_cli, smtp_table
 from .service_site import Running
@@ -212,19 +212,18 @@ def test_the_confirmation_carries_nothing_typed_but_the_address(tmp_path: Path) 
 def test_a_sign_up_does_the_same_store_work_whatever_the_address_is(tmp_path: Path) -> None:
     """The time an answer takes must not tell whether the address was on the list,
     or whether a mail was sent: the same statements, each writing, every time."""
-    from publisher.store.subscribers import sign_up
-    from publisher.web.app import _sign_up
+    from publisher.app.signups import subscribe
 
-    state = open_state(tmp_path / "state.db")
+    state = Store.open(tmp_path / "state.db")
     now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     try:
-        with state.transaction() as conn:
+        with state.transaction():
             for address, status in (("pending@example.com", "pending"),
                                     ("active@example.com", "active"),
                                     ("gone@example.com", "unsubscribed"),
                                     ("bounced@example.com", "bounced")):
-                subscriber = sign_up(conn, address, "", now)
-                conn.execute("UPDATE subscribers SET status = ? WHERE id = ?",
+                subscriber = state.subscribers.sign_up(address, "", now)
+                state._conn.execute("UPDATE subscribers SET status = ? WHERE id = ?",
                              (status, subscriber.id))
         work = []
         for address, allowed in (("new@example.com", True), ("pending@example.com", True),
@@ -232,18 +231,18 @@ def test_a_sign_up_does_the_same_store_work_whatever_the_address_is(tmp_path: Pa
                                  ("bounced@example.com", True),
                                  ("pending@example.com", False)):
             statements: list[str] = []
-            before = state.conn.total_changes
-            state.conn.set_trace_callback(statements.append)
+            before = state._conn.total_changes
+            state._conn.set_trace_callback(statements.append)
             with state.transaction():
-                _sign_up(state, address, "Name", "https://x.example/confirm?token=t",
-                         now.timestamp() + 3600, now, allowed)
-            state.conn.set_trace_callback(None)
+                subscribe(state, address, "Name", "https://x.example/confirm?token=t",
+                          now.timestamp() + 3600, now, allowed)
+            state._conn.set_trace_callback(None)
             # The statements with their values taken out.
             shape = [re.sub(r"'[^']*'|\b\d+(?:\.\d+)?\b", "?", s) for s in statements]
-            work.append((shape, state.conn.total_changes - before))
+            work.append((shape, state._conn.total_changes - before))
         assert all(w == work[0] for w in work), work
         assert work[0][1] == 2  # both statements wrote
-        rows = dict(state.conn.execute("SELECT email, status FROM subscribers").fetchall())
+        rows = dict(state._conn.execute("SELECT email, status FROM subscribers").fetchall())
         assert rows["active@example.com"] == "active" and rows["gone@example.com"] == (
             "unsubscribed") and rows["new@example.com"] == "pending"
     finally:

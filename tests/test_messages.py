@@ -16,8 +16,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from publisher import newsletter, pipeline
-from publisher.config import Config
+from publisher.app import pipeline
+from publisher.config.settings import Config
+from publisher.digest import letter as newsletter
+from publisher.digest.letter import NAME_MARK, UNSUBSCRIBE_MARK
 from publisher.errors import ConfigError, SubscriberError
 from publisher.mail import msgid, tokens, verp
 from publisher.mail.messages import (
@@ -29,8 +31,8 @@ from publisher.mail.messages import (
     one_line,
     sender_from_config,
 )
-from publisher.newsletter import NAME_MARK, UNSUBSCRIBE_MARK
-from publisher.store.state import DigestRecord, open_state
+from publisher.store.digests import DigestRecord
+from publisher.store.store import Store
 from publisher.store.subscribers import MAX_NAME, email_key, normalise
 
 from .delivery_support import (
@@ -76,9 +78,9 @@ def test_every_header_of_a_real_message(tmp_path: Path) -> None:
     assert msg["To"].addresses[0].addr_spec == "Reader.One@example.com"
     assert msg["To"].addresses[0].display_name == "Reader 0"
     assert msg["Reply-To"].addresses[0].addr_spec == "desk@news.example.org"
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        record = state.last_digest()
+        record = state.digests.last()
     finally:
         state.close()
     assert record is not None
@@ -121,10 +123,10 @@ def test_message_ids_are_stable_and_distinct(tmp_path: Path) -> None:
     config, files = published(tmp_path, people)
     ids = [parse(f.read_bytes())["Message-ID"] for f in files]
     assert len(set(ids)) == 2
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        record = state.last_digest()
-        salt = state.install_salt()
+        record = state.digests.last()
+        salt = state.meta.install_salt()
     finally:
         state.close()
     assert record is not None and len(salt) == 32

@@ -9,11 +9,10 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from publisher import pipeline
-from publisher.config import Config
-from publisher.newsletter import cut, display_width, wrap
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.app import pipeline
+from publisher.config.settings import Config
+from publisher.digest.letter import cut, display_width, wrap
+from publisher.store.store import Store
 
 from .delivery_support import NOW, SECRET, parse, write_config
 
@@ -55,17 +54,17 @@ def site(tmp_path: Path, posts: dict[str, tuple[str, str]] = POSTS, **digest: ob
         text = path.read_text().replace("[digest]\n", "[digest]\n" + "".join(
             f"{k} = {v!r}\n".replace("'", '"') for k, v in digest.items()))
         path.write_text(text)
-    from publisher import config as config_mod
+    from publisher.config import settings as config_mod
 
     return config_mod.load(path)
 
 
 def mail(config: Config, monkeypatch: pytest.MonkeyPatch, first_name: str = "Ann") -> bytes:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            add(conn, "ann.lee@example.com", "Ann Lee", NOW, first_name=first_name)
+        with state.transaction():
+            state.subscribers.add("ann.lee@example.com", "Ann Lee", NOW, first_name=first_name)
     finally:
         state.close()
     result = pipeline.publish(config, NOW)
@@ -250,7 +249,7 @@ def test_wrap_keeps_closing_punctuation_off_the_line_start() -> None:
 
 
 def test_floating_images_still_get_align_for_outlook() -> None:
-    from publisher.newsletter import inline_css
+    from publisher.digest.letter import inline_css
 
     html = (
         "<html><head><style>.right { float: right }</style></head><body>"

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import generate
-from publisher import plainyaml, posts, safeyaml
+from publisher.content import plainyaml, posts, safeyaml
 from publisher.model import Problem
 
 from .conftest import SiteDir
@@ -102,11 +102,12 @@ def test_the_copied_constructor_rules_are_pyyaml_s() -> None:
 
 
 def test_importing_plainyaml_imports_no_yaml() -> None:
-    code = "import sys, publisher.plainyaml; print(sorted(m for m in sys.modules if 'yaml' in m))"
+    code = ("import sys, publisher.content.plainyaml; "
+            "print(sorted(m for m in sys.modules if 'yaml' in m))")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout
-    assert out.strip() == "['publisher.plainyaml']"
+    assert out.strip() == "['publisher.content.plainyaml']"
 
 
 # -- a corpus of traps, each its own case -------------------------------------------------

@@ -18,11 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher import content, posts
-from publisher.content import load_site
+from publisher.content import posts
+from publisher.content import site as content
+from publisher.content.posts import read_body
+from publisher.content.readers import plain, values
+from publisher.content.site import load_site
 from publisher.errors import ContentError
 from publisher.model import Problem
-from publisher.posts import read_body
 
 from .conftest import NOW, SiteDir
 
@@ -107,7 +109,7 @@ def test_unreadable_subfolder_is_skipped_with_a_warning_naming_it(
     site.post("private/2026-01-09-hidden.md", "title: Hidden")
     (site.posts / "private").chmod(0o000)
     try:
-        with caplog.at_level(logging.WARNING, logger="publisher.content"):
+        with caplog.at_level(logging.WARNING, logger="publisher.content.site"):
             loaded = load_site(site.config(), NOW)
     finally:
         (site.posts / "private").chmod(0o755)
@@ -214,14 +216,14 @@ ZONES = [ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Niue"), ZoneInfo("Eur
 def test_in_range_answers_as_comparing(naive: datetime, zone: tzinfo) -> None:
     """Years 2 to 9998 are answered without comparing: the offset is under a day."""
     when = naive.replace(tzinfo=zone)
-    assert posts.in_range(when) == (posts.EARLIEST <= when <= posts.LATEST)
+    assert values.in_range(when) == (values.EARLIEST <= when <= values.LATEST)
 
 
 @pytest.mark.parametrize("minutes", [-(24 * 60 - 1), -1, 0, 1, 24 * 60 - 1])
 def test_in_range_at_the_ends_of_the_years_it_does_not_compare(minutes: int) -> None:
     zone = timezone(timedelta(minutes=minutes))
     for when in (datetime(2, 1, 1, tzinfo=zone), datetime(9998, 12, 31, 23, 59, 59, 999999, zone)):
-        assert posts.in_range(when) and posts.EARLIEST <= when <= posts.LATEST
+        assert values.in_range(when) and values.EARLIEST <= when <= values.LATEST
 
 
 PATH_PIECES = ["a", "b.md", "c.", ".d", "..", ".", "/", "//", "x.y.md", " "]
@@ -234,7 +236,7 @@ def test_a_path_str_reads_as_its_path(text: str) -> None:
     path = posts._as_path_str(text)
     assert path == str(Path(text))
     if Path(text).name:  # (a file: "." or "/" is never read as a post)
-        assert posts._stem_and_suffix(path) == (Path(text).stem, Path(text).suffix)
+        assert plain._stem_and_suffix(path) == (Path(text).stem, Path(text).suffix)
 
 
 def test_read_post_of_a_str_is_that_of_its_path(site: SiteDir) -> None:
@@ -272,13 +274,13 @@ def test_permalink_slashes_as_before(
     collapsing it did, without the collapsing when the pattern starts with "/"."""
     config = site.config()
     when = datetime(2026, 1, 9, tzinfo=UTC)
-    got = posts._permalink({"permalink": pattern}, config, when, "a-post", categories)
+    got = plain._permalink({"permalink": pattern}, config, when, "a-post", categories)
     expanded = pattern if pattern.strip() else config.content.permalink
-    expanded = posts.PLACEHOLDER.sub(
-        lambda m: posts.PLACEHOLDERS[m.group(1)](when, "a-post", categories),
-        posts.PERMALINK_STYLES.get(expanded, expanded),
+    expanded = plain.PLACEHOLDER.sub(
+        lambda m: plain.PLACEHOLDERS[m.group(1)](when, "a-post", categories),
+        plain.PERMALINK_STYLES.get(expanded, expanded),
     )
-    assert got == posts.SLASHES.sub("/", "/" + expanded)
+    assert got == plain.SLASHES.sub("/", "/" + expanded)
 
 
 @pytest.mark.parametrize("permalink", [

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from publisher.render import absolutize, excerpt_of, for_email, plain_text, to_html
+from publisher.content.render import absolutize, excerpt_of, for_email, plain_text, to_html
 
 from .conftest import NOW, SiteDir
 
@@ -56,8 +56,8 @@ def test_plain_text_unescapes_and_collapses() -> None:
 
 
 def test_excerpt_rules(site: SiteDir) -> None:
-    from publisher.content import load_site
-    from publisher.posts import read_body
+    from publisher.content.posts import read_body
+    from publisher.content.site import load_site
 
     body = "![img](x.png)\n\nFirst *real* paragraph.\n\nSecond.\n"
     site.post("2026-01-01-a.md", "title: A", body=body)
@@ -78,9 +78,9 @@ def test_renderer_renders_once_and_trusts_an_earlier_run(site: SiteDir) -> None:
     import os
     import time
 
-    from publisher import cache
-    from publisher.content import load_site
-    from publisher.render import Renderer, render
+    from publisher.content.render import Renderer, render
+    from publisher.content.site import load_site
+    from publisher.incremental import cache
 
     path = site.post("2026-01-09-a.md", "title: A", body="Before [x](x.html)\n")
     past = time.time() - 60

@@ -7,9 +7,9 @@ import json
 import feedparser
 import pytest
 
-from publisher import render as render_mod
-from publisher.pipeline import build
-from publisher.render import EXCERPT_SOURCE_LIMIT, MAX_NESTING, render, tame, too_deep
+from publisher.app.pipeline import build
+from publisher.content import render as render_mod
+from publisher.content.render import EXCERPT_SOURCE_LIMIT, MAX_NESTING, render, tame, too_deep
 
 from .conftest import NOW, SiteDir
 
@@ -76,7 +76,7 @@ def test_a_huge_first_paragraph_costs_a_bounded_excerpt(site: SiteDir) -> None:
     site.write_config("[content]\nmax_post_bytes = 1000\n")
     path = site.post("2026-01-05-huge.md", "title: Huge\ndate: 2026-01-05",
                      body="word " * 2_000_000)
-    from publisher.content import load_site
+    from publisher.content.site import load_site
 
     (post,) = load_site(site.config(), NOW).posts
     rendered = render(post, max_post_bytes=1000)

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher import pipeline
-from publisher.config import Config
+from publisher.app import pipeline
+from publisher.config.settings import Config
 from publisher.mail import bounces
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import (
     NOW,
@@ -380,11 +380,11 @@ def _state_after(config: Config, template: Path, batches: list[list[bytes]]) -> 
         copy = Path(folder) / "state.db"
         with sqlite3.connect(template) as src, sqlite3.connect(copy) as dst:
             src.backup(dst)
-        state = open_state(copy)
+        state = Store.open(copy)
         try:
             for batch in batches:  # each batch as one run of `publisher bounces`
                 bounces.process(config, state, batch, NOW, "test")
-            conn = state.conn
+            conn = state._conn
             return (
                 sorted(conn.execute("SELECT email, status, failures FROM subscribers")),
                 sorted(conn.execute("SELECT subscriber_id, digest_id, kind FROM bounce_events")),
@@ -468,7 +468,7 @@ def test_a_message_read_before_is_not_parsed_again(
         return real(raw, *args, **kwargs)
 
     monkeypatch.setattr(bounces, "classify", counting)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         first = bounces.process(config, state, reports, NOW, "test")
         assert len(parsed) == len(reports) and first.repeated == 0

@@ -25,14 +25,16 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from publisher import cache, content, pipeline
-from publisher import config as config_mod
+from publisher.app import pipeline
+from publisher.app.pipeline import build, publish
+from publisher.app.site import load
 from publisher.cli import cli
-from publisher.config import Config, JekyllSite
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config, JekyllSite
+from publisher.content import site as content
+from publisher.incremental import cache
 from publisher.model import Person
-from publisher.pipeline import build, publish
-from publisher.store import seen
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .conftest import NOW, SiteDir
 from .test_cache import settle, titles
@@ -326,11 +328,11 @@ def test_a_digest_issued_by_another_process_defeats_the_shortcut(site: SiteDir) 
     # digest and leaves the run record alone (it crashed, or only issued). The
     # first run set "Old" aside as an archive import; that process includes it.
     earlier = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        loaded = pipeline.load(config, earlier)
-        with state.transaction() as conn:
-            assert seen.include(conn, loaded.posts[0], earlier)
+        loaded = load(config, earlier)
+        with state.transaction():
+            assert state.seen.include(loaded.posts[0], earlier)
         other = pipeline.run_digest(config, loaded, state, earlier)
     finally:
         state.close()

@@ -10,8 +10,8 @@ import feedparser
 import pytest
 import yaml
 
-from publisher import safeyaml
-from publisher.pipeline import build
+from publisher.app.pipeline import build
+from publisher.content import safeyaml
 
 from .conftest import NOW, SiteDir
 from .feedcheck import check
@@ -125,7 +125,7 @@ def test_a_lone_surrogate_escape_never_reaches_a_feed(site: SiteDir) -> None:
     [
         "2026-01-03 10:00:00 +99:00",  # YAML timestamp with an impossible offset
         "2026-02-30",  # YAML timestamp, no such day
-        '"2026-01-03 10:00 +9900"',  # a string, parsed by posts.parse_date
+        '"2026-01-03 10:00 +9900"',  # a string, parsed by readers.values.parse_date
     ],
 )
 def test_impossible_dates_are_an_error_not_a_crash(site: SiteDir, value: str) -> None:

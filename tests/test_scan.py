@@ -10,10 +10,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from publisher import content, posts
-from publisher.content import load_site
-from publisher.pipeline import build
-from publisher.watch import Watcher
+from publisher.app.pipeline import build
+from publisher.content import site as content
+from publisher.content.readers.values import FORMATS
+from publisher.content.site import load_site
+from publisher.service.watch import Watcher
 
 from .conftest import NOW, SiteDir
 
@@ -37,11 +38,11 @@ def outside_post(tmp_path: Path) -> Path:
 
 
 def test_every_post_format_is_walked(site: SiteDir) -> None:
-    for suffix in posts.FORMATS:
+    for suffix in FORMATS:
         site.post(f"2026-01-02-a{suffix}", f"title: {suffix}")
     site.post("2026-01-02-b.rst", "title: not a post")
     names = sorted(name for name, _path, _st in content.walk(site.posts))
-    assert names == sorted(f"2026-01-02-a{suffix}" for suffix in posts.FORMATS)
+    assert names == sorted(f"2026-01-02-a{suffix}" for suffix in FORMATS)
 
 
 def test_links_out_of_the_posts_folder_are_not_followed(site: SiteDir, tmp_path: Path) -> None:

@@ -17,18 +17,18 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from publisher import config as config_mod
-from publisher.config import Config
+from publisher.config import settings as config_mod
+from publisher.config.settings import Config
 from publisher.errors import ConfigError
 from publisher.lock import site_lock, try_acquire
-from publisher.schedule import (
+from publisher.service.schedule import (
     SiteCronTrigger,
     digest_job_options,
     digest_trigger,
     missed_run,
     settle_times,
 )
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import Server, add_subscribers, env
 from .service_site import (
@@ -335,7 +335,7 @@ def test_stopping_never_waits_inside_the_scheduler() -> None:
     """`JobThread.shutdown` returns at once, even while the running job needs the
     scheduler (it adds a job, as every rebuild does); the job queued behind it
     is skipped; `join` waits for the running one."""
-    from publisher.workers import JobThread
+    from publisher.service.workers import JobThread
 
     worker = JobThread("test-jobs")
     scheduler = BackgroundScheduler(timezone=UTC, executors={"default": worker})
@@ -532,15 +532,15 @@ def test_settle_times_keep_the_latency_bound(tmp_path: Path) -> None:
 
 
 def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     make_site(tmp_path)
     write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
     config = config_mod.load(tmp_path / "publisher.toml")
     Service(config).digest_job()
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        last = state.last_digest()
+        last = state.digests.last()
     finally:
         state.close()
     assert last is not None and len(last.post_keys) == 1
@@ -548,7 +548,7 @@ def test_digest_job_issues_into_the_state_store(tmp_path: Path) -> None:
 
 
 def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: Path) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     make_site(tmp_path)
     config = config_mod.load(tmp_path / "publisher.toml")
@@ -556,9 +556,9 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
     ran_at = now()
     service.clock = lambda: ran_at  # type: ignore[method-assign]
     service.digest_job()  # nothing to mail: no digest is issued
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert state.last_digest() is None
+        assert state.digests.last() is None
     finally:
         state.close()
     # A restart later in the grace window measures from that run, not from
@@ -569,17 +569,16 @@ def test_a_digest_run_that_issued_nothing_is_not_run_again_on_restart(tmp_path: 
 def test_a_delivery_error_in_the_digest_job_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from publisher.schedule import Service
-    from publisher.store import subscribers
+    from publisher.service.schedule import Service
 
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
     make_site(tmp_path)
     write_post(tmp_path, "a.md", "A", now() - timedelta(hours=2))
     config = config_mod.load(tmp_path / "publisher.toml")
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            subscribers.add(conn, "reader@example.com", "Reader", now())
+        with state.transaction():
+            state.subscribers.add("reader@example.com", "Reader", now())
     finally:
         state.close()
     with caplog.at_level("INFO", logger="publisher"):

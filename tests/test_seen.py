@@ -7,10 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from publisher.app.digest import preview
+from publisher.app.pipeline import build, publish
 from publisher.cli import cli
-from publisher.config import Config
-from publisher.pipeline import build, preview, publish
-from publisher.store.state import open_state
+from publisher.config.settings import Config
+from publisher.store.store import Store
 
 from .conftest import SiteDir
 from .test_cache import settle
@@ -21,9 +22,9 @@ MONDAY = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 def digested(config: Config) -> list[list[str]]:
     """The post titles of every digest issued, oldest first."""
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute(
+        rows = state._conn.execute(
             "SELECT digest_id, title FROM digest_posts ORDER BY digest_id, position"
         ).fetchall()
     finally:
@@ -83,7 +84,7 @@ def test_the_same_post_first_seen_by_the_digest_run_is_an_archive_import(
 
 
 def test_the_service_rebuild_records_first_seen(site: SiteDir) -> None:
-    from publisher.schedule import Service
+    from publisher.service.schedule import Service
 
     config = start(site)
     site.post("tuesday.md", "title: Tuesday\ndate: 2026-02-28 18:00:00")
@@ -140,14 +141,15 @@ def test_a_few_archive_imports_are_named_by_publish_check_and_preview(site: Site
 def test_publish_does_not_read_the_archive_imports_twice(site: SiteDir) -> None:
     """`publish` names the imports from what it recorded; its selection skips
     reading them back (100,000 rows after a big import), check's does not."""
-    from publisher import content, digest
+    from publisher.content import site as content
+    from publisher.digest import selection as digest
 
     config = start(site)
     site.post("old.md", "title: Old\ndate: 2024-03-01")
     when = MONDAY + timedelta(hours=3)
     assert [a.file for a in publish(config, when).archived] == ["old.md"]
     loaded = content.load_site(config, when)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         named = digest.select(loaded, state, config, when).archived
         assert [a.file for a in named] == ["old.md"]
@@ -189,9 +191,9 @@ def test_a_clock_that_went_back_neither_hides_nor_repeats_a_post(site: SiteDir) 
     assert digested(config) == [["First"], ["Ahead"], ["Tuesday"]]
     # A run with the clock behind again mails nothing twice.
     assert publish(config, MONDAY + timedelta(days=1, hours=4)).digest.record is None
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        seen_at = state.conn.execute(
+        seen_at = state._conn.execute(
             "SELECT seen_at FROM first_seen WHERE file = 'ahead.md'"
         ).fetchone()[0]
     finally:
@@ -221,10 +223,10 @@ def test_upgrading_keeps_the_old_rule_for_what_was_already_there(site: SiteDir) 
     """A state store from before first-seen: the first recording run treats
     posts dated after the last digest as new and older ones as the archive."""
     config = start(site)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        state.conn.execute("DELETE FROM first_seen")
-        state.conn.execute("DELETE FROM meta WHERE key = 'first_seen.since'")
+        state._conn.execute("DELETE FROM first_seen")
+        state._conn.execute("DELETE FROM meta WHERE key = 'first_seen.since'")
     finally:
         state.close()
     site.post("after.md", "title: After\ndate: 2026-03-02 12:00:00")

@@ -5,10 +5,8 @@ from typing import Any
 
 import pytest
 
-from publisher import config as config_mod
-from publisher.config import Config
-from publisher.errors import ConfigError
-from publisher.settings_rules import (
+from publisher.config import settings as config_mod
+from publisher.config.rules import (
     SettingProblem,
     login_problems,
     mail_problems,
@@ -16,6 +14,8 @@ from publisher.settings_rules import (
     schedule_problems,
     sender_problems,
 )
+from publisher.config.settings import Config
+from publisher.errors import ConfigError
 
 from .delivery_support import NOW, add_subscribers, ledger_rows, make_site, run_cli
 

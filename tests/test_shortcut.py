@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher import shortcut
 from publisher.cli import cli
+from publisher.incremental import shortcut
 
 from .conftest import SiteDir
 
@@ -116,10 +116,10 @@ def test_the_console_script_uses_it_without_importing_the_cli(blog: SiteDir) -> 
     _, out, _ = recorded(blog, "publish", "--now", NOW)
     probe = (
         "import sys, time\n"
-        "from publisher import shortcut\n"
+        "from publisher.incremental import shortcut\n"
         "code = shortcut.replay(sys.argv[1:], time.perf_counter())\n"
-        "heavy = sorted(m for m in ('click', 'yaml', 'sqlite3', 'jinja2', 'publisher.config',"
-        " 'publisher.cli', 'typing') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('click', 'yaml', 'sqlite3', 'jinja2',"
+        " 'publisher.config.settings', 'publisher.cli', 'typing') if m in sys.modules)\n"
         "print('CODE', code, 'HEAVY', heavy)\n"
     )
     done = subprocess.run(
@@ -252,6 +252,83 @@ def test_a_full_run_forgets_it_and_keeps_its_digests(blog: SiteDir, capsys) -> N
     assert quick(blog, capsys, "publish", "--now", NOW) is not None
 
 
+def _record(site: SiteDir) -> dict:
+    import marshal
+
+    return marshal.loads((site.root / ".publisher" / shortcut.FILE).read_bytes())
+
+
+def test_the_run_right_after_a_cold_publish_answers(blog: SiteDir, capsys) -> None:
+    age(blog.root)  # posts written long ago, nothing published yet
+    run_cli(blog, "publish", "--now", NOW)  # cold: a full run, its outputs written just now
+    assert _record(blog)["racy"]  # what it wrote is compared by bytes, not stat
+    answer = quick(blog, capsys, "publish", "--now", NOW)
+    assert answer is not None
+    code, out, err = run_cli(blog, "publish", "--now", NOW)  # the guard's replay
+    assert "none changed" in out[0]
+    assert (answer[0], without_done(answer[1]), answer[2]) == (code, same_words(out), err)
+
+
+@pytest.mark.parametrize("written", ["out/feed.xml", ".publisher/state.db"])
+def test_a_fresh_file_changed_under_the_same_stat_declines(
+    blog: SiteDir, capsys, written: str
+) -> None:
+    """On a filesystem with coarse timestamps, a file written again within the
+    same tick keeps its mtime: for the files a full run just wrote, the bytes tell."""
+    age(blog.root)
+    run_cli(blog, "publish", "--now", NOW)
+    path = blog.root / written
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    assert quick(blog, capsys, "publish", "--now", NOW) is None
+
+
+def test_a_post_edited_just_before_a_full_run_is_read_again(blog: SiteDir, capsys) -> None:
+    age(blog.root)
+    a = blog.posts / "2026-01-08-a.md"
+    a.write_text(a.read_text().replace("First.", "Fyrst."))  # now: its mtime could lie
+    run_cli(blog, "publish", "--now", NOW)
+    assert not (blog.root / ".publisher" / shortcut.FILE).exists()
+    assert quick(blog, capsys, "publish", "--now", NOW) is None
+
+
+def test_a_run_record_dropped_after_a_full_run_is_not_recorded(blog: SiteDir) -> None:
+    """`digest --include` drops the run record (RunGuard.forget) between the
+    full run and the moment the command line records it: nothing is recorded."""
+    from datetime import datetime
+
+    from publisher.app.pipeline import publish
+    from publisher.app.remember import remember
+    from publisher.incremental.cache import RunGuard
+
+    age(blog.root)
+    config = blog.config()
+    result = publish(config, datetime.fromisoformat(NOW))
+    assert result.as_replayed is not None  # a full run the guard will replay
+    RunGuard.forget(config)
+    remember(config, result, (False, True), lambda replay: [], blog.root / "publisher.toml")
+    assert not (blog.root / ".publisher" / shortcut.FILE).exists()
+
+
+def test_once_settled_the_record_is_written_again_by_stat(
+    blog: SiteDir, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    age(blog.root)
+    _, out, _ = run_cli(blog, "publish", "--now", NOW)
+    assert shortcut.UNKNOWN in _record(blog)["posts"][0][3]  # a full run reads posts once
+    monkeypatch.setattr(shortcut, "RACY_NS", 0)  # as if two seconds had passed
+    assert quick(blog, capsys, "publish", "--now", NOW) is not None
+    record = _record(blog)
+    assert record["racy"] == ()
+    assert all(shortcut.UNKNOWN not in row[3] for row in record["posts"])
+    os.utime(blog.posts / "2026-01-08-a.md")  # a touch: the digest taken on settling tells
+    assert quick(blog, capsys, "publish", "--now", NOW) is not None
+
+
 def test_nothing_recent_is_recorded(blog: SiteDir) -> None:
     recorded(blog, "publish", "--now", NOW)
     record = blog.root / ".publisher" / shortcut.FILE
@@ -334,7 +411,9 @@ def test_every_answer_is_the_full_commands(
 ) -> None:
     # Files change within this test's milliseconds; trust every mtime, as a
     # filesystem with exact timestamps allows.
-    from publisher import cache, content, feedcache
+    from publisher.content import site as content
+    from publisher.feeds import cache as feedcache
+    from publisher.incremental import cache
 
     for module in (cache, content, feedcache, shortcut):
         monkeypatch.setattr(module, "RACY_NS", 0)

@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import DeliveryError
 from publisher.mail.delivery import send
 from publisher.mail.transports import MessageRejected
-from publisher.store import bounces as bounce_store
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import (
     NOW,
@@ -69,9 +68,9 @@ def statuses(config: Config) -> dict[str, str]:
 
 
 def failures(config: Config) -> dict[str, tuple[str, int]]:
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute("SELECT email, status, failures FROM subscribers").fetchall()
+        rows = state._conn.execute("SELECT email, status, failures FROM subscribers").fetchall()
     finally:
         state.close()
     return {r[0]: (r[1], r[2]) for r in rows}
@@ -83,9 +82,9 @@ def publish(tmp_path: Path, now: datetime = NOW) -> Any:
 
 def bounce_events(config: Config) -> list[tuple[str, int, str]]:
     """(email, digest id, kind) of every recorded bounce event."""
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        rows = state.conn.execute(
+        rows = state._conn.execute(
             "SELECT u.email, e.digest_id, e.kind FROM bounce_events e "
             "JOIN subscribers u ON u.id = e.subscriber_id ORDER BY u.email"
         ).fetchall()
@@ -167,13 +166,13 @@ def test_no_such_mailbox_bounces_at_once_wherever_it_is_said(
     # Recorded once, as the hard bounce a DSN would give: a DSN about the same
     # message that arrives later changes nothing more.
     assert bounce_events(config) == [("bob@example.org", 1, "hard")]
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            bob = conn.execute(
+        with state.transaction():
+            bob = state._conn.execute(
                 "SELECT id FROM subscribers WHERE email = 'bob@example.org'"
             ).fetchone()[0]
-            again = bounce_store.apply(conn, bob, 1, "hard", "5.1.1 (DSN)", 3, NOW)
+            again = state.bounces.apply(bob, 1, "hard", "5.1.1 (DSN)", 3, NOW)
     finally:
         state.close()
     assert again == "repeated"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import pipeline
-from publisher.store.state import open_state
-from publisher.store.subscribers import add
+from publisher.app import pipeline
+from publisher.store.store import Store
 
 from .delivery_support import NOW, SECRET, make_site, write_config
 
@@ -65,10 +64,10 @@ def digest_message(tmp_path: Path, posts: dict[str, tuple[str, str]],
         (folder / name).write_text(f"---\n{front}\n---\n\n{body}", encoding="utf-8")
     write_config(tmp_path, {"return_path": "bounces@news.example.org"})
     config = make_site(tmp_path, {"return_path": "bounces@news.example.org"}, posts=0)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            add(conn, "ann.lee@example.com", "Ann Lee", NOW, first_name="Ann")
+        with state.transaction():
+            state.subscribers.add("ann.lee@example.com", "Ann Lee", NOW, first_name="Ann")
     finally:
         state.close()
     pipeline.publish(config, NOW)

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import StateError
-from publisher.store.state import MIGRATIONS, open_state
+from publisher.store.state import MIGRATIONS
+from publisher.store.store import Store
 
 
 def test_new_store_is_created_with_its_folder_and_migrated(tmp_path: Path) -> None:
-    state = open_state(tmp_path / "a" / "b" / "state.db")
+    state = Store.open(tmp_path / "a" / "b" / "state.db")
     try:
-        applied = [r[0] for r in state.conn.execute("SELECT name FROM migrations")]
+        applied = [r[0] for r in state._conn.execute("SELECT name FROM migrations")]
     finally:
         state.close()
     assert applied == [name for name, _ in MIGRATIONS]
@@ -25,7 +26,7 @@ def test_state_folder_under_a_plain_file(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("")
     path = tmp_path / "blocker" / "state" / "state.db"
     with pytest.raises(StateError) as caught:
-        open_state(path)
+        Store.open(path)
     assert caught.value.message == (
         f"{path.parent}: cannot create the state folder: Not a directory"
     )
@@ -38,7 +39,7 @@ def test_state_file_that_is_a_folder(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.mkdir()
     with pytest.raises(StateError) as caught:
-        open_state(path)
+        Store.open(path)
     assert caught.value.message == (
         f"{path}: cannot open the state store: unable to open database file"
     )
@@ -51,7 +52,7 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"not a database, just some text that is long enough " * 4)
     with pytest.raises(StateError) as caught:
-        open_state(path)
+        Store.open(path)
     assert caught.value.message == f"{path}: cannot open the state store: file is not a database"
     assert caught.value.hint == (
         "check the file is a publisher state database and not in use elsewhere"
@@ -66,7 +67,7 @@ def test_read_only_state_folder(tmp_path: Path) -> None:
     folder.chmod(0o555)
     try:
         with pytest.raises(StateError) as caught:
-            open_state(folder / "state.db")
+            Store.open(folder / "state.db")
     finally:
         folder.chmod(0o755)
     assert caught.value.message == (
@@ -76,7 +77,7 @@ def test_read_only_state_folder(tmp_path: Path) -> None:
 
 
 def test_a_new_state_folder_is_ignored_by_git(tmp_path: Path) -> None:
-    open_state(tmp_path / ".publisher" / "state.db").close()
+    Store.open(tmp_path / ".publisher" / "state.db").close()
     assert (tmp_path / ".publisher" / ".gitignore").read_text() == "*\n"
-    open_state(tmp_path / "beside.db").close()  # a folder it did not make: untouched
+    Store.open(tmp_path / "beside.db").close()  # a folder it did not make: untouched
     assert not (tmp_path / ".gitignore").exists()

@@ -12,16 +12,15 @@ import pytest
 
 from publisher.errors import SubscriberError
 from publisher.store import subscribers as subs
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import NOW, make_site, run_cli
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    state = open_state(tmp_path / "state.db")
-    yield state.conn
-    state.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "state.db") as opened:
+        yield opened
 
 
 @pytest.mark.parametrize(
@@ -51,37 +50,37 @@ def test_invalid_addresses_are_refused(bad: str) -> None:
 
 
 def test_dedupe_is_case_insensitive_keeping_the_address_as_written(
-    conn: sqlite3.Connection,
+    store: Store,
 ) -> None:
-    first, added = subs.add(conn, "Ann@Example.com", "Ann", NOW)
+    first, added = store.subscribers.add("Ann@Example.com", "Ann", NOW)
     assert added
-    same, added_again = subs.add(conn, "Ann@EXAMPLE.COM", "Other", NOW)
+    same, added_again = store.subscribers.add("Ann@EXAMPLE.COM", "Other", NOW)
     assert not added_again and same.id == first.id and same.name == "Ann"
-    other, added_other = subs.add(conn, "ann@example.com", "", NOW)
+    other, added_other = store.subscribers.add("ann@example.com", "", NOW)
     assert not added_other and other.id == first.id
     # Sent to as first written; found by any spelling.
-    assert [s.email for s in subs.listing(conn)] == ["Ann@example.com"]
-    assert subs.by_key(conn, "ANN@example.COM") == first
+    assert [s.email for s in store.subscribers.listing()] == ["Ann@example.com"]
+    assert store.subscribers.by_key("ANN@example.COM") == first
 
 
-def test_unsubscribed_is_not_quietly_readded(conn: sqlite3.Connection) -> None:
-    ann, _ = subs.add(conn, "ann@example.com", "Ann", NOW)
-    subs.unsubscribe_key(conn, ann.key, NOW)
-    again, changed = subs.add(conn, "ann@example.com", "", NOW)
+def test_unsubscribed_is_not_quietly_readded(store: Store) -> None:
+    ann, _ = store.subscribers.add("ann@example.com", "Ann", NOW)
+    store.subscribers.unsubscribe_key(ann.key, NOW)
+    again, changed = store.subscribers.add("ann@example.com", "", NOW)
     assert not changed and again.status == "unsubscribed"
-    back, changed = subs.add(conn, "ann@example.com", "", NOW, resubscribe=True)
+    back, changed = store.subscribers.add("ann@example.com", "", NOW, resubscribe=True)
     assert changed and back.status == "active" and back.name == "Ann"
 
 
-def test_names_are_one_line(conn: sqlite3.Connection) -> None:
-    sub, _ = subs.add(conn, "eve@example.com", "Eve\r\nBcc: x@example.net\t ", NOW)
+def test_names_are_one_line(store: Store) -> None:
+    sub, _ = store.subscribers.add("eve@example.com", "Eve\r\nBcc: x@example.net\t ", NOW)
     assert sub.name == "Eve Bcc: x@example.net"
     with pytest.raises(SubscriberError, match="name longer"):
-        subs.add(conn, "long@example.com", "x" * 201, NOW)
+        store.subscribers.add("long@example.com", "x" * 201, NOW)
 
 
 def test_import_names_bad_lines_and_imports_the_rest(
-    conn: sqlite3.Connection, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     path = tmp_path / "list.csv"
     path.write_text(
@@ -95,65 +94,65 @@ def test_import_names_bad_lines_and_imports_the_rest(
         "ann@EXAMPLE.COM,Dup,active\n",
         encoding="utf-8",
     )
-    result = subs.import_csv(conn, path, NOW)
+    result = store.subscribers.import_csv(path, NOW)
     assert (result.added, result.unchanged) == (3, 1)
     assert len(result.problems) == 2
     assert result.problems[0].startswith("list.csv:3: 'not-an-address'")
     assert result.problems[1].startswith("list.csv:7: unknown status 'sleeping'")
-    listed = {s.email: (s.name, s.status) for s in subs.listing(conn)}
+    listed = {s.email: (s.name, s.status) for s in store.subscribers.listing()}
     assert listed == {
         "ann@example.com": ("Ann", "active"),
         "bob@example.org": ("Bob, Jr.", "active"),
         "carol@example.net": ("Carol", "unsubscribed"),
     }
-    before = subs.export_csv(conn)
-    twice = subs.import_csv(conn, path, NOW)
+    before = store.subscribers.export_csv()
+    twice = store.subscribers.import_csv(path, NOW)
     assert (twice.added, twice.unchanged) == (0, 4)
-    assert subs.export_csv(conn) == before
+    assert store.subscribers.export_csv() == before
 
 
-def test_import_never_resubscribes(conn: sqlite3.Connection, tmp_path: Path) -> None:
-    ann, _ = subs.add(conn, "ann@example.com", "Ann", NOW)
-    subs.unsubscribe_key(conn, ann.key, NOW)
+def test_import_never_resubscribes(store: Store, tmp_path: Path) -> None:
+    ann, _ = store.subscribers.add("ann@example.com", "Ann", NOW)
+    store.subscribers.unsubscribe_key(ann.key, NOW)
     path = tmp_path / "old.csv"
     path.write_text("ann@example.com,Ann\nbob@example.com,Bob\n", encoding="utf-8")
-    result = subs.import_csv(conn, path, NOW)  # no header row: email,name
+    result = store.subscribers.import_csv(path, NOW)  # no header row: email,name
     assert (result.added, result.unchanged, result.problems) == (1, 1, ())
-    assert subs.find(conn, "ann@example.com").status == "unsubscribed"  # type: ignore[union-attr]
+    assert store.subscribers.find("ann@example.com").status == "unsubscribed"  # type: ignore[union-attr]
 
 
-def test_export_round_trips(conn: sqlite3.Connection, tmp_path: Path) -> None:
-    subs.add(conn, "ann@example.com", "Ann, \"the\" reader", NOW)
-    bob, _ = subs.add(conn, "bob@example.com", "", NOW)
-    subs.set_status(conn, bob.id, "bounced", NOW)
-    text = subs.export_csv(conn)
+def test_export_round_trips(store: Store, tmp_path: Path) -> None:
+    store.subscribers.add("ann@example.com", "Ann, \"the\" reader", NOW)
+    bob, _ = store.subscribers.add("bob@example.com", "", NOW)
+    store.subscribers.set_status(bob.id, "bounced", NOW)
+    text = store.subscribers.export_csv()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [
         ["email", "name", "status"],
         ["ann@example.com", 'Ann, "the" reader', "active"],
         ["bob@example.com", "", "bounced"],
     ]
-    other = open_state(tmp_path / "other.db")
+    other = Store.open(tmp_path / "other.db")
     try:
         (tmp_path / "x.csv").write_text(text, encoding="utf-8")
-        subs.import_csv(other.conn, tmp_path / "x.csv", NOW)
-        assert subs.export_csv(other.conn) == text
+        other.subscribers.import_csv(tmp_path / "x.csv", NOW)
+        assert other.subscribers.export_csv() == text
     finally:
         other.close()
 
 
-def test_remove_deletes_subscriber_and_history(conn: sqlite3.Connection) -> None:
-    ann, _ = subs.add(conn, "ann@example.com", "Ann", NOW)
-    conn.execute(
+def test_remove_deletes_subscriber_and_history(store: Store) -> None:
+    ann, _ = store.subscribers.add("ann@example.com", "Ann", NOW)
+    store._conn.execute(
         "INSERT INTO digests (slug, issued_at, cutoff, subject, html, text) "
         "VALUES ('d', 'x', 'x', 's', 'h', 't')"
     )
-    conn.execute("INSERT INTO sends (digest_id, subscriber_id) VALUES (1, ?)", (ann.id,))
-    subs.remove(conn, "ann@EXAMPLE.com")
-    assert subs.listing(conn) == []
-    assert conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0] == 0
+    store._conn.execute("INSERT INTO sends (digest_id, subscriber_id) VALUES (1, ?)", (ann.id,))
+    store.subscribers.remove("ann@EXAMPLE.com")
+    assert store.subscribers.listing() == []
+    assert store._conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0] == 0
     with pytest.raises(SubscriberError, match="not on the list"):
-        subs.remove(conn, "ann@example.com")
+        store.subscribers.remove("ann@example.com")
 
 
 def test_cli_add_list_import_export_remove(tmp_path: Path) -> None:
@@ -243,27 +242,27 @@ LISTMONK = (
     ids=["mailchimp", "substack", "buttondown", "listmonk"],
 )
 def test_exports_of_other_tools_import_by_header_name(
-    conn: sqlite3.Connection, tmp_path: Path, text: str,
+    store: Store, tmp_path: Path, text: str,
     expected: dict[str, tuple[str, str, str]], ignored: int,
 ) -> None:
     path = tmp_path / "export.csv"
     path.write_text(text, encoding="utf-8")
-    result = subs.import_csv(conn, path, NOW)
+    result = store.subscribers.import_csv(path, NOW)
     assert result.problems == ()
     assert result.added == len(expected)
     (warning,) = result.warnings  # one line for every unused column
     assert warning.startswith(f"export.csv: {ignored} column(s) not imported: ")
-    rows = conn.execute("SELECT email, name, first_name, status FROM subscribers")
+    rows = store._conn.execute("SELECT email, name, first_name, status FROM subscribers")
     assert {r[0]: (r[1], r[2], r[3]) for r in rows} == expected
 
 
 def test_a_typo_in_a_well_known_domain_is_a_warning_with_the_fix(
-    conn: sqlite3.Connection, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     path = tmp_path / "list.csv"
     path.write_text("email,name\nann@gmail.con,Ann\nbob@hotmial.com,Bob\ncy@ymail.com,Cy\n",
                     encoding="utf-8")
-    result = subs.import_csv(conn, path, NOW)
+    result = store.subscribers.import_csv(path, NOW)
     assert result.added == 3  # a warning, not a refusal
     assert result.warnings == (
         "list.csv:2: ann@gmail.con: the domain looks like a typo of gmail.com "
@@ -360,7 +359,7 @@ def test_the_migration_merges_duplicates_by_case_safely(tmp_path: Path) -> None:
 def test_state_and_outbox_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stat
 
-    from publisher import pipeline
+    from publisher.app import pipeline
 
     from .delivery_support import SECRET, add_subscribers
 

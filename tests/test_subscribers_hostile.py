@@ -3,7 +3,6 @@ CRLF and markup in every column, a big import."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,17 +10,16 @@ import pytest
 
 from publisher.errors import SubscriberError
 from publisher.store import subscribers as subs
-from publisher.store.state import open_state
+from publisher.store.store import Store
 from publisher.web.pages import mask
 
 from .delivery_support import NOW, make_site, run_cli
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    state = open_state(tmp_path / "state.db")
-    yield state.conn
-    state.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "state.db") as opened:
+        yield opened
 
 
 @pytest.mark.parametrize(
@@ -39,10 +37,11 @@ def test_international_domains_use_idna_2008(given: str, stored: str) -> None:
     assert subs.normalise(given) == stored
 
 
-def test_strasse_and_strasse_with_sharp_s_are_two_people(conn: sqlite3.Connection) -> None:
-    subs.add(conn, "uma@straße.de", "Uma", NOW)
-    subs.add(conn, "uma@strasse.de", "Other", NOW)
-    assert [s.email for s in subs.listing(conn)] == ["uma@xn--strae-oqa.de", "uma@strasse.de"]
+def test_strasse_and_strasse_with_sharp_s_are_two_people(store: Store) -> None:
+    store.subscribers.add("uma@straße.de", "Uma", NOW)
+    store.subscribers.add("uma@strasse.de", "Other", NOW)
+    listed = [s.email for s in store.subscribers.listing()]
+    assert listed == ["uma@xn--strae-oqa.de", "uma@strasse.de"]
     assert mask("uma@xn--strae-oqa.de") == "u•••@straße.de"
 
 
@@ -53,7 +52,7 @@ def test_invalid_international_domains_are_refused(bad: str) -> None:
 
 
 def test_oversized_csv_field_is_a_line_problem_and_the_rest_import(
-    conn: sqlite3.Connection, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     path = tmp_path / "people.csv"
     path.write_text(
@@ -64,12 +63,12 @@ def test_oversized_csv_field_is_a_line_problem_and_the_rest_import(
         "dee@example.org,Dee\n",
         encoding="utf-8",
     )
-    result = subs.import_csv(conn, path, NOW)
+    result = store.subscribers.import_csv(path, NOW)
     assert result.added == 3
     assert result.problems == (
         "people.csv:3: cannot be read as CSV: field larger than field limit (131072)",
     )
-    names = {s.email: s.name for s in subs.listing(conn)}
+    names = {s.email: s.name for s in store.subscribers.listing()}
     assert names == {"ann@example.org": "Ann", "cy@example.org": "Cy Smith",
                      "dee@example.org": "Dee"}
 
@@ -79,7 +78,7 @@ def test_oversized_csv_field_is_a_line_problem_and_the_rest_import(
     ["email", "name", "status"],
 )
 def test_crlf_and_markup_in_any_column_never_reach_the_list_raw(
-    conn: sqlite3.Connection, tmp_path: Path, column: str
+    store: Store, tmp_path: Path, column: str
 ) -> None:
     hostile = 'x\r\nBcc: victim@example.org <script>alert(1)</script>'
     row = {"email": "ann@example.org", "name": "Ann", "status": "active"}
@@ -87,8 +86,8 @@ def test_crlf_and_markup_in_any_column_never_reach_the_list_raw(
     path = tmp_path / "people.csv"
     quoted = ",".join('"' + row[c].replace('"', '""') + '"' for c in ("email", "name", "status"))
     path.write_text(f"email,name,status\n{quoted}\n", encoding="utf-8")
-    result = subs.import_csv(conn, path, NOW)
-    for s in subs.listing(conn):
+    result = store.subscribers.import_csv(path, NOW)
+    for s in store.subscribers.listing():
         assert "\r" not in s.email + s.name and "\n" not in s.email + s.name
     if column == "name":
         assert result.added == 1 and result.problems == ()
@@ -105,10 +104,10 @@ def test_a_hundred_thousand_row_import_through_the_cli(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, "subscribers", "import", "big.csv")
     assert proc.returncode == 3, proc.stderr
     assert "big.csv:501:" in proc.stderr and "Traceback" not in proc.stderr
-    state = open_state(tmp_path / ".publisher" / "state.db")
+    state = Store.open(tmp_path / ".publisher" / "state.db")
     try:
-        count = state.conn.execute("SELECT COUNT(*) FROM subscribers").fetchone()[0]
-        idn = subs.find(state.conn, "x@straße.de")
+        count = state._conn.execute("SELECT COUNT(*) FROM subscribers").fetchone()[0]
+        idn = state.subscribers.find("x@straße.de")
     finally:
         state.close()
     assert count == 99_999

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import SecretMissing, SubscriberError
 from publisher.mail import tokens
-from publisher.store import subscribers as subs
-from publisher.store.state import open_state
+from publisher.store.store import Store
 
 from .delivery_support import SECRET, add_subscribers, env, make_site, run_cli
 from .report_support import legacy_store
@@ -118,17 +117,17 @@ def test_cli_unsubscribe_by_token_link_and_address(tmp_path: Path) -> None:
     assert forged.returncode == 1 and "does not verify" in forged.stderr
     no_secret = run_cli(tmp_path, "unsubscribe", token, environ=env(PUBLISHER_SECRET=""))
     assert no_secret.returncode == 1 and "PUBLISHER_SECRET" in no_secret.stderr
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert {s.status for s in subs.listing(state.conn)} == {"unsubscribed"}
+        assert {s.status for s in state.subscribers.listing()} == {"unsubscribed"}
     finally:
         state.close()
 
 
 def keys_salt(config: Config) -> str:
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        return state.install_salt()
+        return state.meta.install_salt()
     finally:
         state.close()
 
@@ -287,9 +286,9 @@ def test_old_unsubscribe_tokens_have_one_spelling_too(tmp_path: Path) -> None:
     for other in others:
         proc = run_cli(tmp_path, "unsubscribe", other)
         assert proc.returncode == 1 and "damaged" in proc.stderr, other
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        assert [s.status for s in subs.listing(state.conn)] == ["active"]
+        assert [s.status for s in state.subscribers.listing()] == ["active"]
     finally:
         state.close()
     assert run_cli(tmp_path, "unsubscribe", token, check=True).stdout.startswith("Unsubscribed")

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from publisher import urls
-from publisher.pipeline import publish
-from publisher.render import absolutize, for_email
+from publisher.app.pipeline import publish
+from publisher.content import urls
+from publisher.content.render import absolutize, for_email
 
 from .conftest import NOW, SiteDir
 from .delivery_support import add_subscribers, parse

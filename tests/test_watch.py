@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.watch import Changes, Watcher, is_temp
+from publisher.service.watch import Changes, Watcher, is_temp
 
 
 def post(folder: Path, name: str, text: str = "---\ntitle: x\n---\nbody\n") -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from publisher import config as config_mod
+from publisher.config import settings as config_mod
 from publisher.errors import ConfigError
 
 from .conftest import SiteDir

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from publisher.app.pipeline import publish
 from publisher.mail.delivery import deliver_pending
-from publisher.pipeline import publish
-from publisher.store import ledger
-from publisher.store import subscribers as subs
-from publisher.store.state import MIGRATIONS, open_state
+from publisher.store.state import MIGRATIONS
+from publisher.store.store import Store
 
 from .delivery_support import NOW, SECRET, make_site, write_post
 
@@ -46,9 +45,9 @@ def old_database(path: Path) -> None:
 def test_migration_keeps_ids_and_sends_and_allows_pending(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     old_database(path)
-    state = open_state(path)
+    state = Store.open(path)
     try:
-        conn = state.conn
+        conn = state._conn
         rows = conn.execute("SELECT id, email, status, failures FROM subscribers").fetchall()
         assert rows == [(5, "ann@example.com", "active", 0), (9, "bob@example.com", "bounced", 3)]
         assert conn.execute(
@@ -59,24 +58,24 @@ def test_migration_keeps_ids_and_sends_and_allows_pending(tmp_path: Path) -> Non
         ]
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        with state.transaction() as tx:
-            created, new = subs.add_pending(tx, "cy@example.com", "Cy", NOW)
+        with state.transaction():
+            created, new = state.subscribers.add_pending("cy@example.com", "Cy", NOW)
         assert new and created.status == "pending"
         # Still the real foreign key: deleting a subscriber takes their sends along.
-        with state.transaction() as tx:
-            subs.remove(tx, "ann@example.com")
+        with state.transaction():
+            state.subscribers.remove("ann@example.com")
         assert conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0] == 1
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("UPDATE subscribers SET status = 'nonsense' WHERE id = 9")
     finally:
         state.close()
-    again = open_state(path)  # applied once only
+    again = Store.open(path)  # applied once only
     again.close()
 
 
 def test_state_file_is_created_private(tmp_path: Path) -> None:
     path = tmp_path / "new" / "state.db"
-    open_state(path).close()
+    Store.open(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -85,19 +84,19 @@ def test_pending_is_never_mailed_and_operator_add_activates(tmp_path: Path,
                                                            ) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
     config = make_site(tmp_path)
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
-            subs.add(conn, "active@example.com", "", NOW)
-            subs.add_pending(conn, "pending@example.com", "", NOW)
-            subs.add_pending(conn, "also-pending@example.com", "", NOW)
+        with state.transaction():
+            state.subscribers.add("active@example.com", "", NOW)
+            state.subscribers.add_pending("pending@example.com", "", NOW)
+            state.subscribers.add_pending("also-pending@example.com", "", NOW)
             # A sign-up for an address already on the list changes nothing.
-            same, created = subs.add_pending(conn, "active@example.com", "Other Name", NOW)
+            same, created = state.subscribers.add_pending("active@example.com", "Other Name", NOW)
             assert not created and same.status == "active" and same.name == ""
-        assert subs.counts(state.conn) == {"active": 1, "unsubscribed": 0, "bounced": 0,
+        assert state.subscribers.counts() == {"active": 1, "unsubscribed": 0, "bounced": 0,
                                            "pending": 2}
-        with state.transaction() as conn:
-            _, changed = subs.add(conn, "also-pending@example.com", "", NOW)
+        with state.transaction():
+            _, changed = state.subscribers.add("also-pending@example.com", "", NOW)
             assert changed  # the operator vouches for it
     finally:
         state.close()
@@ -114,11 +113,11 @@ def test_unsubscribe_during_a_send_is_honoured_from_the_next_message(
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
     config = make_site(tmp_path)
     addresses = [f"reader{i:02d}@example.com" for i in range(20)]
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
-        with state.transaction() as conn:
+        with state.transaction():
             for address in addresses:
-                subs.add(conn, address, "", NOW)
+                state.subscribers.add(address, "", NOW)
     finally:
         state.close()
     write_post(tmp_path, "extra", "Extra", "2026-03-01T09:00:00")
@@ -129,22 +128,22 @@ def test_unsubscribe_during_a_send_is_honoured_from_the_next_message(
 
     # Another connection (as the web app has) unsubscribes reader15 after the
     # 5th message went out: the send loop read its work list long before.
-    other = open_state(config.state_file)
+    other = Store.open(config.state_file)
     seen: list[int] = []
 
     def progress(done: int, total: int) -> None:
         seen.append(done)
         if done == 5:
-            with other.transaction() as conn:
-                subs.unsubscribe_key(conn, "reader15@example.com", NOW)
+            with other.transaction():
+                other.subscribers.unsubscribe_key("reader15@example.com", NOW)
 
-    state = open_state(config.state_file)
+    state = Store.open(config.state_file)
     try:
         summary = deliver_pending(config, state, NOW, progress)
-        rows = dict(state.conn.execute(
+        rows = dict(state._conn.execute(
             "SELECT u.email, s.status FROM sends s JOIN subscribers u ON u.id = s.subscriber_id"
         ).fetchall())
-        assert ledger.current_status(state.conn, 10_000) is None
+        assert state.ledger.current_status(10_000) is None
     finally:
         state.close()
         other.close()

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from publisher import websub
-from publisher.pipeline import publish
+from publisher.app.pipeline import publish
+from publisher.feeds import websub
 
 from .conftest import NOW, SiteDir
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..app.bounces import bounces as collect
 from ..errors import ExitCode
 from .common import NOW_OPTION, Context, parse_now, run_action
 
@@ -34,10 +35,9 @@ def bounces(ctx: Context, maildir: Path | None, imap: bool, now_text: str | None
     forged or another list's. Each message is acted on once, however often it
     is read; the mailbox itself is never changed.
     """
-    from ..mail.bounces import collect
 
     def action() -> int:
-        for summary in collect(ctx.config, parse_now(now_text), maildir=maildir, imap=imap):
+        for summary in collect(ctx.config, parse_now(now_text), maildir, imap):
             ctx.say(summary.line())
         return ExitCode.OK
 

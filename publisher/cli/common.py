@@ -1,5 +1,5 @@
-"""What every command shares: the context object, `--now`, the error edge,
-the site lock, the state store and the progress bar.
+"""What every command shares: the context object, `--now` and `--drafts`, the
+error edge, the site lock, the progress bar and a service's log levels.
 
 Commands only parse options, call library functions and report; a
 PublisherError leaves here as one `error:` line plus a `hint:` line and its
@@ -8,25 +8,27 @@ exit code, with the traceback only under --verbose.
 
 from __future__ import annotations
 
-import sqlite3
+import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..app.loading import load_config
 from ..errors import EXIT_MEANINGS, PublisherError
+from ..lock import Holder
+from ..lock import site_lock as take_lock
 from ..report import as_publisher_error, error_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..config import Config
-    from ..store.state import State
+    from ..config.settings import Config
 
 EXIT_CODES_HELP = "\n\b\nExit status:\n" + "\n".join(
     f"  {int(code)}  {meaning}" for code, meaning in EXIT_MEANINGS.items()
@@ -55,9 +57,7 @@ class Context:
         """publisher.toml, over the Jekyll site's _config.yml when there is one
         ([jekyll] site, or a Jekyll site folder without publisher.toml)."""
         if self._config is None:
-            from ..jekyll.siteconfig import load
-
-            self._config = load(
+            self._config = load_config(
                 self.config_path, jekyll_config=self.jekyll_config, drafts=self.drafts
             )
         return self._config
@@ -84,6 +84,9 @@ NOW_OPTION = click.option(
     hidden=True,
     help="Pretend the current time is DATETIME (ISO 8601); for testing.",
 )
+DRAFTS_OPTION = click.option(
+    "--drafts", is_flag=True, help="A Jekyll site: publish its _drafts too (as jekyll --drafts)."
+)
 
 
 def run_action(ctx: Context, action: Callable[[], int]) -> None:
@@ -93,8 +96,9 @@ def run_action(ctx: Context, action: Callable[[], int]) -> None:
     except PublisherError as exc:
         show_error(ctx, exc)
         sys.exit(int(exc.exit_code))
-    except (OSError, sqlite3.Error, MemoryError) as exc:
-        # A full disk or a read-only folder that no library code expected.
+    except Exception as exc:
+        # A full disk or a read-only folder that no library code expected (an
+        # OSError, the store's driver's own error, MemoryError); a bug re-raised.
         error = as_publisher_error(exc)
         if error is None:
             raise
@@ -113,9 +117,6 @@ def show_error(ctx: Context, exc: PublisherError) -> None:
 
 def site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
     """The lock `publisher run` jobs take too; say so when we have to wait for it."""
-    from ..lock import Holder
-    from ..lock import site_lock as take
-
     def waiting(holder: Holder) -> None:
         click.echo(
             f"Waiting for the site lock held by {holder} "
@@ -123,18 +124,7 @@ def site_lock(ctx: Context, purpose: str) -> AbstractContextManager[object]:
             err=True,
         )
 
-    return take(ctx.config, purpose, on_wait=waiting)
-
-
-@contextmanager
-def state_store(ctx: Context) -> Iterator[State]:
-    from ..store.state import open_state
-
-    state = open_state(ctx.config.state_file)
-    try:
-        yield state
-    finally:
-        state.close()
+    return take_lock(ctx.config, purpose, on_wait=waiting)
 
 
 class ProgressBar:
@@ -186,3 +176,13 @@ def progress(ctx: Context, label: str) -> ProgressBar | None:
     if ctx.quiet or not sys.stderr.isatty():
         return None
     return ProgressBar(label)
+
+
+def log_levels(verbose: int, quiet: bool) -> None:
+    """A service speaks in log lines: one per event at the default level.
+
+    -v adds detail from publisher itself, -vv the scheduler's own chatter.
+    """
+    ours = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.getLogger("publisher").setLevel(ours)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..app.feeds import discovery_tags, feed_plan
 from ..errors import ExitCode
+from ..report import feed_list_lines
 from .common import NOW_OPTION, Context, parse_now, run_action
 
 
@@ -26,28 +28,17 @@ def feeds(ctx: Context, as_html: bool, future: bool, now_text: str | None) -> No
     paste them into the <head> of your site's pages so browsers and readers
     find the feeds.
     """
-    from ..cache import PostCache, config_fingerprint
-    from ..feedpage import link_tags
-    from ..feedset import FORMAT_NAMES, plan
-    from ..pipeline import load
 
     def action() -> int:
         config = ctx.config
-        # Read through the post cache publish keeps (not saved: this command writes nothing).
-        known = PostCache.load(config.state_dir, config_fingerprint(config))
-        site = load(config, parse_now(now_text), include_future=future, post_cache=known)
-        found = plan(config, site)
+        found = feed_plan(config, parse_now(now_text), include_future=future)
         for problem in found.problems:
             ctx.say(str(problem), err=True)
         if as_html:
-            click.echo(link_tags(found.feeds), nl=False)
+            click.echo(discovery_tags(found), nl=False)
             return ExitCode.OK
-        for feed in found.feeds:
-            what = feed.kind if feed.kind == "main" else f"{feed.kind} {feed.name!r}"
-            click.echo(
-                f"{FORMAT_NAMES[feed.format]:<9}  {what}  {config.out_dir / feed.path}  "
-                f"{feed.url}  ({len(feed.posts)} entries)"
-            )
+        for line in feed_list_lines(found.feeds, config):
+            click.echo(line)
         return ExitCode.OK
 
     run_action(ctx, action)

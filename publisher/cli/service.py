@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from ..errors import ExitCode
-from .common import Context, run_action
-
-
-def _log_levels(verbose: int, quiet: bool) -> None:
-    """A service speaks in log lines: one per event at the default level.
-
-    -v adds detail from publisher itself, -vv the scheduler's own chatter.
-    """
-    ours = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.getLogger("publisher").setLevel(ours)
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+from ..service.schedule import Service
+from .common import Context, log_levels, run_action
 
 
 @click.command()
@@ -38,10 +27,8 @@ def run(ctx: Context) -> None:
     `publisher check` prints). Queued confirmation mail is sent too.
     Stopping lets the running job finish, then exits with status 0.
     """
-    from ..schedule import Service
-
     def action() -> int:
-        _log_levels(ctx.verbose, ctx.quiet)
+        log_levels(ctx.verbose, ctx.quiet)
         Service(ctx.config).run()
         return ExitCode.OK
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
+from ..app.subscribers import (
+    Status,
+    subscribers_add,
+    subscribers_export,
+    subscribers_import,
+    subscribers_list,
+    subscribers_remove,
+)
+from ..app.subscribers import unsubscribe as run_unsubscribe
 from ..errors import ExitCode
-from .common import NOW_OPTION, Context, parse_now, run_action, state_store
-
-if TYPE_CHECKING:
-    from ..store import mailqueue
+from ..report import pending_lines
+from .common import NOW_OPTION, Context, parse_now, run_action
 
 
 @click.group()
@@ -37,19 +44,15 @@ def add_command(
     now_text: str | None,
 ) -> None:
     """Add EMAIL to the list as an active subscriber."""
-    from ..store import subscribers as subs
-    from ..store.domains import typo_warning
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            subscriber, changed = subs.add(
-                conn, email, name, parse_now(now_text), resubscribe=resubscribe,
-                first_name=first_name,
-            )
-        typo = typo_warning(subscriber.email)
-        if typo:
-            click.echo(f"warning: {typo}", err=True)
-        if changed:
+        added = subscribers_add(
+            ctx.config, parse_now(now_text), email, name, first_name, resubscribe
+        )
+        subscriber = added.subscriber
+        if added.typo:
+            click.echo(f"warning: {added.typo}", err=True)
+        if added.changed:
             ctx.say(f"Subscribed: {subscriber.email}.")
         elif subscriber.status == "active":
             ctx.say(f"Already subscribed: {subscriber.email}.")
@@ -74,11 +77,9 @@ def remove_command(ctx: Context, email: str) -> None:
     To stop mail but remember the address (so an old import cannot add it
     back), use `publisher unsubscribe EMAIL` instead.
     """
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            removed = subs.remove(conn, email)
+        removed = subscribers_remove(ctx.config, email)
         ctx.say(f"Removed: {removed.email}.")
         return ExitCode.OK
 
@@ -100,66 +101,22 @@ def list_command(ctx: Context, status: str | None) -> None:
     nothing was queued, as for an import), the tries made, the next try, when
     the link expires (the sign-up is removed then) and the last error.
     """
-    from ..store import mailqueue
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state:
-            rows = subs.listing(state.conn, cast(subs.Status | None, status))
-            waiting = mailqueue.unconfirmed(state.conn) if status == "pending" else []
-            counts = subs.counts(state.conn)
+        found = subscribers_list(ctx.config, cast("Status | None", status))
         if status == "pending":
-            _pending_table(ctx, waiting)
+            for line in pending_lines(found.unconfirmed, ctx.config.tz):
+                click.echo(line)
         else:
-            width = max((len(s.email) for s in rows), default=5)
-            for s in rows:
+            width = max((len(s.email) for s in found.subscribers), default=5)
+            for s in found.subscribers:
                 click.echo(f"{s.email:<{width}}  {s.status:<12}  {s.name}".rstrip())
         ctx.say(
-            ", ".join(f"{n} {label}" for label, n in counts.items()) + ".", err=True
+            ", ".join(f"{n} {label}" for label, n in found.counts.items()) + ".", err=True
         )
         return ExitCode.OK
 
     run_action(ctx, action)
-
-
-PENDING_COLUMNS = ("email", "signed up", "confirmation", "tries", "next try", "link expires",
-                   "last error")
-
-
-def _pending_table(ctx: Context, rows: list[mailqueue.Unconfirmed]) -> None:
-    """One line per pending sign-up, times in the site's timezone, columns
-    two spaces apart ("-" for nothing)."""
-    from datetime import UTC, datetime
-
-    tz = ctx.config.tz
-
-    def when(seconds: float | None) -> str:
-        if seconds is None:
-            return "-"
-        return f"{datetime.fromtimestamp(seconds, UTC).astimezone(tz):%Y-%m-%d %H:%M:%S}"
-
-    table = [list(PENDING_COLUMNS)]
-    for row in rows:
-        try:
-            signed_up = f"{datetime.fromisoformat(row.signed_up).astimezone(tz):%Y-%m-%d %H:%M:%S}"
-        except ValueError:
-            signed_up = row.signed_up
-        mail = row.confirmation
-        if mail is None:
-            table.append([row.email, signed_up, "none", "-", "-", "-", "-"])
-            continue
-        state = mail.state if mail.state != "sent" else f"sent {when(mail.sent_at)}"
-        table.append([
-            row.email, signed_up, state, str(mail.attempts),
-            when(mail.next_try) if mail.state == "waiting" else "-",
-            when(mail.expires_at), " ".join(mail.last_error.split()) or "-",
-        ])
-    if len(table) == 1:
-        return
-    widths = [max(len(line[i]) for line in table) for i in range(len(PENDING_COLUMNS) - 1)]
-    for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        click.echo("  ".join([*cells, line[-1]]).rstrip())
 
 
 @subscribers.command("import")
@@ -175,11 +132,9 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
     named once. Bad lines are reported by line number and the rest still
     import. Addresses already on the list are left as they are.
     """
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state, state.transaction() as conn:
-            result = subs.import_csv(conn, file, parse_now(now_text))
+        result = subscribers_import(ctx.config, parse_now(now_text), file)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         for problem in result.problems:
@@ -201,17 +156,11 @@ def import_command(ctx: Context, file: Path, now_text: str | None) -> None:
 @click.pass_obj
 def export_command(ctx: Context, output: Path | None) -> None:
     """Write the list as CSV (email,name,status) with a header row."""
-    from ..files import write_atomic
-    from ..store import subscribers as subs
 
     def action() -> int:
-        with state_store(ctx) as state:
-            text = subs.export_csv(state.conn)
+        text = subscribers_export(ctx.config, output)
         if output is None:
             click.echo(text, nl=False)
-        else:
-            # Addresses are personal data: readable by us only.
-            write_atomic(output, text.encode("utf-8"), mode=0o600)
         return ExitCode.OK
 
     run_action(ctx, action)
@@ -227,20 +176,9 @@ def unsubscribe(ctx: Context, email_or_token: str, now_text: str | None) -> None
     The address is kept, marked unsubscribed, so it is never mailed again and
     no import can quietly add it back. Verifying a token needs PUBLISHER_SECRET.
     """
-    from ..mail import tokens
-    from ..store import subscribers as subs
 
     def action() -> int:
-        by_address = "@" in email_or_token and "://" not in email_or_token
-        if not by_address:
-            tokens.secret_from_env()  # before the store is opened: the clearer error
-        with state_store(ctx) as state:
-            if by_address:
-                key = subs.email_key(subs.normalise(email_or_token))
-            else:
-                key = tokens.verify(tokens.for_state(state), email_or_token)
-            with state.transaction() as conn:
-                subscriber = subs.unsubscribe_key(conn, key, parse_now(now_text))
+        subscriber = run_unsubscribe(ctx.config, parse_now(now_text), email_or_token)
         if subscriber.status == "unsubscribed":
             ctx.say(f"Already unsubscribed: {subscriber.email}.")
         else:

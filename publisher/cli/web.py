@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from ..errors import ExitCode
-from .common import Context, run_action
-from .service import _log_levels
+from ..web.pages import Pages
+from ..web.server import address, url_of
+from ..web.server import serve as run_server
+from .common import Context, log_levels, run_action
 
 
 @click.command()
@@ -42,15 +44,10 @@ def serve(ctx: Context, listen: str | None, print_form: bool) -> None:
     def action() -> int:
         config = ctx.config
         if print_form:
-            from ..web.pages import Pages
-            from ..web.server import address, url_of
-
             base = config.web.base_url.rstrip("/") or url_of(*address(config, listen))
             click.echo(Pages(config, base, "").text("form-snippet.html"), nl=False)
             return ExitCode.OK
-        from ..web.server import serve as run_server
-
-        _log_levels(ctx.verbose, ctx.quiet)
+        log_levels(ctx.verbose, ctx.quiet)
         run_server(config, listen)
         return ExitCode.OK
 

@@ -3,8 +3,8 @@
 From the file's path and front matter: the front matter defaults that apply,
 categories (folders above `_posts`, then `categories`, then `category`), tags,
 the date, the slug, the title, the URL from the permalink template and the
-document `id` that jekyll-feed turns into the entry id. `posts` builds the
-`Post` from this; nothing here reads a file.
+document `id` that jekyll-feed turns into the entry id. `content.readers.jekyll`
+builds the `Post` from this; nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -94,45 +94,14 @@ def read(
     """The Document for the file `name` (relative to the site) with front matter
     `front`; Skip when Jekyll would not publish it as a post."""
     rel = relative(settings, name)
-    parts = rel.split("/")
-    folder = "_posts" if "_posts" in parts[:-1] else "_drafts"
-    draft = folder == "_drafts"
-    entry = "/".join(parts[parts.index(folder) + 1 :]) if folder in parts[:-1] else rel
-    suffix = "." + entry.rsplit(".", 1)[-1] if "." in entry.rsplit("/", 1)[-1] else ""
+    draft, entry, suffix = _place(rel)
     kind = fmt(settings, suffix)
     if kind is None:
         raise Skip(f"no converter for {suffix or 'files without an extension'}: skipped "
                    "(Jekyll needs a plugin for it)")
     meta = deep_merge(defaults_for(settings.defaults, rel), front)
-    match = (DATELESS_FILENAME if draft else DATE_FILENAME).match(entry)
-    if match is None:
-        raise Skip(
-            "not named YYYY-MM-DD-title.ext, so Jekyll does not publish it as a post "
-            "(nor does publisher); rename it to publish it"
-        )
-    if draft:
-        file_slug, file_date = match.group(1), None
-    else:
-        file_slug = match.group(4)
-        file_date = "-".join(match.group(i) for i in (1, 2, 3))
-    file_slug = re.sub(r"\.+$", "", file_slug)
-
-    if meta.get("date") is not None:
-        when = front_matter_date(meta["date"], local)
-        if when is None:
-            raise Skip(
-                f"date {meta['date']!r} is not a date Jekyll can read; write it as "
-                "2025-12-13 or 2025-12-13 09:30:00 +0100",
-                severity="error",
-                key="date",
-            )
-    elif file_date is not None:
-        when = parse_time(file_date, local)
-        if when is None:
-            raise Skip(f"the date in the file name, {file_date}, is not a date", "error")
-    else:
-        when = datetime.fromtimestamp(mtime, local)  # a draft without a date: its mtime
-
+    file_slug, file_date = _from_file_name(entry, draft)
+    when = _date(meta, file_date, local, mtime)
     categories = _categories(categories_from_path(rel), meta)
     tags = _tags(meta)
     slug = str(meta["slug"]) if meta.get("slug") not in (None, "") else file_slug
@@ -164,6 +133,52 @@ def read(
         path=path,
         id=document_id(path, slug),
     )
+
+
+def _place(rel: str) -> tuple[bool, str, str]:
+    """Where the file sits: whether it is a draft, its path inside its
+    `_posts` (or `_drafts`) folder, and its suffix ("" if none)."""
+    parts = rel.split("/")
+    folder = "_posts" if "_posts" in parts[:-1] else "_drafts"
+    entry = "/".join(parts[parts.index(folder) + 1 :]) if folder in parts[:-1] else rel
+    suffix = "." + entry.rsplit(".", 1)[-1] if "." in entry.rsplit("/", 1)[-1] else ""
+    return folder == "_drafts", entry, suffix
+
+
+def _from_file_name(entry: str, draft: bool) -> tuple[str, str | None]:
+    """The slug and date (YYYY-MM-DD, None for a draft) of a post's file name."""
+    match = (DATELESS_FILENAME if draft else DATE_FILENAME).match(entry)
+    if match is None:
+        raise Skip(
+            "not named YYYY-MM-DD-title.ext, so Jekyll does not publish it as a post "
+            "(nor does publisher); rename it to publish it"
+        )
+    if draft:
+        file_slug, file_date = match.group(1), None
+    else:
+        file_slug = match.group(4)
+        file_date = "-".join(match.group(i) for i in (1, 2, 3))
+    return re.sub(r"\.+$", "", file_slug), file_date
+
+
+def _date(meta: dict[str, Any], file_date: str | None, local: tzinfo, mtime: float) -> datetime:
+    """The front matter's date, else the file name's, else (a draft) the file's mtime."""
+    if meta.get("date") is not None:
+        when = front_matter_date(meta["date"], local)
+        if when is None:
+            raise Skip(
+                f"date {meta['date']!r} is not a date Jekyll can read; write it as "
+                "2025-12-13 or 2025-12-13 09:30:00 +0100",
+                severity="error",
+                key="date",
+            )
+        return when
+    if file_date is not None:
+        when = parse_time(file_date, local)
+        if when is None:
+            raise Skip(f"the date in the file name, {file_date}, is not a date", "error")
+        return when
+    return datetime.fromtimestamp(mtime, local)  # a draft without a date: its mtime
 
 
 def _split(value: Any) -> list[str]:
@@ -214,7 +229,8 @@ def strip_html(text: str) -> str:
 def feed_title(title: str, smart: bool) -> str:
     """The title as jekyll-feed prints it (`smartify | strip_html |
     normalize_whitespace`), as plain text."""
-    from .typography import smartify
+    # lazy: only feeds need it, not reading a post (which loads this module)
+    from .typography import smartify  # noqa: PLC0415
 
     text = smartify(title) if smart else title
     return html.unescape(strip_html(text))

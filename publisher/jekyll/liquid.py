@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import cached_property, lru_cache
 from io import StringIO
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote, quote_plus, urlsplit
 
 from .rules import DATE_FILENAME, parse_time, slugify
+from .rules import settings as read_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from liquid.stream import TokenStream
     from liquid.token import Token
 
-    from ..config import Config, JekyllSite
+    from ..config.settings import Config, JekyllSite
     from ..model import Post
 
 JEKYLL_VERSION = "4.3.1"  # what `jekyll.version` says: the Jekyll these rules follow
@@ -95,11 +96,9 @@ class LiquidSite:
         site = config.jekyll_site
         if site is None:
             return None
-        from .rules import settings as parse
-
         return cls(
             root=Path(site.root),
-            settings=parse(site).raw,
+            settings=read_settings(site).raw,
             site_url=config.site_url,
             tz=config.tz,
             posts=tuple(posts),
@@ -229,9 +228,10 @@ class _SiteDrop(Mapping[str, Any]):
 def read_data(folder: Path) -> dict[str, Any]:
     """`site.data`: every .yml, .yaml, .json, .csv and .tsv file under `folder`,
     by name (sub-folders nest)."""
-    import csv
+    # lazy: csv and PyYAML, only for a Jekyll site's _data folder
+    import csv  # noqa: PLC0415
 
-    import yaml
+    import yaml  # noqa: PLC0415
 
     data: dict[str, Any] = {}
     if not folder.is_dir():
@@ -310,8 +310,9 @@ def environment() -> Any:
 
 
 def _make_environment() -> Any:
-    from liquid import Environment, Mode
-    from liquid.exceptions import LiquidError
+    # lazy: python-liquid, only when a post has Liquid (every render loads this module)
+    from liquid import Environment, Mode  # noqa: PLC0415
+    from liquid.exceptions import LiquidError  # noqa: PLC0415
 
     class _Filters(dict[str, Callable[..., Any]]):
         """An unknown filter (a plugin's) passes its value through, with a warning."""
@@ -358,18 +359,40 @@ def _state(context: Any) -> Rendering:
 
 
 def _register(env: Any) -> None:
-    from liquid import Tag
-    from liquid.ast import Node
-    from liquid.exceptions import LiquidSyntaxError
-    from liquid.parser import get_parser
-    from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG
+    """Jekyll's tags and filters on the Liquid environment `env`. (The tag
+    classes are made by functions: liquid is imported on first use.)"""
+    dropped = _dropped_tag()
+    env.add_tag(dropped)
+    env.tags["illegal"] = dropped(env)
+    env.add_tag(_highlight_tag())
+    env.add_tag(_inline_tag("post_url", _post_url))
+    env.add_tag(_inline_tag("link", _link))
+    env.add_tag(_inline_tag("include", _include))
+    env.add_tag(_inline_tag("include_relative", _include_relative))
+    for name, fn in FILTERS.items():
+        env.add_filter(name, fn)
+    for name in CONTEXT_FILTERS:
+        fn = CONTEXT_FILTERS[name]
+        fn.with_context = True  # type: ignore[attr-defined]
+        env.add_filter(name, fn)
 
-    def markup(stream: TokenStream) -> tuple[Token, str]:
-        token = stream.current
-        if stream.peek.kind == TOKEN_EXPRESSION:
-            next(stream)
-            return token, stream.current.value.strip()
-        return token, ""
+
+def _markup(stream: TokenStream) -> tuple[Token, str]:
+    """The tag's token, and the text written after its name ("" if none)."""
+    from liquid.token import TOKEN_EXPRESSION  # noqa: PLC0415  # lazy: python-liquid, as _make_environment
+
+    token = stream.current
+    if stream.peek.kind == TOKEN_EXPRESSION:
+        next(stream)
+        return token, stream.current.value.strip()
+    return token, ""
+
+
+def _dropped_tag() -> type:
+    """The tag for tags no one registered: rendered as nothing."""
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
 
     class Dropped(Tag):  # type: ignore[misc]
         """A tag no one registered: rendered as nothing."""
@@ -378,12 +401,21 @@ def _register(env: Any) -> None:
         block = False
 
         def parse(self, stream: TokenStream) -> Node:
-            token, _ = markup(stream)
+            token, _ = _markup(stream)
             return _Empty(token)
 
     class _Empty(Node):  # type: ignore[misc]
         def render_to_output(self, context: Any, buffer: TextIO) -> int:
             return 0
+
+    return Dropped
+
+
+def _inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
+    """A tag `{% tag_name text %}` that renders as fn(context, text)."""
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
 
     class _Inline(Node):  # type: ignore[misc]
         __slots__ = ("markup", "fn")
@@ -399,16 +431,25 @@ def _register(env: Any) -> None:
             buffer.write(text)
             return len(text)
 
-    def inline_tag(tag_name: str, fn: Callable[[Any, str], str]) -> type:
-        class InlineTag(Tag):  # type: ignore[misc]
-            name = tag_name
-            block = False
+    class InlineTag(Tag):  # type: ignore[misc]
+        name = tag_name
+        block = False
 
-            def parse(self, stream: TokenStream) -> Node:
-                token, text = markup(stream)
-                return _Inline(token, text, fn)
+        def parse(self, stream: TokenStream) -> Node:
+            token, text = _markup(stream)
+            return _Inline(token, text, fn)
 
-        return InlineTag
+    return InlineTag
+
+
+def _highlight_tag() -> type:
+    """`{% highlight lang [linenos] %}…{% endhighlight %}`, as Rouge writes it."""
+    # lazy: python-liquid, as _make_environment
+    from liquid import Tag  # noqa: PLC0415
+    from liquid.ast import Node  # noqa: PLC0415
+    from liquid.exceptions import LiquidSyntaxError  # noqa: PLC0415
+    from liquid.parser import get_parser  # noqa: PLC0415
+    from liquid.token import TOKEN_EOF, TOKEN_TAG  # noqa: PLC0415
 
     class _Highlight(Node):  # type: ignore[misc]
         __slots__ = ("lang", "linenos", "body")
@@ -430,7 +471,7 @@ def _register(env: Any) -> None:
         end = "endhighlight"
 
         def parse(self, stream: TokenStream) -> Node:
-            token, text = markup(stream)
+            token, text = _markup(stream)
             words = text.split()
             lang = words[0].lower() if words else "plaintext"
             linenos = any(w == "linenos" or w.startswith("linenos=") for w in words[1:])
@@ -440,19 +481,7 @@ def _register(env: Any) -> None:
                 self.env.error(LiquidSyntaxError("highlight was never closed", token=token))
             return _Highlight(token, lang, linenos, body)
 
-    env.add_tag(Dropped)
-    env.tags["illegal"] = Dropped(env)
-    env.add_tag(HighlightTag)
-    env.add_tag(inline_tag("post_url", _post_url))
-    env.add_tag(inline_tag("link", _link))
-    env.add_tag(inline_tag("include", _include))
-    env.add_tag(inline_tag("include_relative", _include_relative))
-    for name, fn in FILTERS.items():
-        env.add_filter(name, fn)
-    for name in CONTEXT_FILTERS:
-        fn = CONTEXT_FILTERS[name]
-        fn.with_context = True  # type: ignore[attr-defined]
-        env.add_filter(name, fn)
+    return HighlightTag
 
 
 def highlight(code: str, lang: str, linenos: bool) -> str:
@@ -612,8 +641,6 @@ def _date(value: Any, context: Any = None) -> datetime | None:
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         tz = _state(context).site.tz if context is not None else None
-        from datetime import UTC
-
         return parse_time(value, tz or UTC)
     return None
 
@@ -659,13 +686,13 @@ def _absolute_url(value: Any, *, context: Any) -> Any:
 
 
 def _markdownify(value: Any, *, context: Any) -> str:
-    from .markdown import to_html
+    from .markdown import to_html  # noqa: PLC0415  # lazy: markdown-it, only for this filter on a plain run
 
     return to_html(str(value or ""), _state(context).site.smart)
 
 
 def _smartify(value: Any) -> str:
-    from .typography import smartify
+    from .typography import smartify  # noqa: PLC0415  # lazy: only for this filter
 
     return smartify(str(value or ""))
 

@@ -21,10 +21,13 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from markdown_it import MarkdownIt
+from mdit_py_plugins.deflist import deflist_plugin
+from mdit_py_plugins.footnote import footnote_plugin
+
 from .typography import symbols
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
     from markdown_it.rules_block import StateBlock
     from markdown_it.rules_core import StateCore
     from markdown_it.rules_inline import StateInline
@@ -44,10 +47,6 @@ BLOCK_CLOSERS = {"fence", "code_block", "html_block", "hr", "math_block"}
 
 @lru_cache(maxsize=2)
 def markdown(smart: bool = True) -> MarkdownIt:
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.deflist import deflist_plugin
-    from mdit_py_plugins.footnote import footnote_plugin
-
     md = MarkdownIt("commonmark", {"html": True, "typographer": smart})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin, inline=False)

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from ..config import JekyllSite
+from ..config.settings import JekyllSite
 
 # Documents in _posts: an optional folder, a date, a slug and an extension.
 DATE_FILENAME = re.compile(r"^(?:.*/)?(\d{2,4})-(\d{1,2})-(\d{1,2})-([^/]*)(\.[^./]+)$")

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import config as config_mod
-from ..config import Config, JekyllSite
+from ..config import settings as config_mod
+from ..config.settings import Config, JekyllSite
 from ..errors import ConfigError
 from .rules import deep_merge
 
@@ -77,14 +77,7 @@ def load(
     settings = _read_settings(names)
     drafts = drafts or bool(table.get("drafts")) or bool(settings.get("show_drafts"))
     derived = _derived(settings, root, names[0].name if names else "_config.yml", toml, drafts)
-    merged = {key: dict(value) for key, value in derived.items()}
-    for key, value in toml.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    if drafts:
-        merged.setdefault("jekyll", {})["drafts"] = True
+    merged = _toml_over(derived, toml, drafts)
     config = config_mod.from_dict(merged, file, _origins(derived, toml, names))
     site = JekyllSite(
         root=str(root),
@@ -95,6 +88,21 @@ def load(
         drafts=drafts,
     )
     return dataclasses.replace(config, jekyll_site=site)
+
+
+def _toml_over(
+    derived: dict[str, dict[str, Any]], toml: dict[str, Any], drafts: bool
+) -> dict[str, Any]:
+    """publisher.toml's tables over those the _config files imply, key by key."""
+    merged: dict[str, Any] = {key: dict(value) for key, value in derived.items()}
+    for key, value in toml.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if drafts:
+        merged.setdefault("jekyll", {})["drafts"] = True
+    return merged
 
 
 # publisher.toml keys taken from a _config file, and the key they were read from.
@@ -147,7 +155,7 @@ def _config_files(root: Path, listed: list[str]) -> list[Path]:
 
 def _read_settings(files: list[Path]) -> dict[str, Any]:
     """The _config files merged in order (later files win, mappings merge)."""
-    import yaml
+    import yaml  # noqa: PLC0415  # lazy: PyYAML, only for a Jekyll site; every command loads this module
 
     merged: dict[str, Any] = {}
     for file in files:
@@ -181,15 +189,48 @@ def _derived(
     """publisher.toml tables as the _config files imply them; bad values are
     reported against the _config file unless publisher.toml sets the key."""
     problems: list[str] = []
+    found = settings.get("feed")
+    feed: dict[str, Any] = found if isinstance(found, dict) else {}
+    site = _site_table(settings, feed, name, toml, problems)
+    content = _content_table(settings, root)
+    feeds = _feeds_table(feed, name, toml, problems)
+    destination = settings.get("destination")
+    out = root / (str(destination) if isinstance(destination, str) and destination else "_site")
+    if problems:
+        raise ConfigError(
+            "\n".join(problems), hint=f"fix {name} (or set the key in publisher.toml)"
+        )
+    jekyll: dict[str, Any] = {"site": str(root)}
+    if drafts:
+        jekyll["drafts"] = True
+    return {
+        "site": site,
+        "content": content,
+        "feeds": feeds,
+        "output": {"path": str(out)},
+        "jekyll": jekyll,
+    }
 
-    def given(table: str, key: str) -> bool:
-        value = toml.get(table)
-        return isinstance(value, dict) and key in value
 
+def _given(toml: dict[str, Any], table: str, key: str) -> bool:
+    """True if publisher.toml sets [table] key itself (it wins over _config)."""
+    value = toml.get(table)
+    return isinstance(value, dict) and key in value
+
+
+def _site_table(
+    settings: dict[str, Any],
+    feed: dict[str, Any],
+    name: str,
+    toml: dict[str, Any],
+    problems: list[str],
+) -> dict[str, Any]:
+    """[site]: url (with baseurl), title, description, author, language,
+    timezone, and the feed's icon and logo."""
     site: dict[str, Any] = {}
     url = _text(settings.get("url")).rstrip("/")
     baseurl = _text(settings.get("baseurl")).strip("/")
-    if not given("site", "url"):
+    if not _given(toml, "site", "url"):
         parts = urlsplit(url)
         if not url:
             problems.append(
@@ -210,18 +251,20 @@ def _derived(
     if settings.get("lang"):
         site["language"] = _text(settings["lang"])
     zone = settings.get("timezone")
-    if zone and not given("site", "timezone"):
+    if zone and not _given(toml, "site", "timezone"):
         try:
             ZoneInfo(str(zone))
             site["timezone"] = str(zone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"{name}: timezone: unknown time zone {zone!r} (use an IANA name)")
-    found = settings.get("feed")
-    feed: dict[str, Any] = found if isinstance(found, dict) else {}
     for key in ("icon", "logo"):
         if isinstance(feed.get(key), str):
             site[key] = feed[key]
+    return site
 
+
+def _content_table(settings: dict[str, Any], root: Path) -> dict[str, Any]:
+    """[content]: the site folder, its permalink and its excerpt separator."""
     content: dict[str, Any] = {"posts": str(root)}
     permalink = settings.get("permalink")
     if isinstance(permalink, str) and permalink.strip():
@@ -229,7 +272,14 @@ def _derived(
     separator = settings.get("excerpt_separator")
     if isinstance(separator, str) and separator != "\n\n":
         content["excerpt_separator"] = separator
+    return content
 
+
+def _feeds_table(
+    feed: dict[str, Any], name: str, toml: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    """[feeds] from jekyll-feed's `feed:` settings: path, posts_limit,
+    categories, tags, excerpt_only."""
     feeds: dict[str, Any] = {"limit": 10}  # jekyll-feed's posts_limit default
     path = feed.get("path")
     listed = feed.get("collections")
@@ -243,7 +293,7 @@ def _derived(
     if limit is not None:
         if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
             feeds["limit"] = limit
-        elif not given("feeds", "limit"):
+        elif not _given(toml, "feeds", "limit"):
             problems.append(f"{name}: feed.posts_limit: must be a whole number ≥ 1, got {limit!r}")
     categories = feed.get("categories")
     categories = categories or posts_feed.get("categories")
@@ -257,23 +307,7 @@ def _derived(
         feeds["tags"] = [str(t) for t in only] if isinstance(only, list) else "all"
     if feed.get("excerpt_only") is True:
         feeds["excerpt_only"] = True
-
-    destination = settings.get("destination")
-    out = root / (str(destination) if isinstance(destination, str) and destination else "_site")
-    if problems:
-        raise ConfigError(
-            "\n".join(problems), hint=f"fix {name} (or set the key in publisher.toml)"
-        )
-    jekyll: dict[str, Any] = {"site": str(root)}
-    if drafts:
-        jekyll["drafts"] = True
-    return {
-        "site": site,
-        "content": content,
-        "feeds": feeds,
-        "output": {"path": str(out)},
-        "jekyll": jekyll,
-    }
+    return feeds
 
 
 def _person(value: Any) -> str | dict[str, str] | None:
@@ -299,7 +333,7 @@ def includes_dir(root: Path, settings: dict[str, Any]) -> Path:
 
 def _authors(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """`_data/authors.yml` (or .yaml, .json): jekyll-feed resolves post authors in it."""
-    import yaml
+    import yaml  # noqa: PLC0415  # lazy: PyYAML, only for a Jekyll site; every command loads this module
 
     folder = data_dir(root, settings)
     for suffix in (".yml", ".yaml", ".json"):

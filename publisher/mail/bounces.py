@@ -31,7 +31,6 @@ import email
 import email.policy
 import hashlib
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,12 +41,13 @@ from typing import Literal, cast
 
 from flufl.bounce import _scan, all_failures
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import ConfigError
-from ..store import bounces as store
-from ..store.state import State, open_state
-from ..store.subscribers import by_key, email_key
+from ..store.bounces import Kind as EventKind
+from ..store.store import Store
+from ..store.subscribers import email_key
 from . import msgid, tokens, verp
+from .inbox import ImapReader, read_maildir
 from .messages import list_id
 from .verp import Mark
 
@@ -284,7 +284,7 @@ class BounceSummary:
 
 def process(
     config: Config,
-    state: State,
+    state: Store,
     messages: Iterable[bytes],
     now: datetime,
     source: str,
@@ -299,28 +299,28 @@ def process(
     for raw in messages:
         summary.read += 1
         key = report_key(raw)
-        if store.known(state.conn, key):
+        if state.bounces.known(key):
             summary.repeated += 1
             continue
         report = classify(raw, keys, key)
-        with state.transaction() as conn:
-            if store.known(conn, key):  # another process read it meanwhile
+        with state.transaction():
+            if state.bounces.known(key):  # another process read it meanwhile
                 summary.repeated += 1
                 continue
             summary.counts[report.kind] = summary.counts.get(report.kind, 0) + 1
             if report.kind not in ACTING:
-                store.remember(conn, key, report.kind, report.detail, "", now)
+                state.bounces.remember(key, report.kind, report.detail, "", now)
                 continue
-            trust, targets = evidence.judge(conn, report)
-            store.remember(conn, key, report.kind, report.detail, trust, now)
+            trust, targets = evidence.judge(state, report)
+            state.bounces.remember(key, report.kind, report.detail, trust, now)
             summary.trust[trust] = summary.trust.get(trust, 0) + 1
             if trust != "verified":
                 continue
             if not targets:
                 summary.unmatched += 1
             for subscriber_id, digest_id in targets:
-                outcome = store.apply(
-                    conn, subscriber_id, digest_id, cast(store.Kind, report.kind),
+                outcome = state.bounces.apply(
+                    subscriber_id, digest_id, cast(EventKind, report.kind),
                     report.detail, config.delivery.max_failures, now,
                 )
                 if outcome == "bounced":
@@ -336,15 +336,15 @@ class Evidence:
     """What a report proves, checked against this list's store: the
     (subscriber id, digest id) pairs it is about, or why none."""
 
-    def __init__(self, config: Config, state: State, keys: tokens.ListKeys) -> None:
+    def __init__(self, config: Config, state: Store, keys: tokens.ListKeys) -> None:
         self.keys = keys
         # What old Message-IDs hashed: the List-Id a list had before lists had tags.
         self.old_list_id = list_id(config, "")
-        self.salt = state.install_salt()
+        self.salt = state.meta.install_salt()
         self.old_ids: dict[str, dict[str, tuple[int, int]]] = {}  # slug -> hash -> pair
 
     def judge(
-        self, conn: sqlite3.Connection, report: Report
+        self, state: Store, report: Report
     ) -> tuple[Trust, list[tuple[int, int]]]:
         targets: dict[int, int] = {}  # subscriber -> digest; the first proof names it
         proven = False
@@ -356,11 +356,11 @@ class Evidence:
             proven = True
             # A deleted subscriber's id may be reused: the ledger row says
             # this message went to this subscriber.
-            if _in_ledger(conn, mark.subscriber_id, mark.digest_id):
+            if state.ledger.has(mark.subscriber_id, mark.digest_id):
                 targets.setdefault(mark.subscriber_id, mark.digest_id)
         if self.keys.legacy:
             for slug, code in report.legacy_ids:
-                pair = self._old_id(conn, slug).get(code)
+                pair = self._old_id(state, slug).get(code)
                 if pair is not None:
                     proven = True
                     targets.setdefault(*pair)
@@ -369,9 +369,9 @@ class Evidence:
                 verdicts.add(verdict)
                 continue
             proven = True
-            subscriber = by_key(conn, key)
+            subscriber = state.subscribers.by_key(key)
             if subscriber is not None and subscriber.id not in targets:
-                targets[subscriber.id] = store.latest_sent(conn, subscriber.id)
+                targets[subscriber.id] = state.bounces.latest_sent(subscriber.id)
         if proven:
             return "verified", list(targets.items())
         if "forged" in verdicts:
@@ -381,29 +381,17 @@ class Evidence:
             return "list", []
         return "unverified", []
 
-    def _old_id(self, conn: sqlite3.Connection, slug: str) -> dict[str, tuple[int, int]]:
+    def _old_id(self, state: Store, slug: str) -> dict[str, tuple[int, int]]:
         """Every old-form Message-ID of the digest `slug`, from the send ledger."""
         found = self.old_ids.get(slug)
         if found is None:
-            rows = conn.execute(
-                "SELECT d.id, u.id, u.email FROM digests d JOIN sends s ON s.digest_id = d.id "
-                "JOIN subscribers u ON u.id = s.subscriber_id WHERE d.slug = ?",
-                (slug,),
-            )
+            rows = state.ledger.recipients(slug)
             found = self.old_ids[slug] = {
                 msgid.legacy(slug, digest_id, email_key(address), self.old_list_id,
                              self.salt): (subscriber_id, digest_id)
                 for digest_id, subscriber_id, address in rows
             }
         return found
-
-
-def _in_ledger(conn: sqlite3.Connection, subscriber_id: int, digest_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM sends WHERE subscriber_id = ? AND digest_id = ?",
-        (subscriber_id, digest_id),
-    ).fetchone()
-    return row is not None
 
 
 def collect(
@@ -416,7 +404,6 @@ def collect(
 ) -> list[BounceSummary]:
     """`publisher bounces`: read the Maildir and/or the IMAP mailbox and act on
     what they report. With neither named, the ones `[bounces]` sets up."""
-    from .inbox import ImapReader, read_maildir
 
     b = config.bounces
     if maildir is None and not imap:
@@ -429,8 +416,7 @@ def collect(
             hint="point it at the mailbox that receives [delivery] return_path's mail",
         )
     reader = ImapReader(config, environ) if imap else None  # secrets checked up front
-    state = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as state:
         results = []
         if maildir is not None:
             results.append(process(config, state, read_maildir(maildir), now, str(maildir),
@@ -440,5 +426,3 @@ def collect(
                                    environ))
             reader.commit(state)
         return results
-    finally:
-        state.close()

@@ -22,10 +22,10 @@ from email.utils import format_datetime, make_msgid
 
 import jinja2
 
-from ..config import Config
+from ..config.rules import confirmation_problems, mail_address, raise_problems
+from ..config.settings import Config
+from ..digest.letter import PACKAGE_TEMPLATES, template_environment
 from ..errors import TemplateError
-from ..newsletter import PACKAGE_TEMPLATES, template_environment
-from ..settings_rules import confirmation_problems, mail_address, raise_problems
 from .messages import HEADER_POLICY, one_line
 from .transports import OutboxTransport, SmtpTransport, Transport, password_from_env
 

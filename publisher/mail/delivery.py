@@ -14,7 +14,6 @@ looks again before it finishes, and once more after letting go of the lock.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,13 +24,13 @@ from datetime import datetime
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..config import Config
+from ..config.rules import mail_address, mail_problems, raise_problems
+from ..config.settings import Config
 from ..errors import DeliveryError, LockBusy
 from ..lock import send_lock
-from ..settings_rules import mail_address, mail_problems, raise_problems
-from ..store import ledger
-from ..store.ledger import Pending
-from ..store.state import DigestRecord, State, open_state
+from ..store.digests import DigestRecord
+from ..store.ledger import Ledger, Pending
+from ..store.store import Store
 from ..store.subscribers import email_key, normalise
 from . import messages, tokens, verp
 from .transports import (
@@ -273,7 +272,7 @@ def make_transport(config: Config, environ: Mapping[str, str] | None = None) -> 
 
 def deliver_pending(
     config: Config,
-    state: State,
+    state: Store,
     now: datetime,
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
@@ -290,9 +289,9 @@ def deliver_pending(
 
     def more() -> list[DigestRecord]:
         """The digests with pending rows that this run has not taken on yet."""
-        ids = [i for i in ledger.pending_digests(state.conn) if i not in seen]
+        ids = [i for i in state.ledger.pending_digests() if i not in seen]
         seen.update(ids)
-        return [r for r in map(state.digest, ids) if r is not None]
+        return [r for r in map(state.digests.get, ids) if r is not None]
 
     total: DeliverySummary | None = None
     while True:
@@ -304,13 +303,13 @@ def deliver_pending(
         total = summary if total is None else total + summary
         # A publish whose digest came after the last look, but that found the
         # lock still held, left it to this run: look once more, lock released.
-        if not any(i not in seen for i in ledger.pending_digests(state.conn)):
+        if not any(i not in seen for i in state.ledger.pending_digests()):
             return total
 
 
 def _deliver_locked(
     config: Config,
-    state: State,
+    state: Store,
     now: datetime,
     progress: Progress | None,
     environ: Mapping[str, str] | None,
@@ -327,7 +326,7 @@ def _deliver_locked(
     # Everything a message needs is checked before the first one goes out.
     raise_problems(mail_problems(config))
     keys = tokens.for_state(state, environ)
-    sender = messages.sender_from_config(config, state.install_salt())
+    sender = messages.sender_from_config(config, state.meta.install_salt())
     limiter = _RateLimiter(config.smtp.rate if kind == "smtp" else 0.0, sleep, clock)
     # Every connection's transport is made now, so a missing password
     # fails before the first message goes out.
@@ -337,7 +336,7 @@ def _deliver_locked(
         for _ in range(connections)
     ]
     composer = _Composer(sender, keys, now, _signer(config), return_path(config))
-    run = SendRun(config, state.conn, now, composer, workers, progress)
+    run = SendRun(config, state.ledger, now, composer, workers, progress)
     return replace(run.deliver(records, more), outbox_only=outbox_only)
 
 
@@ -345,7 +344,8 @@ def _signer(config: Config) -> Signer | None:
     """The DKIM signer when [delivery] dkim_* are set (dkimpy is loaded only then)."""
     if not config.delivery.dkim_key:
         return None
-    from .dkim import signer_from_config
+    # lazy: dkimpy (~0.2 s) only when [delivery] dkim_* are set
+    from .dkim import signer_from_config  # noqa: PLC0415
 
     return signer_from_config(config)
 
@@ -356,18 +356,19 @@ def return_path(config: Config) -> str:
     return mail_address(value).addr_spec if value else ""
 
 
-def _outbox_only(config: Config, state: State) -> tuple[str, int] | None:
+def _outbox_only(config: Config, state: Store) -> tuple[str, int] | None:
     """With SMTP: how many of the latest digest's recipients only the outbox took."""
     if config.delivery.transport == "outbox":
         return None
-    record_id = state.last_digest_id()
+    record_id = state.digests.last_id()
     if record_id is None:
         return None
-    count = len(ledger.outbox_sent(state.conn, record_id))
+    count = len(state.ledger.outbox_sent(record_id))
     if not count:
         return None
-    slug = state.conn.execute("SELECT slug FROM digests WHERE id = ?", (record_id,)).fetchone()
-    return slug[0], count
+    slug = state.digests.slug_of(record_id)
+    assert slug is not None
+    return slug, count
 
 
 class _Composer:
@@ -428,14 +429,14 @@ class SendRun:
     def __init__(
         self,
         config: Config,
-        conn: sqlite3.Connection,
+        ledger: Ledger,
         now: datetime,
         composer: _Composer,
         workers: list[_Worker],
         progress: Progress | None,
     ) -> None:
         self.config = config
-        self.conn = conn
+        self.ledger = ledger
         self.now = now
         self.composer = composer
         self.workers = workers
@@ -492,7 +493,7 @@ class SendRun:
 
     def send_all(self, records: list[DigestRecord]) -> None:
         """Every pending message of `records`, until done or a fatal error."""
-        work = [(r, item) for r in records for item in ledger.pending(self.conn, r.id)]
+        work = [(r, item) for r in records for item in self.ledger.pending(r.id)]
         self.total += len(work)
         for record, item in work:
             if self.fatal is not None:
@@ -500,7 +501,7 @@ class SendRun:
             # Read now, not when the work list was made: someone who
             # unsubscribed on the web during this send is not mailed
             # from this moment on.
-            status = ledger.current_status(self.conn, item.subscriber_id)
+            status = self.ledger.current_status(item.subscriber_id)
             if status != "active":
                 self.skip(item, status or "removed")
                 continue
@@ -535,18 +536,18 @@ class SendRun:
     def record(self, item: Pending, outcome: _Outcome) -> None:
         """Commit one outcome to the ledger."""
         if outcome.kind == "sent":
-            ledger.mark_sent(
-                self.conn, item, self.now, via=self.config.delivery.transport,
+            self.ledger.mark_sent(
+                item, self.now, via=self.config.delivery.transport,
                 note=outcome.error,
             )
         elif outcome.kind == "failed":
             max_failures = self.config.delivery.max_failures
-            if ledger.mark_failed(
-                self.conn, item, outcome.error, max_failures, self.now, hard=outcome.hard
+            if self.ledger.mark_failed(
+                item, outcome.error, max_failures, self.now, hard=outcome.hard
             ):
                 self.counts["bounced"] += 1
         else:  # deferred, or held: pending for the next run, blamed on nobody
-            ledger.mark_deferred(self.conn, item, outcome.error)
+            self.ledger.mark_deferred(item, outcome.error)
             if outcome.kind == "held":
                 self.held_reason = self.held_reason or outcome.error
         self.counts[outcome.kind] += 1
@@ -555,7 +556,7 @@ class SendRun:
 
     def skip(self, item: Pending, status: str) -> None:
         """Unsubscribed or bounced since the digest was issued: nothing to send."""
-        ledger.mark_skipped(self.conn, item, f"subscriber {status} before sending")
+        self.ledger.mark_skipped(item, f"subscriber {status} before sending")
         self.counts["skipped"] += 1
         self._tick()
 
@@ -583,7 +584,7 @@ class SendRun:
             # The run stopped part-way; nothing is lost.
             raise type(fatal)(
                 f"{fatal.message} ({self.counts['sent']} sent before it stopped, "
-                f"{ledger.pending_count(self.conn)} still pending)",
+                f"{self.ledger.pending_count()} still pending)",
                 hint=fatal.hint,
             ) from fatal
         if fatal is not None:
@@ -627,13 +628,10 @@ def send(
     """`publisher send`: deliver what is pending, nothing else. With
     `resend_outbox` (a digest's slug), first make the recipients whose copy
     only the outbox took pending again, to mail them with the SMTP transport."""
-    state = open_state(config.state_file)
-    try:
+    with Store.open(config.state_file) as state:
         if resend_outbox:
             requeue_outbox(config, state, resend_outbox)
         summary = deliver_pending(config, state, now, progress, environ)
-    finally:
-        state.close()
     if summary.busy:
         raise LockBusy(
             "another publisher process is delivering right now",
@@ -642,7 +640,7 @@ def send(
     return summary
 
 
-def requeue_outbox(config: Config, state: State, slug: str) -> int:
+def requeue_outbox(config: Config, state: Store, slug: str) -> int:
     """Make digest `slug`'s outbox-only recipients pending again; how many."""
     if config.delivery.transport == "outbox":
         raise DeliveryError(
@@ -650,10 +648,10 @@ def requeue_outbox(config: Config, state: State, slug: str) -> int:
             "write the same files again",
             hint='set transport = "smtp" in publisher.toml first',
         )
-    row = state.conn.execute("SELECT id FROM digests WHERE slug = ?", (slug,)).fetchone()
-    if row is None:
+    digest_id = state.digests.id_of(slug)
+    if digest_id is None:
         raise DeliveryError(f"no digest {slug!r}", hint="see `publisher send` or out/digest/")
-    return ledger.requeue(state.conn, row[0], ledger.outbox_sent(state.conn, row[0]))
+    return state.ledger.requeue(digest_id, state.ledger.outbox_sent(digest_id))
 
 
 class _Inline:
@@ -686,12 +684,9 @@ def send_test(
     sender = messages.sender_from_config(config)
     # The list's own List-Id and keys, as in a real send: from its state store.
     secret = tokens.secret_from_env(environ)
-    state = open_state(config.state_file)
-    try:
-        salt = state.install_salt()
-        keys = tokens.bind(secret, salt, state.legacy_macs())
-    finally:
-        state.close()
+    with Store.open(config.state_file) as state:
+        salt = state.meta.install_salt()
+        keys = tokens.bind(secret, salt, state.meta.legacy_macs())
     sender = replace(sender, list_id=messages.list_id(config, salt))
     signer = _signer(config)
     template = messages.prepare(sender, subject="[test] " + subject, html=html, text=text, now=now)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import dkim as dkimpy
 
-from ..config import Config
+from ..config.rules import dkim_problems, raise_problems
+from ..config.settings import Config
 from ..errors import ConfigError
-from ..settings_rules import dkim_problems, raise_problems
 
 SIGNED_HEADERS = (
     b"from",

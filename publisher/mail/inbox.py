@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import ConfigError, DeliveryError, SecretMissing
-from ..store.state import State
+from ..store.store import Store
 
 PASSWORD_ENV = "PUBLISHER_IMAP_PASSWORD"
 TIMEOUT = 30.0
@@ -65,7 +65,7 @@ class ImapReader:
         self.meta_key = f"bounces.imap.{b.imap_user}@{b.imap_host}:{b.imap_port}/{b.imap_mailbox}"
         self.last: tuple[int, int] | None = None  # (uidvalidity, highest uid read)
 
-    def read(self, state: State) -> Iterator[bytes]:
+    def read(self, state: Store) -> Iterator[bytes]:
         b = self.config
         try:
             client = imaplib.IMAP4_SSL(
@@ -90,7 +90,7 @@ class ImapReader:
                 raise DeliveryError(f"{self.name}: no such mailbox",
                                     hint="check [bounces] imap_mailbox")
             validity = self._uidvalidity(client)
-            stored = state.get_meta(self.meta_key)
+            stored = state.meta.get(self.meta_key)
             start = 1
             if stored:
                 old_validity, _, old_uid = stored.partition(":")
@@ -122,10 +122,10 @@ class ImapReader:
         found = _UIDVALIDITY.search(data[0] if data and isinstance(data[0], bytes) else b"")
         return int(found[1]) if found else 0
 
-    def commit(self, state: State) -> None:
+    def commit(self, state: Store) -> None:
         """After the messages were processed: the next read starts after them."""
         if self.last is not None:
-            state.set_meta(self.meta_key, f"{self.last[0]}:{self.last[1]}")
+            state.meta.set(self.meta_key, f"{self.last[0]}:{self.last[1]}")
 
 
 def _quoted(mailbox_name: str) -> str:

@@ -23,10 +23,10 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
-from .. import newsletter
-from ..config import Config
-from ..settings_rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
-from ..store.state import DigestRecord
+from ..config.rules import mail_address, raise_problems, sender_problems, unsubscribe_mailto
+from ..config.settings import Config
+from ..digest import letter as newsletter
+from ..store.digests import DigestRecord
 from . import msgid
 from .tokens import ListKeys, list_tag, make, unsubscribe_url
 
@@ -68,7 +68,7 @@ def one_line(value: str) -> str:
 def sender_from_config(config: Config, salt: str = "") -> Sender:
     """The [delivery] settings every message needs; ConfigError names each bad key.
 
-    `salt` is the state store's install salt (`State.install_salt`): the
+    `salt` is the state store's install salt (`Meta.install_salt`): the
     default List-Id is this list's own. Only a message without a List-Id (the
     confirmation) may leave it out."""
     raise_problems(sender_problems(config))

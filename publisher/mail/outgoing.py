@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import PublisherError
 from ..store import mailqueue
-from ..store.state import State, open_state
+from ..store.store import Store
 from ..store.subscribers import mask
 from . import confirm
 from .transports import Permanent, Temporary, Transport
@@ -89,11 +89,11 @@ def lease(config: Config) -> float:
     return 4 * config.smtp.timeout + 30
 
 
-def purge(state: State, now: float) -> tuple[str, ...]:
+def purge(state: Store, now: float) -> tuple[str, ...]:
     """Remove the sign-ups whose confirmation link expired unconfirmed, with
     their queued mail; the addresses removed."""
-    with state.transaction() as conn:
-        purged = mailqueue.purge_expired(conn, now)
+    with state.transaction():
+        purged = state.mail_queue.purge_expired(now)
     for address in purged:
         log.info("sign-up of %s removed: its confirmation link expired unconfirmed",
                  mask(address))
@@ -118,7 +118,7 @@ class Outgoing:
         self.server_error = ""  # ...and why
         self.purged_at = float("-inf")
 
-    def drain(self, state: State, due_only: bool = True,
+    def drain(self, state: Store, due_only: bool = True,
               stop: Callable[[], bool] = lambda: False) -> QueueSummary:
         """One pass. `due_only` False tries messages still in their backoff too."""
         now = self.clock()
@@ -127,20 +127,20 @@ class Outgoing:
             self.purged_at = now
             purged = purge(state, now)
         if due_only and now < self.hold_until:
-            if mailqueue.unexplained(state.conn):
+            if state.mail_queue.unexplained():
                 # Queued since the server failed: they wait for the same reason.
-                with state.transaction() as conn:
-                    mailqueue.hold_all(conn, self.server_error, self.hold_until, now)
-            return QueueSummary(waiting=mailqueue.waiting(state.conn),
+                with state.transaction():
+                    state.mail_queue.hold_all(self.server_error, self.hold_until, now)
+            return QueueSummary(waiting=state.mail_queue.waiting(),
                                 expired=len(purged))
         counts = {"sent": 0, "refused": 0, "deferred": 0}
         error = ""
         try:
-            for item_id in mailqueue.candidates(state.conn, now, due_only):
+            for item_id in state.mail_queue.candidates(now, due_only):
                 if stop():
                     break
-                with state.transaction() as conn:
-                    item = mailqueue.claim(conn, item_id, self.clock(), lease(self.config))
+                with state.transaction():
+                    item = state.mail_queue.claim(item_id, self.clock(), lease(self.config))
                 if item is None:  # taken by another process, or no longer waiting
                     continue
                 outcome, text = self._send(state, item)
@@ -155,10 +155,10 @@ class Outgoing:
                 log.info("mail server answering again")
             self.failures = 0
         return QueueSummary(
-            **counts, waiting=mailqueue.waiting(state.conn), expired=len(purged), error=error,
+            **counts, waiting=state.mail_queue.waiting(), expired=len(purged), error=error,
         )
 
-    def _send(self, state: State, item: mailqueue.Queued) -> tuple[str, str]:
+    def _send(self, state: Store, item: mailqueue.Queued) -> tuple[str, str]:
         """Send one message and record what happened: (the outcome, the error)."""
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
@@ -169,8 +169,8 @@ class Outgoing:
                                 confirm.label(when))
         except Permanent as exc:
             text = str(exc)
-            with state.transaction() as conn:
-                mailqueue.mark_refused(conn, item, text)
+            with state.transaction():
+                state.mail_queue.mark_refused(item, text)
             log.warning("confirmation to %s refused: %s", mask(item.email),
                         _scrub(text, item.email))
             return "refused", text
@@ -179,37 +179,37 @@ class Outgoing:
                 return self._server_failed(state, item, str(exc))
             text = str(exc)
             at = self.clock() + backoff(self.config, item.attempts + 1)
-            with state.transaction() as conn:
-                mailqueue.retry(conn, item, text, at)
+            with state.transaction():
+                state.mail_queue.retry(item, text, at)
             log.info("confirmation to %s deferred: %s", mask(item.email),
                      _scrub(text, item.email))
             return "deferred", text
         except PublisherError as exc:  # a refused login, a policy refusal, the outbox
             return self._server_failed(state, item, exc.message)
-        with state.transaction() as conn:
-            mailqueue.mark_sent(conn, item, self.clock())
+        with state.transaction():
+            state.mail_queue.mark_sent(item, self.clock())
         log.info("confirmation sent to %s", mask(item.email))
         return "sent", ""
 
     def _server_failed(
-        self, state: State, item: mailqueue.Queued, text: str
+        self, state: Store, item: mailqueue.Queued, text: str
     ) -> tuple[str, str]:
         self.failures += 1
         now = self.clock()
         self.hold_until = now + backoff(self.config, self.failures)
         text = self.server_error = _scrub(text, item.email)
-        with state.transaction() as conn:
-            mailqueue.retry(conn, item, text, self.hold_until)
-            waiting = mailqueue.hold_all(conn, text, self.hold_until, now)
+        with state.transaction():
+            state.mail_queue.retry(item, text, self.hold_until)
+            waiting = state.mail_queue.hold_all(text, self.hold_until, now)
         log.warning("confirmation mail: %s; %d waiting, next try in %.0f s", text,
                     max(waiting, 1), self.hold_until - now)
         return "server", text
 
-    def next_pass(self, state: State) -> float:
+    def next_pass(self, state: Store) -> float:
         """When a pass has something to do, at the latest POLL_SECONDS from now
         (another process may queue mail meanwhile)."""
         now = self.clock()
-        due = mailqueue.next_due(state.conn)
+        due = state.mail_queue.next_due()
         soonest = now + POLL_SECONDS if due is None else min(now + POLL_SECONDS, due)
         return max(soonest, self.hold_until)
 
@@ -243,12 +243,12 @@ class Worker:
             self.thread.join(STOP_SECONDS)
 
     def _loop(self) -> None:
-        state: State | None = None
+        state: Store | None = None
         try:
             while not self.stopping.is_set():
                 try:
                     if state is None:
-                        state = open_state(self.config.state_file)
+                        state = Store.open(self.config.state_file)
                     self.outgoing.drain(state, stop=self.stopping.is_set)
                     wait = self.outgoing.next_pass(state) - self.outgoing.clock()
                 except Exception as exc:  # the thread must outlive anything one pass does

@@ -14,14 +14,11 @@ queued, or the sign-up pages are on.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
-from ..errors import SecretMissing
-from ..settings_rules import (
+from ..config.rules import (
     SettingProblem,
     bounce_problems,
     confirmation_problems,
@@ -29,6 +26,9 @@ from ..settings_rules import (
     raise_problems,
     schedule_problems,
 )
+from ..config.settings import Config
+from ..errors import SecretMissing
+from ..store.peek import readers_and_queued
 from . import tokens
 from .transports import password_from_env
 
@@ -44,26 +44,7 @@ class Listed:
 def listed(path: Path) -> Listed:
     """Counted read-only, so that `publisher check` never creates a store; an
     absent store, or one from before a table existed, counts as empty."""
-    if not path.is_file():
-        return Listed()
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error:
-        return Listed()
-    try:
-        return Listed(
-            _count(conn, "SELECT COUNT(*) FROM subscribers WHERE status IN ('active', 'pending')"),
-            _count(conn, "SELECT COUNT(*) FROM mail_queue WHERE state = 'waiting'"),
-        )
-    finally:
-        conn.close()
-
-
-def _count(conn: sqlite3.Connection, sql: str) -> int:
-    try:
-        return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.Error:
-        return 0
+    return Listed(*readers_and_queued(path))
 
 
 def digest_mailed(config: Config, found: Listed, web: bool = False) -> bool:

@@ -34,7 +34,7 @@ from typing import Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import SecretMissing, SubscriberError
-from ..store.state import State, open_state
+from ..store.store import Store
 
 SECRET_ENV = "PUBLISHER_SECRET"
 MIN_SECRET_LENGTH = 16
@@ -111,20 +111,17 @@ def bind(secret: bytes, salt: str, legacy: bool = False) -> ListKeys:
     return ListKeys(key, list_tag(salt), secret, legacy)
 
 
-def for_state(state: State, environ: Mapping[str, str] | None = None) -> ListKeys:
+def for_state(state: Store, environ: Mapping[str, str] | None = None) -> ListKeys:
     """The keys of the list whose store `state` is (its salt is made on first use)."""
     secret = secret_from_env(environ)
-    return bind(secret, state.install_salt(), state.legacy_macs())
+    return bind(secret, state.meta.install_salt(), state.meta.legacy_macs())
 
 
 def for_store(path: Path, environ: Mapping[str, str] | None = None) -> ListKeys:
     """`for_state` for a store not yet open: opened, read and closed."""
     secret = secret_from_env(environ)  # the clearer error first
-    state = open_state(path)
-    try:
-        return bind(secret, state.install_salt(), state.legacy_macs())
-    finally:
-        state.close()
+    with Store.open(path) as state:
+        return bind(secret, state.meta.install_salt(), state.meta.legacy_macs())
 
 
 # -- tokens ------------------------------------------------------------------

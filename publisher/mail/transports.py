@@ -36,10 +36,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Self
 
-from ..config import Config
+from ..config.rules import login_problems, raise_problems
+from ..config.settings import Config
 from ..errors import AuthenticationError, DeliveryError, OutputError, SecretMissing
 from ..files import hint_for, make_private_folder, reason, write_atomic
-from ..settings_rules import login_problems, raise_problems
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -335,68 +335,91 @@ class SmtpTransport:
         return client
 
     def send(self, msg: bytes, envelope_from: str, to: str, label: str) -> None:
-        if self.client is None or self.used >= self.cfg.messages_per_connection:
-            self.close()
-            self.client = self._connect()
-            self.used = 0
-        client = self.client
+        client = self._open_client()
         try:
             client.sendmail(envelope_from, [to], msg)
             self.used += 1
         except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            reply = _text(text)
-            if code == 421:  # the server is closing the connection
-                self._drop()
-            if code >= 500 and _about_server(code, reply):
-                raise ServerRefused(
-                    f"{self.name}: the server refused {to} at RCPT for a reason that is not "
-                    f"about the recipient: {code} {reply}",
-                    hint=self._fix(code, reply, to),
-                ) from exc
-            raise _classify(code, reply, f"{to} refused") from exc
+            raise self._recipient_refused(exc, to) from exc
         except smtplib.SMTPSenderRefused as exc:
-            reply = _text(exc.smtp_error)
-            if 400 <= exc.smtp_code < 500:
-                raise Temporary(f"sender {envelope_from} deferred: {exc.smtp_code}") from exc
-            hint = f"check {self.file}: [delivery] from is allowed for this account"
-            if exc.smtp_code in _AUTH_CODES or _RELAY_DENIED.search(reply):
-                hint = self._fix(exc.smtp_code, reply, to)
-            raise DeliveryError(
-                f"{self.name}: the server refused the sender {envelope_from}: "
-                f"{exc.smtp_code} {reply}",
-                hint=hint,
-            ) from exc
+            raise self._sender_refused(exc, envelope_from, to) from exc
         except smtplib.SMTPDataError as exc:
-            reply = _text(exc.smtp_error)
-            if exc.smtp_code >= 500 and not _about_recipient(reply):
-                raise MessageRejected(
-                    f"{self.name}: the server refused the message itself, after its data: "
-                    f"{exc.smtp_code} {reply}",
-                    hint=self._fix(exc.smtp_code, reply, to),
-                ) from exc
-            if exc.smtp_code == 421:
-                self._drop()
-            raise _classify(exc.smtp_code, reply, f"message to {to} refused") from exc
+            raise self._data_refused(exc, to) from exc
         except smtplib.SMTPResponseException as exc:
             # An unexpected reply mid-transaction leaves the session in doubt.
             self._drop()
             raise _classify(exc.smtp_code, exc.smtp_error, f"{self.name}") from exc
         except OSError as exc:  # SMTPServerDisconnected, resets, timeouts
-            # A server that hangs up after the data aborts the transaction
-            # (RFC 5321 wants a reply first): retried as any dropped
-            # connection. One that is still silent when the timeout ends may
-            # be busy delivering it.
-            silent = getattr(client, "awaiting_reply", False) and (
-                isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
-            )
+            raise self._connection_lost(client, exc, to) from exc
+
+    def _open_client(self) -> smtplib.SMTP:
+        """The connection, (re)made when there is none or it has sent its share."""
+        if self.client is None or self.used >= self.cfg.messages_per_connection:
+            self.close()
+            self.client = self._connect()
+            self.used = 0
+        return self.client
+
+    def _recipient_refused(self, exc: smtplib.SMTPRecipientsRefused, to: str) -> Exception:
+        """What a refusal at RCPT means: about the recipient, or about us."""
+        code, text = next(iter(exc.recipients.values()))
+        reply = _text(text)
+        if code == 421:  # the server is closing the connection
             self._drop()
-            if silent:
-                raise NoReplyAfterData(
-                    f"{self.name}: no reply after the message to {to} was sent in full "
-                    f"({exc}); it may have been delivered"
-                ) from exc
-            raise Temporary(f"{self.name}: connection lost: {exc}", connection=True) from exc
+        if code >= 500 and _about_server(code, reply):
+            return ServerRefused(
+                f"{self.name}: the server refused {to} at RCPT for a reason that is not "
+                f"about the recipient: {code} {reply}",
+                hint=self._fix(code, reply, to),
+            )
+        return _classify(code, reply, f"{to} refused")
+
+    def _sender_refused(
+        self, exc: smtplib.SMTPSenderRefused, envelope_from: str, to: str
+    ) -> Exception:
+        """A refusal at MAIL FROM: deferred, or a setting to fix."""
+        reply = _text(exc.smtp_error)
+        if 400 <= exc.smtp_code < 500:
+            return Temporary(f"sender {envelope_from} deferred: {exc.smtp_code}")
+        hint = f"check {self.file}: [delivery] from is allowed for this account"
+        if exc.smtp_code in _AUTH_CODES or _RELAY_DENIED.search(reply):
+            hint = self._fix(exc.smtp_code, reply, to)
+        return DeliveryError(
+            f"{self.name}: the server refused the sender {envelope_from}: "
+            f"{exc.smtp_code} {reply}",
+            hint=hint,
+        )
+
+    def _data_refused(self, exc: smtplib.SMTPDataError, to: str) -> Exception:
+        """A refusal after the data: of the message itself, or of the recipient."""
+        reply = _text(exc.smtp_error)
+        if exc.smtp_code >= 500 and not _about_recipient(reply):
+            return MessageRejected(
+                f"{self.name}: the server refused the message itself, after its data: "
+                f"{exc.smtp_code} {reply}",
+                hint=self._fix(exc.smtp_code, reply, to),
+            )
+        if exc.smtp_code == 421:
+            self._drop()
+        return _classify(exc.smtp_code, reply, f"message to {to} refused")
+
+    def _connection_lost(self, client: smtplib.SMTP, exc: OSError, to: str) -> Exception:
+        """A connection lost mid-message.
+
+        A server that hangs up after the data aborts the transaction (RFC 5321
+        wants a reply first): retried as any dropped connection. One that is
+        still silent when the timeout ends may be busy delivering it.
+        """
+        silent = getattr(client, "awaiting_reply", False) and (
+            isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+        )
+        self._drop()
+        if silent:
+            return NoReplyAfterData(
+                f"{self.name}: no reply after the message to {to} was sent in full "
+                f"({exc}); it may have been delivered"
+            )
+        return Temporary(f"{self.name}: connection lost: {exc}", connection=True)
 
     def _fix(self, code: int, reply: str, to: str) -> str:
         """What to do about a refusal that is nobody's bounce."""

@@ -14,17 +14,22 @@ from collections.abc import Iterable
 from datetime import datetime
 
 
-def known(conn: sqlite3.Connection) -> dict[str, str]:
-    """post file name -> the id it was first published under."""
-    return dict(conn.execute("SELECT post_name, entry_id FROM entry_ids"))
+class EntryIds:
+    """The first entry id of each post, by its file name."""
 
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
-def remember(
-    conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]], now: datetime
-) -> None:
-    """Record (post file name, id) for the posts published for the first time."""
-    conn.executemany(
-        "INSERT OR IGNORE INTO entry_ids (post_name, entry_id, first_published) "
-        "VALUES (?, ?, ?)",
-        [(name, key, now.isoformat()) for name, key in pairs],
-    )
+    def known(self) -> dict[str, str]:
+        """post file name -> the id it was first published under."""
+        return dict(self._conn.execute("SELECT post_name, entry_id FROM entry_ids"))
+
+    def remember(
+        self, pairs: Iterable[tuple[str, str]], now: datetime
+    ) -> None:
+        """Record (post file name, id) for the posts published for the first time."""
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO entry_ids (post_name, entry_id, first_published) "
+            "VALUES (?, ?, ?)",
+            [(name, key, now.isoformat()) for name, key in pairs],
+        )

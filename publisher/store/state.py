@@ -1,18 +1,17 @@
-"""The private SQLite state store: digests issued and what went into them.
+"""The SQLite file behind the store: opening it, its migrations, transactions, errors.
 
 It lives outside `out/` (default `.publisher/state.db`). Schema changes are
 ordered, named migrations recorded in the `migrations` table; a database from
-a newer publisher is refused rather than guessed at.
+a newer publisher is refused rather than guessed at. `store.Store` is what
+the rest of publisher uses; this module is its SQLite plumbing.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from ..errors import StateError
@@ -265,205 +264,34 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-SALT_KEY = "install.salt"
-LEGACY_MACS_KEY = "macs.legacy"
+@contextmanager
+def transaction(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """BEGIN IMMEDIATE: take the write lock up front so two writers queue.
 
-
-@dataclass(frozen=True)
-class DigestRecord:
-    id: int
-    slug: str
-    issued_at: datetime
-    cutoff: datetime
-    subject: str
-    html: str
-    text: str
-    more: int
-    post_keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Issued:
-    """One line of the archive: a digest without its bodies."""
-
-    slug: str
-    subject: str
-    issued_at: datetime
-    posts: int
-
-
-class State:
-    """A thin owner of the connection; every method is one transaction."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
-
-    def close(self) -> None:
-        self.conn.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front so two writers queue.
-
-        An SQLite error (a full disk, a read-only file) leaves as a StateError
-        naming the file; the transaction is rolled back, nothing half-done."""
+    Inside a transaction already open on `conn`, the work joins it: the outer
+    one commits or rolls back. An SQLite error (a full disk, a read-only
+    file) leaves as a StateError naming the file; the transaction is rolled
+    back, nothing half-done."""
+    if conn.in_transaction:
+        yield
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                rollback(self.conn)
-                raise
-            try:
-                self.conn.execute("COMMIT")
-            except sqlite3.Error:
-                rollback(self.conn)
-                raise
-        except sqlite3.Error as exc:
-            raise state_error(self.path, exc) from exc
-
-    # -- digests ----------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
-    def install_salt(self) -> str:
-        """A random value made once per state store (Message-IDs include it)."""
-        salt = self.get_meta(SALT_KEY)
-        if salt is None:
-            import secrets
-
-            with self.transaction() as conn:
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                    (SALT_KEY, secrets.token_hex(16)),
-                )
-            salt = self.get_meta(SALT_KEY)
-            assert salt is not None
-        return salt
-
-    def legacy_macs(self) -> bool:
-        """Whether this list made MACs with PUBLISHER_SECRET alone (before 0009)."""
-        return self.get_meta(LEGACY_MACS_KEY) is not None
-
-    def last_cutoff(self) -> datetime | None:
-        """The newest digest's cutoff, without loading its HTML."""
-        row = self.conn.execute("SELECT cutoff FROM digests ORDER BY id DESC LIMIT 1").fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
-
-    def last_digest_id(self) -> int | None:
-        row = self.conn.execute("SELECT max(id) FROM digests").fetchone()
-        return row[0] if row else None
-
-    def last_digest(self) -> DigestRecord | None:
-        row = self.conn.execute("SELECT id FROM digests ORDER BY id DESC LIMIT 1").fetchone()
-        return self.digest(row[0]) if row else None
-
-    def digest(self, digest_id: int) -> DigestRecord | None:
-        row = self.conn.execute(
-            "SELECT id, slug, issued_at, cutoff, subject, html, text, more "
-            "FROM digests WHERE id = ?",
-            (digest_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        keys = tuple(
-            r[0]
-            for r in self.conn.execute(
-                "SELECT post_key FROM digest_posts WHERE digest_id = ? ORDER BY position",
-                (digest_id,),
-            )
-        )
-        return DigestRecord(
-            id=row[0],
-            slug=row[1],
-            issued_at=datetime.fromisoformat(row[2]),
-            cutoff=datetime.fromisoformat(row[3]),
-            subject=row[4],
-            html=row[5],
-            text=row[6],
-            more=row[7],
-            post_keys=keys,
-        )
-
-    def issued(self) -> list[Issued]:
-        """Every digest issued, newest first, without loading their bodies."""
-        rows = self.conn.execute(
-            "SELECT d.slug, d.subject, d.issued_at, "
-            "(SELECT COUNT(*) FROM digest_posts p WHERE p.digest_id = d.id) "
-            "FROM digests d ORDER BY d.id DESC"
-        )
-        return [Issued(r[0], r[1], datetime.fromisoformat(r[2]), int(r[3])) for r in rows]
-
-    def digested_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of `keys` are already in some digest."""
-        found: set[str] = set()
-        chunk = 500
-        for start in range(0, len(keys), chunk):
-            part = list(keys[start : start + chunk])
-            marks = ",".join("?" * len(part))
-            found.update(
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT post_key FROM digest_posts WHERE post_key IN ({marks})", part
-                )
-            )
-        return found
-
-    def free_slug(self, base: str) -> str:
-        taken = {
-            r[0]
-            for r in self.conn.execute(
-                "SELECT slug FROM digests WHERE slug = ? OR slug LIKE ?", (base, base + "-%")
-            )
-        }
-        if base not in taken:
-            return base
-        n = 2
-        while f"{base}-{n}" in taken:
-            n += 1
-        return f"{base}-{n}"
-
-    def record_digest(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        slug: str,
-        issued_at: datetime,
-        cutoff: datetime,
-        subject: str,
-        html: str,
-        text: str,
-        more: int,
-        posts: Sequence[tuple[str, str, str]],
-    ) -> int:
-        """Insert a digest and its posts (key, title, url) inside `conn`'s transaction."""
-        cur = conn.execute(
-            "INSERT INTO digests (slug, issued_at, cutoff, subject, html, text, more) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (slug, issued_at.isoformat(), cutoff.isoformat(), subject, html, text, more),
-        )
-        digest_id = cur.lastrowid
-        assert digest_id is not None
-        conn.executemany(
-            "INSERT INTO digest_posts (digest_id, post_key, position, title, url) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(digest_id, key, i, title, url) for i, (key, title, url) in enumerate(posts)],
-        )
-        return digest_id
+            yield
+        except BaseException:
+            rollback(conn)
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            rollback(conn)
+            raise
+    except sqlite3.Error as exc:
+        raise state_error(path, exc) from exc
 
 
-def open_state(path: Path) -> State:
+def connect(path: Path) -> sqlite3.Connection:
     """Open the state store at `path`, creating and migrating it as needed.
 
     StateError, naming the path and what to do, when its folder cannot be
@@ -499,7 +327,7 @@ def open_state(path: Path) -> State:
                 f"{path}: cannot open the state store: {exc}", hint=_open_hint(path, exc)
             ) from exc
         raise
-    return State(conn, path)
+    return conn
 
 
 def rollback(conn: sqlite3.Connection) -> None:
@@ -508,6 +336,14 @@ def rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+def driver_error(exc: BaseException) -> StateError | None:
+    """`exc` in words if the driver raised it (a failure the store did not
+    expect: a full disk, a read-only folder); None for anything else."""
+    if isinstance(exc, sqlite3.Error):
+        return state_error(None, exc, "failed")
+    return None
 
 
 def state_error(path: Path | None, exc: sqlite3.Error, doing: str = "cannot write") -> StateError:

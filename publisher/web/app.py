@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -39,16 +39,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import archive
-from ..config import Config
+from ..app import signups
+from ..app.mailer import MailWorker, mail_worker
+from ..app.signups import ListKeys, Purpose, Standing, TokenError
+from ..config.rules import raise_problems, web_problems
+from ..config.settings import Config
 from ..errors import PublisherError
-from ..mail import tokens
-from ..mail.outgoing import Worker
-from ..mail.ready import require_secret
-from ..settings_rules import raise_problems, web_problems
-from ..store import mailqueue
-from ..store import subscribers as subs
-from ..store.state import State
 from .db import Database
 from .forms import (
     FormError,
@@ -61,7 +57,7 @@ from .forms import (
     wants_json,
 )
 from .limits import RateLimit
-from .pages import Pages, fallback_error, mask
+from .pages import Pages, fallback_error
 from .security import SecurityHeaders, client_ip, networks, origin_allowed, origin_of
 from .static import SitePreview
 
@@ -100,6 +96,12 @@ TOKEN_PAGES = {
     ),
 }
 
+# The manage page's buttons: what each does, and what the page then says.
+MANAGE = {
+    "unsubscribe": (signups.unsubscribe, "You are unsubscribed. You will get no more digests."),
+    "resubscribe": (signups.confirm, "You are subscribed again."),
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -124,18 +126,35 @@ def create_app(
 ) -> Starlette:
     """The application; raises PublisherError now if a setting or secret it needs is missing."""
     raise_problems(web_problems(config, urlsplit(listen_base).netloc))
-    require_secret("publisher serve", environ)  # its message says what the secret is for
-    secret = tokens.for_store(config.state_file, environ)  # this list's own keys
+    # Its message says what the secret is for; then this list's own keys.
+    secret = signups.signing_keys(config, environ)
     where = settings(config, listen_base)
     pages = Pages(config, where.base, where.prefix)
     db = Database(config.state_file)
     # Sends what sign-ups queue, from its own thread; raises now if the
     # transport's settings or password are missing.
-    mailer = Worker(config, environ, clock)
+    mailer = mail_worker(config, environ, clock)
     handlers = Handlers(config, secret, where, pages, db, clock, mailer.wake)
+    app = Starlette(
+        routes=routes(handlers),
+        middleware=[Middleware(AccessLog), Middleware(SecurityHeaders)],
+        exception_handlers={
+            HTTPException: handlers.http_error,
+            Exception: handlers.server_error,
+        },
+        lifespan=lifespan(config, where, db, mailer),
+    )
+    app.router.redirect_slashes = False  # a redirect is one more thing to get wrong
+    return app
+
+
+def lifespan(
+    config: Config, where: Settings, db: Database, mailer: MailWorker
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """What runs while the app serves: the store's thread and the mail worker."""
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def serving(app: Starlette) -> AsyncIterator[None]:
         db.open()
         mailer.start()
         log.info("list pages at %s", where.base + "/")
@@ -151,8 +170,11 @@ def create_app(
             mailer.stop()
             db.close()
 
-    h = handlers
-    routes = [
+    return serving
+
+
+def routes(h: Handlers) -> list[Route]:
+    return [
         Route(path, h.guard(endpoint), methods=[method])
         for path, method, endpoint in (
             ("/", "GET", h.home),
@@ -171,17 +193,6 @@ def create_app(
             ("/site/{path:path}", "GET", h.site),
         )
     ]
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(AccessLog), Middleware(SecurityHeaders)],
-        exception_handlers={
-            HTTPException: handlers.http_error,
-            Exception: handlers.server_error,
-        },
-        lifespan=lifespan,
-    )
-    app.router.redirect_slashes = False  # a redirect is one more thing to get wrong
-    return app
 
 
 class AccessLog:
@@ -216,7 +227,7 @@ class Handlers:
     def __init__(
         self,
         config: Config,
-        secret: tokens.ListKeys,
+        secret: ListKeys,
         where: Settings,
         pages: Pages,
         db: Database,
@@ -258,7 +269,7 @@ class Handlers:
         return f"{self.where.prefix}{path}?token={quote(token, safe='')}"
 
     def manage_link(self, key: str) -> str:
-        return self.link("/manage", tokens.make_for(self.secret, "manage", key))
+        return self.link("/manage", signups.manage_token(self.secret, key))
 
     def problem(self, request: Request, status: int, title: str, message: str,
                 hint: str = "") -> Response:
@@ -266,13 +277,13 @@ class Handlers:
             return JSONResponse({"ok": False, "error": message}, status_code=status)
         return self.pages.error(status, title, message, hint)
 
-    def token_problem(self, request: Request, exc: tokens.TokenError) -> Response:
+    def token_problem(self, request: Request, exc: TokenError) -> Response:
         title, message, hint = TOKEN_PAGES[exc.reason]
         log.info("%s %s: token refused (%s)", request.method, request.url.path, exc.reason)
         return self.problem(request, 410 if exc.reason == "expired" else 400, title, message, hint)
 
-    def verify(self, purpose: tokens.Purpose, token: str) -> str:
-        return tokens.verify_for(self.secret, purpose, token, now=self.clock())
+    def verify(self, purpose: Purpose, token: str) -> str:
+        return signups.check_token(self.secret, purpose, token, self.clock())
 
     def forbidden_origin(self, request: Request) -> Response | None:
         if origin_allowed(request, self.where.origins):
@@ -322,21 +333,21 @@ class Handlers:
             return self.inbox(request)
         # The same work whatever the address's status, and whether or not a
         # mail may go: one transaction, two statements that both write, one
-        # MAC. The mail goes out from the queue (mail/outgoing.py), later.
+        # MAC (see `signups.subscribe`).
         now = self.now()
-        key = subs.email_key(form.email)
-        allowed = self.per_address.allow(key)
-        expires = self.clock() + self.config.web.confirm_hours * 3600
-        token = tokens.make_for(self.secret, "confirm", key, expires)
-        link = f"{self.where.base}/confirm?token={quote(token, safe='')}"
+        made = signups.confirmation(self.secret, form.email, self.clock(),
+                                    self.config.web.confirm_hours)
+        allowed = self.per_address.allow(made.key)
+        link = f"{self.where.base}/confirm?token={quote(made.token, safe='')}"
         subscriber = await self.db.write(
-            lambda state: _sign_up(state, form.email, form.name, link, expires, now, allowed)
+            lambda state: signups.subscribe(state, form.email, form.name, link, made.expires,
+                                            now, allowed)
         )
         if allowed:
-            log.info("subscribe: %s (%s), confirmation queued", mask(subscriber.email),
+            log.info("subscribe: %s (%s), confirmation queued", subscriber.address,
                      subscriber.status)
         else:
-            log.info("subscribe: %s over the per-address limit; no mail", mask(subscriber.email))
+            log.info("subscribe: %s over the per-address limit; no mail", subscriber.address)
         response = self.inbox(request)
         # Once the answer has gone out, never before it.
         response.background = BackgroundTask(self.wake_mailer)
@@ -348,16 +359,16 @@ class Handlers:
         return self.pages.page("check-inbox.html", message=CHECK_INBOX)
 
     async def lookup(
-        self, request: Request, purpose: tokens.Purpose
-    ) -> Response | tuple[str, str, subs.Subscriber | None]:
+        self, request: Request, purpose: Purpose
+    ) -> Response | tuple[str, str, Standing | None]:
         """A GET page's token checked for `purpose`: (token, key, subscriber), or
         the page that says what is wrong with the token. Reads only."""
         token = token_from(request)
         try:
             key = self.verify(purpose, token)
-        except tokens.TokenError as exc:
+        except TokenError as exc:
             return self.token_problem(request, exc)
-        subscriber = await self.db.read(lambda state: subs.by_key(state.conn, key))
+        subscriber = await self.db.read(lambda state: signups.standing(state, key))
         return token, key, subscriber
 
     async def confirm_page(self, request: Request) -> Response:
@@ -368,7 +379,7 @@ class Handlers:
         if subscriber is None:
             return self.not_listed(request)
         return self.pages.page(
-            "confirm.html", address=mask(subscriber.email), status=subscriber.status,
+            "confirm.html", address=subscriber.address, status=subscriber.status,
             action=self.link("/confirm", token),
         )
 
@@ -382,15 +393,15 @@ class Handlers:
             return self.problem(request, exc.status, "Something is wrong", exc.message)
         try:
             key = self.verify("confirm", token_from(request, fields))
-        except tokens.TokenError as exc:
+        except TokenError as exc:
             return self.token_problem(request, exc)
         now = self.now()
-        subscriber = await self.db.write(lambda state: subs.activate_key(state.conn, key, now))
+        subscriber = await self.db.write(lambda state: signups.confirm(state, key, now))
         if subscriber is None:
             return self.not_listed(request)
-        log.info("confirmed: %s", mask(subscriber.email))
+        log.info("confirmed: %s", subscriber.address)
         return self.pages.page(
-            "confirmed.html", address=mask(subscriber.email), manage=self.manage_link(key)
+            "confirmed.html", address=subscriber.address, manage=self.manage_link(key)
         )
 
     def not_listed(self, request: Request) -> Response:
@@ -407,7 +418,7 @@ class Handlers:
         token, key, subscriber = found
         return self.pages.page(
             "unsubscribe.html",
-            address=mask(subscriber.email) if subscriber else "",
+            address=subscriber.address if subscriber else "",
             status=subscriber.status if subscriber else "",
             action=self.link("/unsubscribe", token),
             manage=self.manage_link(key) if subscriber else "",
@@ -430,21 +441,21 @@ class Handlers:
                 return self.problem(request, exc.status, "Something is wrong", exc.message)
         try:
             key = self.verify("unsubscribe", token_from(request, fields))
-        except tokens.TokenError as exc:
+        except TokenError as exc:
             if rfc8058:
                 log.info("one-click unsubscribe: token refused (%s)", exc.reason)
                 return PlainTextResponse("Invalid unsubscribe link.\n", status_code=400)
             return self.token_problem(request, exc)
         now = self.now()
-        subscriber = await self.db.write(lambda state: _unsubscribe(state, key, now))
-        who = mask(subscriber.email) if subscriber else "an address not on the list"
+        subscriber = await self.db.write(lambda state: signups.unsubscribe(state, key, now))
+        who = subscriber.address if subscriber else "an address not on the list"
         log.info("unsubscribed%s: %s", " (one-click)" if rfc8058 else "", who)
         if rfc8058:
             # RFC 8058: no redirect, no cookie, no page to read: a plain 200.
             return PlainTextResponse("Unsubscribed.\n")
         return self.pages.page(
             "unsubscribed.html",
-            address=mask(subscriber.email) if subscriber else "",
+            address=subscriber.address if subscriber else "",
             manage=self.manage_link(key) if subscriber else "",
         )
 
@@ -457,9 +468,9 @@ class Handlers:
             return self.not_listed(request)
         return self.manage_view(subscriber, token, notice="")
 
-    def manage_view(self, subscriber: subs.Subscriber, token: str, notice: str) -> Response:
+    def manage_view(self, subscriber: Standing, token: str, notice: str) -> Response:
         return self.pages.page(
-            "manage.html", address=mask(subscriber.email), status=subscriber.status,
+            "manage.html", address=subscriber.address, status=subscriber.status,
             action=self.link("/manage", token), notice=notice,
         )
 
@@ -474,26 +485,22 @@ class Handlers:
         token = token_from(request, fields)
         try:
             key = self.verify("manage", token)
-        except tokens.TokenError as exc:
+        except TokenError as exc:
             return self.token_problem(request, exc)
         action = fields.get("action", "")
-        if action not in ("unsubscribe", "resubscribe"):
+        if action not in MANAGE:
             return self.problem(request, 400, "Something is wrong",
                                 "Choose one of the buttons on the page.")
+        change, notice = MANAGE[action]
         now = self.now()
-        if action == "unsubscribe":
-            subscriber = await self.db.write(lambda state: _unsubscribe(state, key, now))
-            notice = "You are unsubscribed. You will get no more digests."
-        else:
-            subscriber = await self.db.write(lambda state: subs.activate_key(state.conn, key, now))
-            notice = "You are subscribed again."
+        subscriber = await self.db.write(lambda state: change(state, key, now))
         if subscriber is None:
             return self.not_listed(request)
-        log.info("manage: %s %s", mask(subscriber.email), action)
+        log.info("manage: %s %s", subscriber.address, action)
         return self.manage_view(subscriber, token, notice)
 
     async def archive(self, request: Request) -> Response:
-        items = await self.db.read(lambda state: archive.entries(self.config, state))
+        items = await self.db.read(lambda state: signups.archive(self.config, state))
         return self.pages.page("archive.html", entries=items)
 
     async def stylesheet(self, request: Request) -> Response:
@@ -542,23 +549,4 @@ class Handlers:
                                 "Nothing was changed.", "Please try again in a few minutes.")
         except Exception:
             return fallback_error(500, "Something went wrong on our side")
-
-
-def _sign_up(state: State, email: str, name: str, link: str, expires: float, now: datetime,
-             allowed: bool) -> subs.Subscriber:
-    """Record a sign-up and queue its confirmation (unless over the per-address limit)."""
-    subscriber = subs.sign_up(state.conn, email, name, now)
-    mailqueue.queue_confirmation(state.conn, subscriber.id, link, expires, now.timestamp(),
-                                 allowed)
-    return subscriber
-
-
-def _unsubscribe(state: State, key: str, now: datetime) -> subs.Subscriber | None:
-    """Unsubscribe `key` if it is on the list; None if it is not (nothing to do)."""
-    subscriber = subs.by_key(state.conn, key)
-    if subscriber is None:
-        return None
-    if subscriber.status != "unsubscribed":
-        subs.set_status(state.conn, subscriber.id, "unsubscribed", now)
-    return subs.get(state.conn, subscriber.id)
 

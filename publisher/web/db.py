@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ..store.state import State, open_state
+from ..app.signups import Store
 
 T = TypeVar("T")
 
@@ -23,31 +23,31 @@ T = TypeVar("T")
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._state: State | None = None
+        self._state: Store | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-web-db")
 
     def open(self) -> None:
         """Open (and migrate) the store now, so a problem shows at start."""
         self._pool.submit(self._get).result()
 
-    def _get(self) -> State:
+    def _get(self) -> Store:
         if self._state is None:
-            self._state = open_state(self.path)
+            self._state = Store.open(self.path)
         return self._state
 
-    def _call(self, work: Callable[[State], T], write: bool) -> T:
+    def _call(self, work: Callable[[Store], T], write: bool) -> T:
         state = self._get()
         if not write:
             return work(state)
         with state.transaction():
             return work(state)
 
-    async def read(self, work: Callable[[State], T]) -> T:
+    async def read(self, work: Callable[[Store], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, self._call, work, False
         )
 
-    async def write(self, work: Callable[[State], T]) -> T:
+    async def write(self, work: Callable[[Store], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, work, True)
 
     def close(self) -> None:

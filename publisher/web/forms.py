@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..app.signups import MAX_NAME, clean_name, normalise
 from ..errors import SubscriberError
-from ..store.subscribers import MAX_NAME, clean_name, normalise
 
 MAX_BODY = 16 * 1024  # a subscribe form is a few hundred bytes
 MAX_FIELDS = 20

@@ -8,10 +8,9 @@ import jinja2
 from markupsafe import escape
 from starlette.responses import HTMLResponse
 
-from ..archive import site_context, web_environment
-from ..config import Config
+from ..app.signups import mask, site_context, web_environment
+from ..config.settings import Config
 from ..errors import TemplateError
-from ..store.subscribers import mask
 
 HTML = "text/html; charset=utf-8"
 __all__ = ["HTML", "Pages", "fallback_error", "mask"]

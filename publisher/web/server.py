@@ -18,7 +18,7 @@ from types import FrameType
 
 import uvicorn
 
-from ..config import Config, parse_listen
+from ..config.settings import Config, parse_listen
 from ..errors import ConfigError
 from .app import create_app
 from .protocol import ReadLimits, with_limits

@@ -18,7 +18,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..config import Config
+from ..config.settings import Config
 from .security import PREVIEW_CSP
 
 
