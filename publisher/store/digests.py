@@ -111,18 +111,7 @@ class Digests:
 
     def digested_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of `keys` are already in some digest."""
-        found: set[str] = set()
-        chunk = 500
-        for start in range(0, len(keys), chunk):
-            part = list(keys[start : start + chunk])
-            marks = ",".join("?" * len(part))
-            found.update(
-                r[0]
-                for r in self._conn.execute(
-                    f"SELECT post_key FROM digest_posts WHERE post_key IN ({marks})", part
-                )
-            )
-        return found
+        return digested(self._conn, keys)
 
     def free_slug(self, base: str) -> str:
         taken = {
@@ -165,3 +154,17 @@ class Digests:
         )
         return digest_id
 
+
+def digested(conn: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` are already in some digest (for this repository and `seen`)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # SQLite's limit on parameters
+        part = list(keys[start : start + 500])
+        marks = ",".join("?" * len(part))
+        found.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT post_key FROM digest_posts WHERE post_key IN ({marks})", part
+            )
+        )
+    return found

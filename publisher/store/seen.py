@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..model import Post
+from .digests import digested
 
 BASELINE_KEY = "first_seen.since"  # meta: when first-seen recording began
 
@@ -90,19 +91,6 @@ class Seen:
     def _known(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT post_key FROM first_seen")}
 
-    def _digested(self, keys: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            marks = ",".join("?" * len(part))
-            found.update(
-                r[0]
-                for r in self._conn.execute(
-                    f"SELECT post_key FROM digest_posts WHERE post_key IN ({marks})", part
-                )
-            )
-        return found
-
     def _decide(
         self, posts: Sequence[Post], now: datetime, rules: Rules
     ) -> list[Decision]:
@@ -113,7 +101,7 @@ class Seen:
         if first_run:
             cutoff = self._last_cutoff()
             since = cutoff if cutoff is not None else now - rules.first_window
-        mailed = self._digested([p.key for p in posts])
+        mailed = digested(self._conn, [p.key for p in posts])
         decisions = []
         for post in posts:
             if post.key in mailed:  # mailed before first-seen was recorded (an upgrade)
