@@ -9,12 +9,14 @@ from __future__ import annotations
 import mailbox
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from publisher.app import pipeline
 from publisher.config.settings import Config
 from publisher.store.state import MIGRATIONS, _apply
 from publisher.store.subscribers import Subscribers
 
-from .delivery_support import NOW
+from .delivery_support import NOW, Server, add_subscribers, make_site, smtp_table
 
 BOUNCES = "bounces@news.example.org"
 
@@ -219,3 +221,13 @@ def legacy_store(config: Config, people: list[str]) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def mailed(site: Path, server: Server, people: list[str], **delivery: Any) -> Config:
+    """A site that has sent its first digest to `people` through `server`."""
+    settings_ = {"transport": "smtp", "return_path": BOUNCES, **delivery}
+    config = make_site(site, settings_, smtp_table(server.port))
+    add_subscribers(config, people)
+    result = pipeline.publish(config, NOW)
+    assert result.delivery is not None and result.delivery.sent == len(people)
+    return config

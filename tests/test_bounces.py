@@ -27,16 +27,14 @@ from .delivery_support import (
     NOW,
     SECRET,
     Server,
-    add_subscribers,
     env,
     free_port,
-    make_site,
     run_cli,
-    smtp_table,
     write_post,
 )
+from .report_support import BOUNCES, mailed
 
-RETURN_PATH = "bounces@news.example.org"
+RETURN_PATH = BOUNCES
 
 
 @pytest.fixture
@@ -49,15 +47,6 @@ def server() -> Iterator[Server]:
 @pytest.fixture(autouse=True)
 def secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
-
-
-def mailed_site(tmp_path: Path, server: Server, people: list[str], **delivery: object) -> Config:
-    settings = {"transport": "smtp", "return_path": RETURN_PATH, **delivery}
-    config = make_site(tmp_path, settings, smtp_table(server.port))
-    add_subscribers(config, people)
-    result = pipeline.publish(config, NOW)
-    assert result.delivery is not None and result.delivery.sent == len(people)
-    return config
 
 
 def statuses(config: Config) -> dict[str, tuple[str, int]]:
@@ -185,7 +174,7 @@ def maildir_with(folder: Path, messages: list[bytes]) -> Path:
 
 def test_verp_envelopes_name_subscriber_and_digest(tmp_path: Path, server: Server) -> None:
     people = ["reader0@example.com", "reader1@example.com"]
-    config = mailed_site(tmp_path, server, people)
+    config = mailed(tmp_path, server, people)
     keys = tokens.for_store(config.state_file, env())
     for rcpt in people:
         sender = server.recorder.senders[rcpt]
@@ -198,7 +187,7 @@ def test_verp_envelopes_name_subscriber_and_digest(tmp_path: Path, server: Serve
 
 
 def test_samples_are_classified(tmp_path: Path, server: Server) -> None:
-    config = mailed_site(tmp_path, server, ["reader0@example.com"])
+    config = mailed(tmp_path, server, ["reader0@example.com"])
     (rcpt, message), = server.recorder.messages
     envelope = server.recorder.senders[rcpt]
     key = tokens.for_store(config.state_file, env())
@@ -221,7 +210,7 @@ def test_samples_are_classified(tmp_path: Path, server: Server) -> None:
 
 def test_bounces_through_a_maildir(tmp_path: Path, server: Server) -> None:
     people = [f"reader{i}@example.com" for i in range(4)]
-    config = mailed_site(tmp_path, server, people)
+    config = mailed(tmp_path, server, people)
     sent = dict(server.recorder.messages)
     envelope = server.recorder.senders
     folder = maildir_with(tmp_path / "Maildir", [
@@ -260,7 +249,7 @@ def test_bounces_through_a_maildir(tmp_path: Path, server: Server) -> None:
 
 def test_soft_bounces_in_a_row_make_a_subscriber_bounced(tmp_path: Path, server: Server) -> None:
     people = ["reader0@example.com", "reader1@example.com"]
-    config = mailed_site(tmp_path, server, people, max_failures=2)
+    config = mailed(tmp_path, server, people, max_failures=2)
     folder = tmp_path / "Maildir"
     for n in range(2):
         if n:  # the next digest goes out, and bounces softly too
@@ -285,7 +274,7 @@ def test_a_bounce_without_verp_is_matched_by_its_message_id(
     tmp_path: Path, server: Server
 ) -> None:
     people = ["Reader.Zero@example.com", "reader1@example.com"]
-    config = mailed_site(tmp_path, server, people, return_path="")
+    config = mailed(tmp_path, server, people, return_path="")
     assert server.recorder.senders[people[0]] == "news@news.example.org"
     sent = dict(server.recorder.messages)
     # The remote server names the address in its own case; the returned
@@ -298,7 +287,7 @@ def test_a_bounce_without_verp_is_matched_by_its_message_id(
 
 
 def test_a_missing_maildir_is_an_error_naming_it(tmp_path: Path, server: Server) -> None:
-    mailed_site(tmp_path, server, ["reader0@example.com"])
+    mailed(tmp_path, server, ["reader0@example.com"])
     proc = run_cli(tmp_path, "bounces", "--maildir", str(tmp_path / "nowhere"))
     assert proc.returncode == 1
     assert f"error: {tmp_path / 'nowhere'}: not a Maildir" in proc.stderr
@@ -425,7 +414,7 @@ def imap_append(port: int, cert: Path, messages: list[bytes]) -> None:
 def test_bounces_over_imap(tmp_path: Path, server: Server, dovecot: tuple[int, Path]) -> None:
     port, cert = dovecot
     people = [f"reader{i}@example.com" for i in range(3)]
-    config = mailed_site(tmp_path, server, people)
+    config = mailed(tmp_path, server, people)
     with (tmp_path / "publisher.toml").open("a") as toml:
         toml.write(f'[bounces]\nimap_host = "localhost"\nimap_port = {port}\n'
                    'imap_user = "bounces"\n')
@@ -463,7 +452,7 @@ def test_publisher_run_reads_bounces_on_its_schedule(tmp_path: Path, server: Ser
     from publisher.service.schedule import BOUNCES_JOB, Service
 
     people = ["reader0@example.com", "reader1@example.com"]
-    mailed_site(tmp_path, server, people)
+    mailed(tmp_path, server, people)
     sent = dict(server.recorder.messages)
     maildir_with(tmp_path / "Maildir", [
         dsn(server.recorder.senders[people[0]], people[0], sent[people[0]]),

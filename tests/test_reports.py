@@ -46,6 +46,7 @@ from .report_support import (
     legacy_store,
     lookalike,
     maildir_with,
+    mailed,
     qmail,
 )
 
@@ -72,16 +73,6 @@ def server() -> Iterator[Server]:
 @pytest.fixture(autouse=True)
 def secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_SECRET", SECRET)
-
-
-def mailed(site: Path, server: Server, people: list[str], **delivery: Any) -> Config:
-    """A site that has sent its first digest to `people` through `server`."""
-    settings_ = {"transport": "smtp", "return_path": BOUNCES, **delivery}
-    config = make_site(site, settings_, smtp_table(server.port))
-    add_subscribers(config, people)
-    result = pipeline.publish(config, NOW)
-    assert result.delivery is not None and result.delivery.sent == len(people)
-    return config
 
 
 def statuses(config: Config) -> dict[str, tuple[str, int]]:
