@@ -272,3 +272,13 @@ def test_publisher_run_without_the_web_pages_sends_what_is_queued(tmp_path: Path
         assert service.stop(timeout=15) == 0, service.log()
         smtp.stop()
     assert "confirmation sent to q•••@example.com" in service.log()
+
+
+def test_the_mail_says_how_long_the_link_still_works() -> None:
+    from publisher.mail.outgoing import hours_left
+
+    queued = 1_000_000.0
+    expires = queued + 48 * 3600
+    assert hours_left(expires, queued + 0.5) == 48  # sent at once: the page's 48 hours
+    assert hours_left(expires, queued + 10 * 60) == 47  # after a 10-minute outage
+    assert hours_left(expires, expires - 30) == 1  # never less than an hour

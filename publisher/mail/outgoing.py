@@ -50,6 +50,14 @@ PURGE_SECONDS = 60.0  # ...and removes what expired links leave
 STOP_SECONDS = 10.0  # how long stopping waits for a message being sent
 
 
+def hours_left(expires_at: float, now: float) -> int:
+    """Whole hours a link still works, as the mail says it. A mail sent the
+    moment it was queued says the full `confirm_hours` (the page said so too),
+    not one less for the second that passed; one sent after an outage says
+    what is left, never more."""
+    return max(1, int((expires_at - now + 60) // 3600))
+
+
 @dataclass(frozen=True)
 class QueueSummary:
     """What one pass did."""
@@ -162,7 +170,7 @@ class Outgoing:
         """Send one message and record what happened: (the outcome, the error)."""
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
-        hours = max(1, int((item.expires_at - now) // 3600))
+        hours = hours_left(item.expires_at, now)
         try:
             msg = self.messages.build(item.email, item.link, hours, when)
             self.transport.send(msg, self.messages.sender.addr_spec, item.email,
